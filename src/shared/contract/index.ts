@@ -1,0 +1,57 @@
+/**
+ * The API contract: every service, method and event NMLab exposes, typed once and validated
+ * at runtime. Electron IPC, the WebSocket server and direct calls are all built from this.
+ */
+import { z } from 'zod';
+import { method, type ClientOf, type HandlersOf } from './define';
+import { ProjectInfo, ProjectName, RecentProject } from './projects';
+import { EnvironmentReport } from './environment';
+import { JobEvent, JobInfo, JobSpec } from './jobs';
+
+export * from './define';
+export * from './projects';
+export * from './environment';
+export * from './jobs';
+
+const Dir = z.string().min(1, 'a folder path is required').max(4096);
+
+export const contract = {
+  projects: {
+    /** Create a project in a new or empty folder and open it. */
+    create: method(z.object({ dir: Dir, name: ProjectName }), ProjectInfo),
+    /** Open an existing project folder (migrating its manifest if older). */
+    open: method(z.object({ dir: Dir }), ProjectInfo),
+    /** Recently opened projects, newest first. */
+    listRecent: method(z.object({}).default({}), z.array(RecentProject)),
+    rename: method(z.object({ dir: Dir, name: ProjectName }), ProjectInfo),
+    /** Forget the open project in this session (the folder is untouched). */
+    close: method(z.object({ dir: Dir }), z.object({ closed: z.boolean() })),
+    /** Remove a project from the recent list (the folder is untouched). */
+    forget: method(z.object({ dir: Dir }), z.object({ forgotten: z.boolean() })),
+    current: method(z.object({}).default({}), ProjectInfo.nullable()),
+  },
+  env: {
+    /** The last environment report, or null if doctor never ran in this session. */
+    lastReport: method(z.object({}).default({}), EnvironmentReport.nullable()),
+  },
+  jobs: {
+    start: method(z.object({ spec: JobSpec }), JobInfo),
+    cancel: method(z.object({ id: z.string() }), JobInfo),
+    get: method(z.object({ id: z.string() }), JobInfo),
+    list: method(z.object({}).default({}), z.array(JobInfo)),
+  },
+};
+
+export type Contract = typeof contract;
+export type LabApi = ClientOf<Contract>;
+export type LabHandlers = HandlersOf<Contract>;
+
+/** Push events from backend to UI. Channel names follow `nmlab:event.<name>`. */
+export const events = {
+  job: JobEvent,
+};
+export type EventName = keyof typeof events;
+export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;
+export function eventChannel(name: EventName): string {
+  return `nmlab:event.${name}`;
+}
