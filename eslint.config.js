@@ -41,5 +41,6 @@ export default tseslint.config(
   ]),
   layer(['src/main/**'], [entry('server'), entry('cli'), entry('renderer')]),
   layer(['src/server/**'], [entry('main'), entry('cli'), entry('renderer'), { group: ['electron'], message: 'server runs without Electron' }]),
+  // `nmlab serve` is the server's command-line front, so the CLI may start the server (and nothing else).
   layer(['src/cli/**'], [entry('main'), entry('renderer'), { group: ['electron'], message: 'the CLI runs without Electron' }]),
 );
