@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { symmetricEigen, SymEigWorkspace } from '../../src/core/linalg/symeig';
+import { gramCols, gramRows } from '../../src/core/linalg/gram';
+
+interface Case {
+  name: string;
+  n: number;
+  a: number[];
+  values: number[];
+}
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/spectrum/symeig.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+  gram: { rows: number; cols: number; a: number[]; aat: number[]; ata: number[] };
+};
+
+/** max |A v_i − λ_i v_i| and max |VᵀV − I|, both from the definition (independent of numpy). */
+function residuals(a: Float64Array, n: number, values: Float64Array, vectors: Float64Array): { res: number; orth: number } {
+  let res = 0;
+  let orth = 0;
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += a[r * n + k] * vectors[k * n + i];
+      res = Math.max(res, Math.abs(s - values[i] * vectors[r * n + i]));
+    }
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += vectors[k * n + i] * vectors[k * n + j];
+      orth = Math.max(orth, Math.abs(s - (i === j ? 1 : 0)));
+    }
+  }
+  return { res, orth };
+}
+
+describe('symmetricEigen vs numpy.linalg.eigh', () => {
+  for (const c of fixture.cases) {
+    it(`${c.name} (${c.n}×${c.n})`, () => {
+      const a = Float64Array.from(c.a);
+      const scale = Math.max(1, ...c.values.map(Math.abs));
+      for (const vectors of [false, true]) {
+        const r = symmetricEigen(a, c.n, { vectors });
+        expect(r.values.length).toBe(c.n);
+        for (let i = 0; i < c.n; i++) expect(Math.abs(r.values[i] - c.values[i])).toBeLessThan(1e-12 * scale * c.n);
+        for (let i = 1; i < c.n; i++) expect(r.values[i]).toBeLessThanOrEqual(r.values[i - 1]);
+        if (vectors) {
+          expect(r.vectors).toBeDefined();
+          const { res, orth } = residuals(a, c.n, r.values, r.vectors!);
+          expect(res).toBeLessThan(1e-12 * scale * c.n);
+          expect(orth).toBeLessThan(1e-12 * c.n);
+        } else {
+          expect(r.vectors).toBeUndefined();
+        }
+      }
+      expect(Array.from(a)).toEqual(c.a); // input untouched
+    });
+  }
+
+  it('reuses a workspace and output buffers across sizes (128×128 Gram, as NMTune calls it)', () => {
+    const ws = new SymEigWorkspace();
+    let seed = 7;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648 - 0.5;
+    };
+    for (const n of [128, 5, 128]) {
+      const z = new Float64Array(n * 64).map(rand);
+      const g = gramRows(z, n, 64);
+      const outValues = new Float64Array(n);
+      const outVectors = new Float64Array(n * n);
+      const r = symmetricEigen(g, n, { vectors: true, workspace: ws, outValues, outVectors });
+      expect(r.values).toBe(outValues);
+      expect(r.vectors).toBe(outVectors);
+      const { res, orth } = residuals(g, n, r.values, r.vectors!);
+      expect(res).toBeLessThan(1e-10);
+      expect(orth).toBeLessThan(1e-10);
+      // rank ≤ 64: the trailing eigenvalues vanish; the sum equals the trace.
+      let trace = 0;
+      for (let i = 0; i < n; i++) trace += g[i * n + i];
+      expect(r.values.reduce((s, v) => s + v, 0)).toBeCloseTo(trace, 8);
+      if (n > 64) expect(Math.abs(r.values[n - 1])).toBeLessThan(1e-9);
+    }
+  });
+
+  it('rejects non-finite input and bad sizes', () => {
+    expect(() => symmetricEigen(Float64Array.from([1, NaN, NaN, 1]), 2)).toThrow(/NaN/);
+    expect(() => symmetricEigen(new Float64Array(3), 2)).toThrow(/expected 2×2/);
+    expect(() => symmetricEigen(new Float64Array(0), 0)).toThrow(/positive integer/);
+  });
+});
+
+describe('gram helpers vs numpy', () => {
+  const { rows, cols, a, aat, ata } = fixture.gram;
+  it('gramRows = A·Aᵀ, gramCols = Aᵀ·A, from float64 and float32', () => {
+    const g1 = gramRows(Float64Array.from(a), rows, cols);
+    g1.forEach((v, i) => expect(v).toBeCloseTo(aat[i], 12));
+    const g2 = gramCols(Float64Array.from(a), rows, cols);
+    g2.forEach((v, i) => expect(v).toBeCloseTo(ata[i], 12));
+    const g3 = gramCols(Float32Array.from(a), rows, cols);
+    g3.forEach((v, i) => expect(v).toBeCloseTo(ata[i], 5));
+  });
+  it('accumulates over row chunks', () => {
+    const full = Float64Array.from(a);
+    const acc = new Float64Array(cols * cols);
+    gramCols(full.subarray(0, 3 * cols), 3, cols, acc, true);
+    gramCols(full.subarray(3 * cols), rows - 3, cols, acc, true);
+    acc.forEach((v, i) => expect(v).toBeCloseTo(ata[i], 12));
+  });
+});
