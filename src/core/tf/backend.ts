@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NmlabError } from '../../shared/errors';
+import { installWasmMatMulFix } from './wasmMatMul';
 
 export type TfBackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -50,6 +51,12 @@ const afterInitHooks: Array<(backend: string) => void> = [];
 export function onBackendReady(hook: (backend: string) => void): void {
   afterInitHooks.push(hook);
 }
+
+// wasm's transposed matMul is 10–30× slower than transposing first (see wasmMatMul.ts);
+// every matMul gradient hits it, so the fix is installed for the whole engine.
+onBackendReady((backend) => {
+  if (backend === 'wasm') installWasmMatMulFix();
+});
 
 function parseForced(): TfBackendName | null {
   const raw = process.env.NMLAB_TF_BACKEND?.trim();
