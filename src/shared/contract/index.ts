@@ -12,6 +12,8 @@ export * from './define';
 export * from './projects';
 export * from './environment';
 export * from './jobs';
+export * from './datasets';
+export * from './backbones';
 
 const Dir = z.string().min(1, 'a folder path is required').max(4096);
 
