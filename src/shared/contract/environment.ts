@@ -35,8 +35,13 @@ export const EnvironmentReport = z.object({
   matmul: z.object({
     backend: z.string(),
     size: z.number().int(),
+    /** Wall time of the timed repetitions together (warm-up excluded). */
     seconds: z.number(),
+    /** repetitions · 2·size³ / seconds / 1e9. */
     gflops: z.number(),
+    repetitions: z.number().int().optional(),
+    /** Largest |error| of checked output entries against a float64 dot product in JS. */
+    maxAbsError: z.number().optional(),
   }),
   measuredAt: z.string(),
 });

@@ -1,0 +1,106 @@
+/**
+ * The lab backend: every method of the API contract, implemented once over the project
+ * service and the job runner. Electron IPC (src/main), the WebSocket server (src/server) and
+ * direct calls (CLI, tests) all wrap this same object (DESIGN §2, STYLE.md convention 3).
+ */
+import {
+  contract,
+  dispatch,
+  makeClient,
+  EnvironmentReport,
+  type EventName,
+  type EventPayload,
+  type LabApi,
+  type LabHandlers,
+} from '../shared/contract/index';
+import { ProjectService } from './projects/service';
+import { JobRunner } from './jobs/runner';
+import type { WorkerLauncher } from './jobs/launcher';
+import { nmlabHome } from './paths';
+
+export interface LabBackendOptions {
+  /** Per-user folder (recent projects); `nmlabHome()` by default. */
+  home?: string;
+  /** Starts job workers; child_process.fork by default, utilityProcess in Electron. */
+  launcher?: WorkerLauncher;
+  /** Worker script; resolved by `resolveWorkerEntry()` by default. */
+  workerEntry?: string;
+  /** Jobs running at once (default 2). */
+  maxConcurrentJobs?: number;
+}
+
+export interface LabBackend {
+  /** One handler per contract method; inputs arrive validated. */
+  handlers: LabHandlers;
+  /** Subscribe to a push event stream; returns the unsubscribe function. */
+  onEvent<E extends EventName>(name: E, cb: (p: EventPayload<E>) => void): () => void;
+  /** Stop every job (workers killed) and release listeners. */
+  dispose(): Promise<void>;
+  /** The services underneath, for entry points that need more than the contract. */
+  readonly projects: ProjectService;
+  readonly jobs: JobRunner;
+}
+
+export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
+  const projects = new ProjectService({ home: opts.home ?? nmlabHome() });
+  const jobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: opts.maxConcurrentJobs });
+  let lastReport: EnvironmentReport | null = null;
+
+  const listeners: { [E in EventName]: Set<(p: EventPayload<E>) => void> } = { job: new Set() };
+  const stopRunnerEvents = jobs.onEvent((e) => {
+    // The Environment page shows the latest successful doctor run.
+    if (e.type === 'state' && e.job.state === 'succeeded' && e.job.spec.kind === 'doctor') {
+      const parsed = EnvironmentReport.safeParse(e.job.result);
+      if (parsed.success) lastReport = parsed.data;
+    }
+    for (const cb of listeners.job) {
+      try {
+        cb(e);
+      } catch {
+        // One transport's broken listener must not starve the others.
+      }
+    }
+  });
+
+  const handlers: LabHandlers = {
+    projects: {
+      create: ({ dir, name }) => projects.create(dir, name),
+      open: ({ dir }) => projects.open(dir),
+      listRecent: () => projects.listRecent(),
+      rename: ({ dir, name }) => projects.rename(dir, name),
+      close: ({ dir }) => projects.close(dir),
+      forget: ({ dir }) => projects.forget(dir),
+      current: async () => projects.current(),
+    },
+    env: {
+      lastReport: async () => lastReport,
+    },
+    jobs: {
+      start: async ({ spec }) => jobs.start(spec),
+      cancel: async ({ id }) => jobs.cancel(id),
+      get: async ({ id }) => jobs.get(id),
+      list: async () => jobs.list(),
+    },
+  };
+
+  return {
+    handlers,
+    projects,
+    jobs,
+    onEvent(name, cb) {
+      const set = listeners[name];
+      set.add(cb);
+      return () => set.delete(cb);
+    },
+    async dispose() {
+      await jobs.dispose();
+      stopRunnerEvents();
+      for (const set of Object.values(listeners)) set.clear();
+    },
+  };
+}
+
+/** A typed client that calls the backend in-process, with the same validation as every transport. */
+export function createDirectClient(backend: Pick<LabBackend, 'handlers'>): LabApi {
+  return makeClient(contract, (channel, payload) => dispatch(contract, backend.handlers, channel, payload));
+}

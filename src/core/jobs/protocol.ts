@@ -1,0 +1,34 @@
+/**
+ * The messages between the job runner and a worker process (STYLE.md convention 6). Both
+ * directions are plain JSON-cloneable objects, so they travel unchanged over
+ * `child_process.fork` IPC and Electron's `utilityProcess` port.
+ */
+import type { JobSpec, Progress } from '../../shared/contract/jobs';
+import type { SerializedError } from '../../shared/errors';
+
+/** Parent → worker. The worker sends `ready` first; only then does the parent send `start`. */
+export type ParentMessage =
+  | { type: 'start'; jobId: string; spec: JobSpec }
+  | { type: 'cancel' };
+
+/** Worker → parent. Exactly one of `done` / `error` ends a job; exiting without one is a crash. */
+export type WorkerMessage =
+  | { type: 'ready'; pid: number }
+  | { type: 'progress'; progress: Omit<Progress, 'etaSeconds'> }
+  | { type: 'metric'; name: string; step: number; values: Record<string, number> }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'done'; result: unknown }
+  | { type: 'error'; error: SerializedError };
+
+const WORKER_TYPES = new Set(['ready', 'progress', 'metric', 'log', 'done', 'error']);
+
+/** Cheap structural check of a message from a worker (the worker is our code, but may be broken). */
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return typeof m === 'object' && m !== null && WORKER_TYPES.has((m as { type?: unknown }).type as string);
+}
+
+export function isParentMessage(m: unknown): m is ParentMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const type = (m as { type?: unknown }).type;
+  return type === 'start' || type === 'cancel';
+}

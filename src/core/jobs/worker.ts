@@ -1,0 +1,111 @@
+/**
+ * The worker process entry: one job per process (DESIGN §2). It talks to its parent over
+ * `child_process` IPC (`process.send`) or, under Electron's utilityProcess, over
+ * `process.parentPort`; the messages are the union in `protocol.ts`.
+ *
+ * Sequence: send `ready`; receive `start`; run the kind; send progress/metric/log while it
+ * runs; send exactly one `done` or `error`; exit. A `cancel` aborts the job's signal.
+ */
+import { jobKinds, type JobContext } from './kinds/index';
+import { isParentMessage, type WorkerMessage, type ParentMessage } from './protocol';
+import { NmlabError, serializeError } from '../../shared/errors';
+import type { JobSpec } from '../../shared/contract/jobs';
+
+/** The part of Electron's utilityProcess `process.parentPort` we use (Electron types are not a core dependency). */
+interface ParentPort {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (e: { data: unknown }) => void): void;
+}
+
+interface Channel {
+  send(m: WorkerMessage): void;
+  /** Send the last message, then end the process once it has been handed to the OS. */
+  sendAndExit(m: WorkerMessage, code: number): void;
+  onMessage(cb: (m: unknown) => void): void;
+}
+
+function openChannel(): Channel {
+  const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
+  if (parentPort) {
+    return {
+      send: (m) => parentPort.postMessage(m),
+      // parentPort has no delivery callback; give the port a moment to flush before exiting.
+      sendAndExit: (m, code) => {
+        parentPort.postMessage(m);
+        setTimeout(() => process.exit(code), 100);
+      },
+      onMessage: (cb) => parentPort.on('message', (e) => cb(e.data)),
+    };
+  }
+  if (!process.send) {
+    process.stderr.write('nmlab worker: no parent channel; this file is started by the job runner, not by hand\n');
+    process.exit(2);
+  }
+  return {
+    send: (m) => {
+      process.send?.(m);
+    },
+    sendAndExit: (m, code) => {
+      process.send?.(m, undefined, {}, () => process.exit(code));
+    },
+    onMessage: (cb) => {
+      process.on('message', cb);
+    },
+  };
+}
+
+const channel = openChannel();
+const abort = new AbortController();
+let started = false;
+
+// Console output from libraries (e.g. tfjs's "Hi there" banner) becomes job log lines.
+for (const [method, level] of [['log', 'info'], ['info', 'info'], ['warn', 'warn'], ['error', 'error']] as const) {
+  console[method] = (...args: unknown[]) => channel.send({ type: 'log', level, message: args.map(String).join(' ') });
+}
+
+/** Progress is throttled to ~20 messages a second; the first and the last always go through. */
+function makeContext(jobId: string): JobContext {
+  let lastSent = 0;
+  return {
+    jobId,
+    signal: abort.signal,
+    progress(done, total, message) {
+      const now = Date.now();
+      if (done !== 0 && done < total && now - lastSent < 50) return;
+      lastSent = now;
+      channel.send({ type: 'progress', progress: message === undefined ? { done, total } : { done, total, message } });
+    },
+    metric(name, step, values) {
+      channel.send({ type: 'metric', name, step, values });
+    },
+    log(level, message) {
+      channel.send({ type: 'log', level, message });
+    },
+  };
+}
+
+async function runJob(jobId: string, spec: JobSpec): Promise<void> {
+  try {
+    const load = jobKinds[spec.kind] as (() => Promise<{ run: (s: JobSpec, c: JobContext) => Promise<unknown> }>) | undefined;
+    if (!load) throw new NmlabError('UNSUPPORTED', `this worker has no job kind "${spec.kind}"`);
+    const kind = await load();
+    const result = await kind.run(spec, makeContext(jobId));
+    channel.sendAndExit({ type: 'done', result: result ?? null }, 0);
+  } catch (err) {
+    channel.sendAndExit({ type: 'error', error: serializeError(err) }, 0);
+  }
+}
+
+channel.onMessage((m: unknown) => {
+  if (!isParentMessage(m)) return;
+  const msg: ParentMessage = m;
+  if (msg.type === 'cancel') {
+    abort.abort();
+    return;
+  }
+  if (started) return;
+  started = true;
+  void runJob(msg.jobId, msg.spec);
+});
+
+channel.send({ type: 'ready', pid: process.pid });

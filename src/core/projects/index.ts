@@ -1,0 +1,5 @@
+/** Projects on disk (DESIGN §5). */
+export { ProjectService, type ProjectServiceOptions } from './service';
+export { RecentStore } from './recent';
+export { resolveInside } from './resolveInside';
+export { MANIFEST_FILE, PROJECT_FOLDERS, readManifest, writeManifest, migrateManifest, manifestPath } from './manifest';
