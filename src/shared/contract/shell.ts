@@ -1,0 +1,45 @@
+/**
+ * Services of the desktop shell (native dialogs, the application menu) that only the Electron
+ * main process can provide. They live beside the lab contract rather than inside it because
+ * `core` has no dialogs: Electron implements them, the browser-mode server answers each with
+ * an `UNSUPPORTED` error, and the UI hides what the transport cannot do.
+ */
+import { z } from 'zod';
+import { method, type ClientOf, type HandlersOf } from './define';
+import { contract, events } from './index';
+
+export const shellContract = {
+  dialog: {
+    /** Ask the user for a folder; `path` is null when they cancel. */
+    pickFolder: method(
+      z
+        .object({
+          title: z.string().max(200).optional(),
+          /** Allow creating a new folder from the dialog (for "New project"). */
+          create: z.boolean().default(false),
+        })
+        .default({ create: false }),
+      z.object({ path: z.string().nullable() }),
+    ),
+  },
+};
+
+/** Everything the renderer can call: the lab contract plus the shell services. */
+export const appContract = { ...contract, ...shellContract };
+export type AppContract = typeof appContract;
+export type AppApi = ClientOf<AppContract>;
+export type ShellHandlers = HandlersOf<typeof shellContract>;
+
+/** Menu commands the shell forwards to the UI (File ▸ New Project…, Help ▸ About, …). */
+export const MenuAction = z.object({ action: z.enum(['new-project', 'open-project', 'about']) });
+export type MenuAction = z.infer<typeof MenuAction>;
+
+/** Every push event the renderer may subscribe to: the lab's events plus the shell's. */
+export const appEvents = { ...events, menu: MenuAction };
+export type AppEventName = keyof typeof appEvents;
+export type AppEventPayload<E extends AppEventName> = z.infer<(typeof appEvents)[E]>;
+
+/** `nmlab:event.<name>`, the channel an event travels on over IPC and WebSocket. */
+export function appEventChannel(name: AppEventName): string {
+  return `nmlab:event.${name}`;
+}
