@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NmlabError } from '../../shared/errors';
 import { installWasmMatMulFix } from './wasmMatMul';
+import { registerWasmKernels } from './kernels';
 
 export type TfBackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -56,6 +57,12 @@ export function onBackendReady(hook: (backend: string) => void): void {
 // every matMul gradient hits it, so the fix is installed for the whole engine.
 onBackendReady((backend) => {
   if (backend === 'wasm') installWasmMatMulFix();
+});
+
+// wasm lacks the conv gradients (Conv2DBackpropFilter, depthwise) and has a slow
+// Conv2DBackpropInput; NMLab's kernels fill both (see kernels/index.ts).
+onBackendReady((backend) => {
+  if (backend === 'wasm') registerWasmKernels();
 });
 
 function parseForced(): TfBackendName | null {
