@@ -43,3 +43,18 @@ export type AppEventPayload<E extends AppEventName> = z.infer<(typeof appEvents)
 export function appEventChannel(name: AppEventName): string {
   return `nmlab:event.${name}`;
 }
+
+/**
+ * The shape of `window.nmlab`, built by the sandboxed preload and called by the renderer.
+ * Payloads are `unknown` here: the typed client on top (`makeClient`) validates them.
+ */
+export interface NmlabBridge {
+  /**
+   * Call `nmlab:<service>.<method>`. Resolves to the same envelope the WebSocket protocol uses,
+   * `{ok: true, result}` or `{ok: false, error: {name, code, message}}`, because Electron
+   * would flatten a thrown error into a bare message and lose its `code`.
+   */
+  invoke(channel: string, payload: unknown): Promise<unknown>;
+  /** Listen to `nmlab:event.<eventName>`; returns a function that stops listening. */
+  on(eventName: string, cb: (payload: unknown) => void): () => void;
+}

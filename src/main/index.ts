@@ -1,0 +1,123 @@
+/**
+ * Electron main process: one hardened window running the Vue app, the lab backend from core
+ * behind contract-checked IPC, and job workers in utility processes (DESIGN §2, §7).
+ */
+import { app, BrowserWindow, dialog, Menu } from 'electron';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLabBackend } from '../core/backend';
+import { appContract, appEventChannel, type AppEventName, type AppEventPayload } from '../shared/contract/shell';
+import type { HandlersOf } from '../shared/contract/define';
+import type { AppContract } from '../shared/contract/shell';
+import { registerIpc } from './ipc';
+import { buildMenu } from './menu';
+import { hardenApp } from './security';
+import { utilityProcessLauncher } from './utilityLauncher';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const rendererIndex = resolve(join(here, '..', 'renderer', 'index.html'));
+/** Set by `electron-vite dev`; production loads the built file. */
+const devServerUrl = process.env.ELECTRON_RENDERER_URL;
+
+/** True for the app's own page (the built index.html, or the dev server's origin). */
+function isAppUrl(raw: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return false;
+  }
+  if (devServerUrl) return url.origin === new URL(devServerUrl).origin;
+  return url.protocol === 'file:' && resolve(fileURLToPath(url)) === rendererIndex;
+}
+
+let mainWindow: BrowserWindow | null = null;
+
+function send<E extends AppEventName>(name: E, payload: AppEventPayload<E>): void {
+  if (mainWindow && !mainWindow.isDestroyed()) mainWindow.webContents.send(appEventChannel(name), payload);
+}
+
+function createWindow(): BrowserWindow {
+  const win = new BrowserWindow({
+    width: 1280,
+    height: 820,
+    minWidth: 860,
+    minHeight: 560,
+    show: false,
+    title: 'NMLab',
+    backgroundColor: '#f6f7f9',
+    webPreferences: {
+      preload: join(here, '..', 'preload', 'index.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      spellcheck: false,
+    },
+  });
+  win.once('ready-to-show', () => win.show());
+  win.on('closed', () => {
+    if (mainWindow === win) mainWindow = null;
+  });
+  if (devServerUrl) void win.loadURL(devServerUrl);
+  else void win.loadFile(rendererIndex);
+  return win;
+}
+
+async function main(): Promise<void> {
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return;
+  }
+  app.on('second-instance', () => {
+    if (mainWindow) {
+      if (mainWindow.isMinimized()) mainWindow.restore();
+      mainWindow.focus();
+    }
+  });
+  await app.whenReady();
+  hardenApp(isAppUrl);
+
+  // utilityProcess.fork is only safe after `ready`, so the backend is built here.
+  const backend = createLabBackend({ launcher: utilityProcessLauncher });
+  const handlers: HandlersOf<AppContract> = {
+    ...backend.handlers,
+    dialog: {
+      pickFolder: async ({ title, create }) => {
+        const options: Electron.OpenDialogOptions = {
+          title: title ?? 'Choose a folder',
+          properties: create ? ['openDirectory', 'createDirectory', 'promptToCreate'] : ['openDirectory'],
+        };
+        const picked = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
+        return { path: picked.canceled || picked.filePaths.length === 0 ? null : picked.filePaths[0] };
+      },
+    },
+  };
+  const unregister = registerIpc(appContract, handlers, isAppUrl);
+  const unsubscribe = backend.onEvent('job', (payload) => send('job', payload));
+  Menu.setApplicationMenu(buildMenu((action) => send('menu', { action })));
+
+  mainWindow = createWindow();
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) mainWindow = createWindow();
+  });
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+  let disposed = false;
+  app.on('will-quit', (event) => {
+    if (disposed) return;
+    // Finish disposing (workers killed, files flushed) before the process goes.
+    event.preventDefault();
+    disposed = true;
+    unsubscribe();
+    unregister();
+    Promise.resolve(backend.dispose()).finally(() => app.quit());
+  });
+}
+
+main().catch((err: unknown) => {
+  dialog.showErrorBox('NMLab could not start', err instanceof Error ? (err.stack ?? err.message) : String(err));
+  app.exit(1);
+});
