@@ -1,0 +1,152 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { JobRunner } from '../../src/core/jobs/runner';
+import type { JobEvent, JobInfo } from '../../src/shared/contract/jobs';
+
+const fixtures = join(__dirname, '..', 'fixtures', 'workers');
+const runners: JobRunner[] = [];
+
+function makeRunner(opts: ConstructorParameters<typeof JobRunner>[0] = {}): { runner: JobRunner; events: Array<{ at: number; e: JobEvent }> } {
+  const runner = new JobRunner(opts);
+  runners.push(runner);
+  const events: Array<{ at: number; e: JobEvent }> = [];
+  runner.onEvent((e) => events.push({ at: performance.now(), e }));
+  return { runner, events };
+}
+
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((r) => r.dispose()));
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Resolve when `pred` holds for an event of the runner (or reject after `ms`). */
+function nextEvent(runner: JobRunner, pred: (e: JobEvent) => boolean, ms = 20_000): Promise<JobEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error('timed out waiting for an event'));
+    }, ms);
+    const stop = runner.onEvent((e) => {
+      if (!pred(e)) return;
+      clearTimeout(timer);
+      stop();
+      resolve(e);
+    });
+  });
+}
+
+describe('JobRunner with forked workers', () => {
+  it('streams selftest progress in order with an ETA from the observed rate', async () => {
+    const { runner, events } = makeRunner();
+    const job = runner.start({ kind: 'selftest', steps: 6, intervalMs: 80 });
+    const final = await runner.wait(job.id);
+    expect(final.state).toBe('succeeded');
+    expect(final.result).toMatchObject({ steps: 6 });
+
+    const states = events.filter(({ e }) => e.type === 'state').map(({ e }) => (e as { job: JobInfo }).job.state);
+    expect(states).toEqual(['queued', 'running', 'succeeded']);
+
+    const progress = events.flatMap(({ at, e }) => (e.type === 'progress' ? [{ at, p: e.progress }] : []));
+    expect(progress.map(({ p }) => p.done)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(progress.every(({ p }) => p.total === 6)).toBe(true);
+    expect(progress[0].p.etaSeconds).toBeNull();
+    expect(progress[progress.length - 1].p.etaSeconds).toBe(0);
+    // Independent estimate from the times this listener saw the reports: remaining work at
+    // the rate observed since the first report. The runner timed the same messages itself,
+    // so the two agree closely; the ETA also has to be of the order of the real interval.
+    for (const { at, p } of progress.slice(1, -1)) {
+      const rate = p.done / ((at - progress[0].at) / 1000);
+      const expected = (p.total - p.done) / rate;
+      expect(p.etaSeconds).not.toBeNull();
+      expect(Math.abs(p.etaSeconds! - expected)).toBeLessThan(0.05 + 0.05 * expected);
+      expect(p.etaSeconds!).toBeGreaterThan(0.5 * (p.total - p.done) * 0.08);
+    }
+
+    const metrics = events.flatMap(({ e }) => (e.type === 'metric' ? [e] : []));
+    expect(metrics.map((m) => [m.step, m.values.value, m.values.square])).toEqual([1, 2, 3, 4, 5, 6].map((s) => [s, s, s * s]));
+
+    // The worker process has exited by the time the job is reported finished.
+    expect(isAlive((final.result as { pid: number }).pid)).toBe(false);
+  });
+
+  it('cancels a running job and the worker process is gone', async () => {
+    const { runner } = makeRunner();
+    const job = runner.start({ kind: 'selftest', steps: 10_000, intervalMs: 20 });
+    await nextEvent(runner, (e) => e.type === 'progress' && e.jobId === job.id && e.progress.done >= 2);
+    const pid = runner.workerPid(job.id)!;
+    expect(isAlive(pid)).toBe(true);
+    const asked = runner.cancel(job.id);
+    expect(asked.state).toBe('running');
+    const final = await runner.wait(job.id);
+    expect(final.state).toBe('cancelled');
+    expect(final.error?.code).toBe('CANCELLED');
+    // The worker stopped by itself (it honours the signal) and says where.
+    expect(final.error?.message).toMatch(/cancelled at step \d+ of 10000/);
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('kills a worker that ignores cancel after the grace period', async () => {
+    const { runner } = makeRunner({ entry: join(fixtures, 'stubborn.mjs'), cancelGraceMs: 300 });
+    const job = runner.start({ kind: 'selftest', steps: 1, intervalMs: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    const pid = runner.workerPid(job.id)!;
+    expect(isAlive(pid)).toBe(true);
+    const t0 = performance.now();
+    runner.cancel(job.id);
+    const final = await runner.wait(job.id);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(final.state).toBe('cancelled');
+    expect(final.error?.message).toContain('was killed');
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('reports a worker crash as WORKER_CRASHED and keeps running jobs', async () => {
+    const { runner } = makeRunner();
+    const crashing = runner.start({ kind: 'selftest', steps: 5, intervalMs: 30, crashAt: 3 });
+    const crashed = await runner.wait(crashing.id);
+    expect(crashed.state).toBe('failed');
+    expect(crashed.error?.code).toBe('WORKER_CRASHED');
+    expect(crashed.error?.message).toContain('SIGKILL');
+    expect(crashed.error?.message).toContain('at 2 of 5');
+
+    const next = runner.start({ kind: 'selftest', steps: 3, intervalMs: 10 });
+    expect((await runner.wait(next.id)).state).toBe('succeeded');
+  });
+
+  it('names the exit code of a worker that exits without finishing', async () => {
+    const { runner } = makeRunner({ entry: join(fixtures, 'exit3.mjs') });
+    const job = runner.start({ kind: 'selftest', steps: 1, intervalMs: 0 });
+    const final = await runner.wait(job.id);
+    expect(final.state).toBe('failed');
+    expect(final.error?.code).toBe('WORKER_CRASHED');
+    expect(final.error?.message).toContain('exited with code 3');
+  });
+
+  it('queues beyond maxConcurrent and cancels a queued job at once', async () => {
+    const { runner } = makeRunner({ maxConcurrent: 1 });
+    const first = runner.start({ kind: 'selftest', steps: 3, intervalMs: 30 });
+    const second = runner.start({ kind: 'selftest', steps: 1, intervalMs: 0 });
+    const third = runner.start({ kind: 'selftest', steps: 1, intervalMs: 0 });
+    expect(runner.get(second.id).state).toBe('queued');
+    expect(runner.cancel(third.id).state).toBe('cancelled');
+    const firstDone = await runner.wait(first.id);
+    const secondDone = await runner.wait(second.id);
+    expect(secondDone.state).toBe('succeeded');
+    expect(Date.parse(secondDone.startedAt!)).toBeGreaterThanOrEqual(Date.parse(firstDone.endedAt!));
+    expect(runner.list().map((j) => j.state)).toEqual(['succeeded', 'succeeded', 'cancelled']);
+  });
+
+  it('answers NOT_FOUND for an unknown job', () => {
+    const { runner } = makeRunner();
+    expect(() => runner.get('nope')).toThrow(/no job with id "nope"/);
+    expect(() => runner.cancel('nope')).toThrow(/no job with id "nope"/);
+  });
+});
