@@ -11,7 +11,7 @@
  * to the JS kernels in ../linalg/gram.ts and say so in the result.
  */
 import { availableParallelism } from 'node:os';
-import { attr, encodeModel, valueInfo } from '../onnx/builder';
+import { attr, encodeModel, valueInfo, type AttrValue, type NodeSpec } from '../onnx/builder';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
@@ -30,9 +30,9 @@ export function loadOrt(): Promise<Ort> {
 
 /** The ONNX model computing the Gram matrix of one chunk (exported for tests and reuse). */
 export function gramModel(inputType: 'float32' | 'float64', side: GramSide): Uint8Array {
-  const gemmAttrs = side === 'cols' ? { transA: attr.int(1) } : { transB: attr.int(1) };
+  const gemmAttrs: Record<string, AttrValue> = side === 'cols' ? { transA: attr.int(1) } : { transB: attr.int(1) };
   const outShape = side === 'cols' ? ['d', 'd'] : ['rows', 'rows'];
-  const nodes =
+  const nodes: NodeSpec[] =
     inputType === 'float64'
       ? [{ opType: 'Gemm', inputs: ['x', 'x'], outputs: ['gram'], attributes: gemmAttrs }]
       : [
