@@ -54,20 +54,20 @@ describe('JobRunner with forked workers', () => {
     const states = events.filter(({ e }) => e.type === 'state').map(({ e }) => (e as { job: JobInfo }).job.state);
     expect(states).toEqual(['queued', 'running', 'succeeded']);
 
-    const progress = events.flatMap(({ at, e }) => (e.type === 'progress' ? [{ at, p: e.progress }] : []));
+    const progress = events.flatMap(({ e }) => (e.type === 'progress' ? [{ p: e.progress }] : []));
     expect(progress.map(({ p }) => p.done)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(progress.every(({ p }) => p.total === 6)).toBe(true);
     expect(progress[0].p.etaSeconds).toBeNull();
     expect(progress[progress.length - 1].p.etaSeconds).toBe(0);
-    // Independent estimate from the times this listener saw the reports: remaining work at
-    // the rate observed since the first report. The runner timed the same messages itself,
-    // so the two agree closely; the ETA also has to be of the order of the real interval.
-    for (const { at, p } of progress.slice(1, -1)) {
-      const rate = p.done / ((at - progress[0].at) / 1000);
-      const expected = (p.total - p.done) / rate;
+    // Each step sleeps 80 ms, so the remaining time is at least remaining·80 ms (timers
+    // never fire early by more than a millisecond) and, on a machine that is not starved, not
+    // far above it. The runner measures the rate on the worker's clock, so a parent that
+    // receives several reports at once does not distort it.
+    for (const { p } of progress.slice(1, -1)) {
+      const floor = (p.total - p.done) * 0.08;
       expect(p.etaSeconds).not.toBeNull();
-      expect(Math.abs(p.etaSeconds! - expected)).toBeLessThan(0.05 + 0.05 * expected);
-      expect(p.etaSeconds!).toBeGreaterThan(0.5 * (p.total - p.done) * 0.08);
+      expect(p.etaSeconds!).toBeGreaterThan(0.9 * floor);
+      expect(p.etaSeconds!).toBeLessThan(5 * floor);
     }
 
     const metrics = events.flatMap(({ e }) => (e.type === 'metric' ? [e] : []));
@@ -110,7 +110,7 @@ describe('JobRunner with forked workers', () => {
 
   it('reports a worker crash as WORKER_CRASHED and keeps running jobs', async () => {
     const { runner } = makeRunner();
-    const crashing = runner.start({ kind: 'selftest', steps: 5, intervalMs: 30, crashAt: 3 });
+    const crashing = runner.start({ kind: 'selftest', steps: 5, intervalMs: 60, crashAt: 3 });
     const crashed = await runner.wait(crashing.id);
     expect(crashed.state).toBe('failed');
     expect(crashed.error?.code).toBe('WORKER_CRASHED');

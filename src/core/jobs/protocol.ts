@@ -14,7 +14,8 @@ export type ParentMessage =
 /** Worker → parent. Exactly one of `done` / `error` ends a job; exiting without one is a crash. */
 export type WorkerMessage =
   | { type: 'ready'; pid: number }
-  | { type: 'progress'; progress: Omit<Progress, 'etaSeconds'> }
+  /** `at`: the worker's clock (ms) when the progress was made, so the rate does not depend on delivery timing. */
+  | { type: 'progress'; progress: Omit<Progress, 'etaSeconds'>; at: number }
   | { type: 'metric'; name: string; step: number; values: Record<string, number> }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'done'; result: unknown }

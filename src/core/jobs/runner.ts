@@ -145,9 +145,11 @@ export class JobRunner {
   async dispose(): Promise<void> {
     this.disposed = true;
     for (const id of [...this.queue]) this.cancel(id);
-    const pending = [...this.running.keys()].map((id) => {
+    const pending = [...this.running.entries()].map(([id, run]) => {
       const waiting = this.wait(id);
-      this.running.get(id)?.handle.kill();
+      // Reported as cancelled (the user shut down), not as a crash.
+      run.cancelRequested = true;
+      run.handle.kill();
       return waiting;
     });
     await Promise.all(pending);
@@ -201,12 +203,12 @@ export class JobRunner {
     switch (m.type) {
       case 'ready':
         if (m.pid) run.pid = m.pid;
-        run.handle.postMessage({ type: 'start', jobId: job.id, spec: job.spec } satisfies ParentMessage);
-        // A cancel that arrived before the worker was ready is delivered now.
-        if (run.cancelRequested) run.handle.postMessage({ type: 'cancel' } satisfies ParentMessage);
+        // Cancelled while the process was starting: there is nothing to stop politely.
+        if (run.cancelRequested) run.handle.kill();
+        else run.handle.postMessage({ type: 'start', jobId: job.id, spec: job.spec } satisfies ParentMessage);
         break;
       case 'progress': {
-        const progress = this.withEta(run, m.progress);
+        const progress = this.withEta(run, m.progress, typeof m.at === 'number' ? m.at : Date.now());
         job.progress = progress;
         this.emit({ type: 'progress', jobId: job.id, progress });
         break;
@@ -236,10 +238,10 @@ export class JobRunner {
 
   /**
    * ETA from the rate observed since the first progress report (not since launch, so process
-   * start-up and module loading do not count as work).
+   * start-up and module loading do not count as work). Times are the worker's own, so a busy
+   * parent that receives several reports at once still sees the true rate.
    */
-  private withEta(run: Running, p: Omit<Progress, 'etaSeconds'>): Progress {
-    const now = performance.now();
+  private withEta(run: Running, p: Omit<Progress, 'etaSeconds'>, now: number): Progress {
     if (!run.rateBase || p.done < run.rateBase.done) run.rateBase = { at: now, done: p.done };
     const doneSince = p.done - run.rateBase.done;
     const seconds = (now - run.rateBase.at) / 1000;

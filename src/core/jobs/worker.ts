@@ -63,17 +63,33 @@ for (const [method, level] of [['log', 'info'], ['info', 'info'], ['warn', 'warn
   console[method] = (...args: unknown[]) => channel.send({ type: 'log', level, message: args.map(String).join(' ') });
 }
 
-/** Progress is throttled to ~20 messages a second; the first and the last always go through. */
+const PROGRESS_INTERVAL_MS = 50;
+
+/**
+ * Progress is throttled to ~20 messages a second so a tight loop cannot flood the channel;
+ * the first and the final report always go through, and a throttled report is sent at the end
+ * of its window so the UI never stays behind.
+ */
 function makeContext(jobId: string): JobContext {
   let lastSent = 0;
+  let trailing: NodeJS.Timeout | null = null;
+  let latest: { progress: { done: number; total: number; message?: string }; at: number } | null = null;
+  const flush = () => {
+    if (trailing) clearTimeout(trailing);
+    trailing = null;
+    if (!latest) return;
+    lastSent = Date.now();
+    channel.send({ type: 'progress', ...latest });
+    latest = null;
+  };
   return {
     jobId,
     signal: abort.signal,
     progress(done, total, message) {
-      const now = Date.now();
-      if (done !== 0 && done < total && now - lastSent < 50) return;
-      lastSent = now;
-      channel.send({ type: 'progress', progress: message === undefined ? { done, total } : { done, total, message } });
+      latest = { progress: message === undefined ? { done, total } : { done, total, message }, at: Date.now() };
+      const wait = lastSent + PROGRESS_INTERVAL_MS - Date.now();
+      if (done === 0 || done >= total || wait <= 0) flush();
+      else trailing ??= setTimeout(flush, wait);
     },
     metric(name, step, values) {
       channel.send({ type: 'metric', name, step, values });
@@ -95,6 +111,11 @@ async function runJob(jobId: string, spec: JobSpec): Promise<void> {
     channel.sendAndExit({ type: 'error', error: serializeError(err) }, 0);
   }
 }
+
+// A throw from a callback the job did not await still ends the job with its message rather
+// than as an anonymous crash.
+process.on('uncaughtException', (err) => channel.sendAndExit({ type: 'error', error: serializeError(err) }, 1));
+process.on('unhandledRejection', (err) => channel.sendAndExit({ type: 'error', error: serializeError(err) }, 1));
 
 channel.onMessage((m: unknown) => {
   if (!isParentMessage(m)) return;
