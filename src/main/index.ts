@@ -45,7 +45,8 @@ function createWindow(): BrowserWindow {
     minHeight: 560,
     show: false,
     title: 'NMLab',
-    backgroundColor: '#f6f7f9',
+    backgroundColor: '#f4f5f7',
+    icon: join(here, '..', '..', 'resources', 'icons', 'icon.png'),
     webPreferences: {
       preload: join(here, '..', 'preload', 'index.cjs'),
       contextIsolation: true,
