@@ -39,12 +39,14 @@ export function conv2dBackpropFilterKernel(backendName: string): KernelFunc {
     const bottom = kh + sh * (oh - 1) - top - h;
     const right = kw + sw * (ow - 1) - left - w;
     return withScope(backend, backendName, (s) => {
-      // Drop input rows the forward pass never read (valid padding with a remainder).
-      const xUsed = bottom < 0 || right < 0 ? s.padOrCrop(x, 0, Math.min(0, bottom), 0, Math.min(0, right)) : x;
-      const xT = s.transpose(xUsed, [3, 1, 2, 0]); // [Ci, H, W, N]
+      const xT = s.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, N]
       const dyT = s.transpose(dy, [1, 2, 0, 3]); // [OH, OW, N, Co]
+      // When the forward pass left input rows/columns unread (bottom/right < 0), the
+      // convolution yields extra filter rows/columns at the end: cut them from the small
+      // output rather than the large input (wasm's Slice copies its whole input to JS).
       const explicit: Array<[number, number]> = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]];
-      const dw = s.run('Conv2D', { x: xT, filter: dyT }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw], dimRoundingMode: undefined });
+      let dw = s.run('Conv2D', { x: xT, filter: dyT }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw], dimRoundingMode: undefined });
+      if (bottom < 0 || right < 0) dw = s.slice(dw, [0, 0, 0, 0], [xT.shape[0], kh, kw, dy.shape[3]]);
       return s.transpose(dw, [1, 2, 0, 3]); // [KH, KW, Ci, Co]
     });
   };
@@ -59,7 +61,7 @@ export function conv2dBackpropInputKernel(backendName: string): KernelFunc {
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
     const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w } = info;
     return withScope(backend, backendName, (s) => {
-      const up = s.upsampleZeros(dy, sh, sw); // [N, (OH−1)·sh+1, (OW−1)·sw+1, Co]
+      const up = s.upsampleZeros(dy, sh, sw); // [N, OH·sh, OW·sw, Co]
       const [, hu, wu] = up.shape as Shape4;
       // out[h] = Σ_j up[h + j − T]·Wrot[j] with T = KH−1−padTop; B makes the output H tall.
       const padTop = kh - 1 - info.padInfo.top;

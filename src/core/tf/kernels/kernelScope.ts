@@ -79,16 +79,17 @@ export class KernelScope {
   }
 
   /**
-   * Insert `sh − 1` zero rows between rows and `sw − 1` zero columns between columns of an
-   * NHWC tensor: [N,H,W,C] → [N,(H−1)·sh+1,(W−1)·sw+1,C]. The adjoint of a strided read.
+   * Insert `sh − 1` zero rows after every row and `sw − 1` zero columns after every column
+   * of an NHWC tensor: [N,H,W,C] → [N,H·sh,W·sw,C]. The adjoint of a strided read; the
+   * trailing zeros are kept (callers account for them) because wasm's strided Slice is a JS
+   * loop that would cost more than the zeros.
    */
   upsampleZeros(x: TensorInfo, sh: number, sw: number): TensorInfo {
     if (sh === 1 && sw === 1) return x;
     const [n, h, w, c] = x.shape as Shape4;
     const x6 = this.reshape(x, [n, h, 1, w, 1, c]);
     const padded = this.pad(x6, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-    const flat = this.reshape(padded, [n, h * sh, w * sw, c]);
-    return this.slice(flat, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+    return this.reshape(padded, [n, h * sh, w * sw, c]);
   }
 
   /** Strided read of a 4-D tensor: x[b0 : e0 : st0, …] (no masks). */
