@@ -128,3 +128,28 @@ describe('pair swap', () => {
     expect(r.transitionCounts.flat().reduce((a, b) => a + b, 0)).toBe(1000);
   });
 });
+
+describe('nmlab noise (CLI)', () => {
+  it('writes noisy labels in the input dtype and reports the transition matrix', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeNpy, readNpy } = await import('../../src/core/arrays/npy');
+    const { noiseCommand } = await import('../../src/cli/commands/noise');
+    const tmp = mkdtempSync(join(tmpdir(), 'nmlab-noise-'));
+    const y = join(tmp, 'y.npy');
+    await writeNpy(y, { dtype: 'int64', shape: [1000], data: BigInt64Array.from(labels, (v) => BigInt(v)) });
+    let out = '';
+    const io = { out: (t: string) => (out += t), err: () => undefined };
+    const code = await noiseCommand.run({ values: { labels: y, type: 'symmetric', ratio: '0.25', seed: '7', out: join(tmp, 'y2.npy'), json: true }, positionals: [] }, io);
+    expect(code).toBe(0);
+    const report = JSON.parse(out) as { flipped: number; transitionMatrix: number[][]; flippedIndices: number[] };
+    expect(report.flipped).toBe(250);
+    expect(report.flippedIndices).toHaveLength(250);
+    const noisy = await readNpy(join(tmp, 'y2.npy'));
+    expect(noisy.dtype).toBe('int64');
+    const direct = symmetricNoise(labels, { ratio: 0.25, seed: 7 });
+    expect(Array.from(noisy.data as BigInt64Array, Number)).toEqual(Array.from(direct.labels));
+    expect(report.transitionMatrix).toEqual(direct.transitionMatrix);
+  });
+});

@@ -126,3 +126,18 @@ describe('spectrumStats', () => {
     expect(s.sigma1Share).toBe(0.25);
   });
 });
+
+describe('nmlab spectrum (CLI)', () => {
+  it('prints the JSON contract', async () => {
+    const { spectrumCommand } = await import('../../src/cli/commands/spectrum');
+    let out = '';
+    const io = { out: (t: string) => (out += t), err: () => undefined };
+    const code = await spectrumCommand.run({ values: { features: join(dir, 'dup_f64.npy'), preprocess: 'reference', json: true }, positionals: [] }, io);
+    expect(code).toBe(0);
+    const r = JSON.parse(out) as Stats & { preprocess: string; m: number; d: number; method: string; seconds: number };
+    expectSpectrum(r, expected.cases.dup_f64.reference);
+    expect([r.preprocess, r.m, r.d]).toEqual(['reference', 24, 16]);
+    expect(r.method).toMatch(/^gram-(ort|js)-f64$/);
+    expect(r.seconds).toBeGreaterThan(0);
+  });
+});

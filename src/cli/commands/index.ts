@@ -2,6 +2,8 @@ import type { Command } from '../command';
 import { serveCommand } from './serve';
 import { doctorCommand } from './doctor';
 import { projectCommand } from './project';
+import { spectrumCommand } from './spectrum';
+import { noiseCommand } from './noise';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [projectCommand, doctorCommand, serveCommand];
+export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand];
