@@ -96,7 +96,7 @@ describe('JobRunner with forked workers', () => {
   it('kills a worker that ignores cancel after the grace period', async () => {
     const { runner } = makeRunner({ entry: join(fixtures, 'stubborn.mjs'), cancelGraceMs: 300 });
     const job = runner.start({ kind: 'selftest', steps: 1, intervalMs: 0 });
-    await new Promise((r) => setTimeout(r, 500));
+    await nextEvent(runner, (e) => e.type === 'progress' && e.jobId === job.id);
     const pid = runner.workerPid(job.id)!;
     expect(isAlive(pid)).toBe(true);
     const t0 = performance.now();
@@ -142,6 +142,23 @@ describe('JobRunner with forked workers', () => {
     expect(secondDone.state).toBe('succeeded');
     expect(Date.parse(secondDone.startedAt!)).toBeGreaterThanOrEqual(Date.parse(firstDone.endedAt!));
     expect(runner.list().map((j) => j.state)).toEqual(['succeeded', 'succeeded', 'cancelled']);
+  });
+
+  it('cancels a job whose worker is still starting, and dispose stops running jobs as cancelled', async () => {
+    const { runner } = makeRunner();
+    const early = runner.start({ kind: 'selftest', steps: 100, intervalMs: 50 });
+    runner.cancel(early.id);
+    const final = await runner.wait(early.id);
+    expect(final.state).toBe('cancelled');
+    expect(final.progress).toBeNull();
+
+    const running = runner.start({ kind: 'selftest', steps: 10_000, intervalMs: 20 });
+    await nextEvent(runner, (e) => e.type === 'progress' && e.jobId === running.id);
+    const pid = runner.workerPid(running.id)!;
+    await runner.dispose();
+    expect(runner.get(running.id).state).toBe('cancelled');
+    expect(isAlive(pid)).toBe(false);
+    expect(() => runner.start({ kind: 'selftest', steps: 1, intervalMs: 0 })).toThrow(/shut down/);
   });
 
   it('answers NOT_FOUND for an unknown job', () => {

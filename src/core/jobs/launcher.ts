@@ -52,10 +52,20 @@ export function workerExecArgv(entry: string): string[] {
   return ['--import', pathToFileURL(tsx).href];
 }
 
+/**
+ * The worker's environment: ours, minus vitest's markers. A worker started from a test runs
+ * in plain Node, not under vitest's module transform, so code that checks `VITEST` to decide
+ * how to load modules must see the truth.
+ */
+export function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('VITEST')));
+}
+
 /** `child_process.fork` launcher: the default outside Electron. */
 export const forkLauncher: WorkerLauncher = (entry) => {
   const child = fork(entry, [], {
     execArgv: workerExecArgv(entry),
+    env: workerEnv(process.env),
     // A worker's stray output (and a crash trace) goes to our stderr, never our stdout, so
     // `nmlab ... --json` stays one clean JSON document.
     stdio: ['ignore', 2, 2, 'ipc'],
