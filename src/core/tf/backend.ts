@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NmlabError } from '../../shared/errors';
 import { installWasmMatMulFix } from './wasmMatMul';
+import { ensureGradients } from './gradients';
 import { registerWasmKernels } from './kernels';
 
 export type TfBackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -119,6 +120,8 @@ export function initTfBackend(options: { probeAll?: boolean } = {}): Promise<Bac
       }
       await tf.setBackend(chosenRegistered(chosen));
     }
+    // Training needs the gradient registry, which tfjs-core's Node bundle leaves empty.
+    await ensureGradients();
     for (const hook of afterInitHooks) hook(tf.getBackend());
     return { chosen, forced, probes };
   })();

@@ -1,0 +1,143 @@
+/**
+ * NMTune's regularisers (paper §6.1, eq. 4–7; DESIGN §4) and cross-entropy, as tfjs ops.
+ *
+ * - L_MSE (eq. 4): mean over the batch of ‖f/‖f‖ − z/‖z‖‖², rows L2-normalised as torch's
+ *   `F.normalize` does (norm clamped below at 1e-12).
+ * - L_COV (eq. 5): (1/D) Σ_{i≠j} C(Z)ᵢⱼ², C the sample covariance over the batch (M−1).
+ * - L_SVD (eq. 6): −Σ_{i≤k} σᵢ(Z) / (k·Σⱼ σⱼ(Z)); k = 1 is the paper's term, k = 5 the
+ *   reference code's "mean of the top-5 normalised singular values".
+ *
+ * tfjs has no SVD, so L_SVD is a custom gradient. Its singular values and vectors come from
+ * the float64 eigen-decomposition of the smaller Gram matrix (ZZᵀ when M ≤ D, else ZᵀZ), and
+ * its gradient is Σⱼ (∂L/∂σⱼ) uⱼvⱼᵀ, using ∂σⱼ/∂Z = uⱼvⱼᵀ. With ZZᵀ = U Λ Uᵀ this is
+ * U·diag(cⱼ/σⱼ)·Uᵀ·Z (vⱼ = Zᵀuⱼ/σⱼ); with ZᵀZ = V Λ Vᵀ, Z·V·diag(cⱼ/σⱼ)·Vᵀ. Singular values
+ * that are numerically zero get no gradient (σ is not differentiable there).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { gramRows, gramCols } from '../linalg/gram';
+import { symmetricEigen, SymEigWorkspace } from '../linalg/symeig';
+
+/** Mean softmax cross-entropy of integer labels (torch `CrossEntropyLoss`). */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const logp = tf.logSoftmax(logits);
+  const onehot = tf.oneHot(labels, logits.shape[1]);
+  return tf.neg(tf.mean(tf.sum(tf.mul(logp, onehot), 1))) as tf.Scalar;
+}
+
+/** Rows divided by max(‖row‖₂, 1e-12). */
+export function normalizeRows(x: tf.Tensor2D): tf.Tensor2D {
+  const norm = tf.sqrt(tf.sum(tf.square(x), 1, true));
+  return tf.div(x, tf.maximum(norm, 1e-12));
+}
+
+/** Eq. 4: consistency between (normalised) backbone features F and tuned features Z. */
+export function mseTerm(f: tf.Tensor2D, z: tf.Tensor2D): tf.Scalar {
+  return tf.mean(tf.sum(tf.square(tf.sub(normalizeRows(f), normalizeRows(z))), 1));
+}
+
+/** Eq. 5: squared off-diagonal entries of the batch covariance, over D. */
+export function covTerm(z: tf.Tensor2D): tf.Scalar {
+  const [m, d] = z.shape;
+  const zc = tf.sub(z, tf.mean(z, 0, true));
+  const c = tf.div(tf.matMul(zc, zc, true, false), m - 1);
+  const all = tf.sum(tf.square(c));
+  // diag(C)ᵢ = Σ_rows zcᵢ² / (M−1): cheaper than extracting the diagonal of C.
+  const diag = tf.sum(tf.square(tf.div(tf.sum(tf.square(zc), 0), m - 1)));
+  return tf.div(tf.sub(all, diag), d);
+}
+
+/** Value and gradient of the SVD term for a row-major M×D matrix, all in float64. */
+export interface SvdTermResult {
+  value: number;
+  /** ∂L/∂Z, row-major M×D. */
+  grad: Float64Array;
+  /** Singular values, descending (min(M, D) of them). */
+  singularValues: Float64Array;
+}
+
+const workspace = new SymEigWorkspace();
+
+/**
+ * L_SVD = −(1/k) Σ_{i≤k} σᵢ/Σⱼσⱼ and its gradient (see the module comment). Pure function of
+ * the data; the tfjs op {@link svdTerm} wraps it.
+ */
+export function svdTermValueAndGrad(z: Float32Array | Float64Array, rows: number, cols: number, topK: number): SvdTermResult {
+  const small = Math.min(rows, cols);
+  const viaRows = rows <= cols;
+  const g = viaRows ? gramRows(z, rows, cols) : gramCols(z, rows, cols);
+  const { values, vectors } = symmetricEigen(g, small, { vectors: true, workspace });
+  const vec = vectors!;
+  const sigma = new Float64Array(small);
+  for (let i = 0; i < small; i++) sigma[i] = Math.sqrt(Math.max(values[i], 0));
+  // Through the Gram matrix, a zero singular value comes out as √(roundoff) ≈ 1e-8·σ₁, not 0.
+  // Those are noise (below float32 resolution of Z): count them as exactly zero, in the value
+  // and in the gradient alike.
+  const tol = sigma[0] * Math.max(rows, cols) * 1e-7;
+  for (let i = 0; i < small; i++) if (sigma[i] <= tol) sigma[i] = 0;
+  let total = 0;
+  for (let i = 0; i < small; i++) total += sigma[i];
+  const k = Math.min(Math.max(1, Math.floor(topK)), small);
+  let top = 0;
+  for (let i = 0; i < k; i++) top += sigma[i];
+  const grad = new Float64Array(rows * cols);
+  if (!(total > 0)) return { value: 0, grad, singularValues: sigma };
+  const value = -top / (k * total);
+  // ∂L/∂σⱼ = −[j<k]/(k·S) + top/(k·S²); weight wⱼ = cⱼ/σⱼ for the projector sum.
+  const w = new Float64Array(small);
+  for (let j = 0; j < small; j++) {
+    if (sigma[j] === 0) continue;
+    const c = (j < k ? -1 / (k * total) : 0) + top / (k * total * total);
+    w[j] = c / sigma[j];
+  }
+  // P = Q·diag(w)·Qᵀ (small×small), Q the eigenvectors (column j at index a*small + j).
+  const p = new Float64Array(small * small);
+  for (let a = 0; a < small; a++)
+    for (let b = a; b < small; b++) {
+      let s = 0;
+      for (let j = 0; j < small; j++) if (w[j] !== 0) s += vec[a * small + j] * w[j] * vec[b * small + j];
+      p[a * small + b] = s;
+      p[b * small + a] = s;
+    }
+  if (viaRows) {
+    // grad = P (M×M) · Z (M×D)
+    for (let a = 0; a < rows; a++) {
+      const out = a * cols;
+      for (let b = 0; b < rows; b++) {
+        const pab = p[a * rows + b];
+        if (pab === 0) continue;
+        const zb = b * cols;
+        for (let c = 0; c < cols; c++) grad[out + c] += pab * z[zb + c];
+      }
+    }
+  } else {
+    // grad = Z (M×D) · P (D×D)
+    for (let a = 0; a < rows; a++) {
+      const za = a * cols;
+      for (let b = 0; b < cols; b++) {
+        const zab = z[za + b];
+        if (zab === 0) continue;
+        const pb = b * cols;
+        for (let c = 0; c < cols; c++) grad[za + c] += zab * p[pb + c];
+      }
+    }
+  }
+  return { value, grad, singularValues: sigma };
+}
+
+/**
+ * Eq. 6 as a tfjs op with a custom gradient. Reads Z back from the backend (one M×D
+ * download per step), does the decomposition in float64, and hands the gradient back as a
+ * float32 tensor.
+ */
+export function svdTerm(z: tf.Tensor2D, topK: number): tf.Scalar {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const [rows, cols] = x.shape as [number, number];
+    const { value, grad } = svdTermValueAndGrad(x.dataSync() as Float32Array, rows, cols, topK);
+    const g = tf.tensor2d(Float32Array.from(grad), [rows, cols]);
+    save([g]);
+    return { value: tf.scalar(value), gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.mul(dy as tf.Tensor, saved[0])] };
+  });
+  return op(z) as tf.Scalar;
+}

@@ -1,0 +1,421 @@
+/**
+ * Black-box tuning on features (DESIGN §4, paper §6): linear probing (LP), MLP tuning and
+ * NMTune, as estimators (STYLE.md convention 5). The constructor only stores JSON-serialisable
+ * parameters; `fit()` trains and returns `this`; `evaluate()` returns metrics; `transform()`
+ * gives the tuned features Z; using a model before `fit()` throws NOT_FITTED.
+ *
+ * One training loop serves all three: seeded stratified fraction of the training set, seeded
+ * shuffled mini-batches, AdamW with a per-step schedule and warm-up. LP trains a linear head
+ * on F; MLP trains head∘h; NMTune adds the regularisers of eq. 4–6 on Z = h(F) (eq. 7).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { NmlabError } from '../../shared/errors';
+import { initTfBackend, type TfBackendName } from '../tf/backend';
+import { AdamW } from './adamw';
+import { checkFeatureSet, epochBatches, gatherRows, stratifiedFraction, type FeatureSet } from './data';
+import { objective } from './objective';
+import { accuracy, macroF1 } from './metrics';
+import { Mlp, linearInit, type BatchStats } from './mlp';
+import { Rng } from './rng';
+import { learningRateAt, type ScheduleKind } from './schedule';
+import { zSpectrum, type ZSpectrum } from './zSpectrum';
+
+export type TuneMethod = 'lp' | 'mlp' | 'nmtune';
+export type NmtunePreset = 'paper' | 'reference';
+
+/** Per-term weights and the number of singular values in L_SVD. */
+export interface NmtuneTerms {
+  mse: number;
+  cov: number;
+  svd: number;
+  svdTopK: number;
+}
+
+/**
+ * The two NMTune presets (DESIGN §4). `paper`: λ = 0.01 on all three terms, L_SVD on σ₁.
+ * `reference` (the authors' code): MSE 1.0, COV 0.04, SVD 0.001, L_SVD on the mean of the
+ * top-5 normalised singular values, and MSE between the MLP output of a strongly augmented
+ * view and the (detached) features of a weakly augmented view.
+ */
+export const NMTUNE_PRESETS: Record<NmtunePreset, NmtuneTerms> = {
+  paper: { mse: 0.01, cov: 0.01, svd: 0.01, svdTopK: 1 },
+  reference: { mse: 1.0, cov: 0.04, svd: 0.001, svdTopK: 5 },
+};
+
+/**
+ * Feature-space views for the `reference` preset (the paper augments images; a black-box
+ * tuner only sees features, so augmentations act on the feature vector). With s = ‖f‖/√D the
+ * row's RMS value and ε ~ N(0, 1) per element:
+ * - weak view   f + weakNoise·s·ε;
+ * - strong view (f ⊙ m)/(1−p) + strongNoise·s·ε, m ~ Bernoulli(1−p) with p = strongDropout.
+ * The MLP sees the strong view (CE and all regularisers use its Z); L_MSE's target is the
+ * weak view, which carries no gradient. The `paper` preset uses F itself for both.
+ */
+export interface FeatureAugment {
+  weakNoise: number;
+  strongNoise: number;
+  strongDropout: number;
+}
+
+/** Every hyper-parameter of a tuning run; all JSON-serialisable and recorded with the run. */
+export interface TuneParams {
+  method: TuneMethod;
+  epochs: number;
+  lr: number;
+  weightDecay: number;
+  batchSize: number;
+  schedule: ScheduleKind;
+  /** Linear warm-up length in epochs (fractions allowed). */
+  warmupEpochs: number;
+  seed: number;
+  /** Stratified fraction of the training set used, (0, 1]. */
+  fraction: number;
+  /** Classes of the head; null = max training label + 1. */
+  numClasses: number | null;
+  /** MLP width ratio r (hidden = r·D). */
+  mlpRatio: number;
+  hiddenBlocks: number;
+  residual: boolean;
+  preset: NmtunePreset;
+  /** Overrides of the preset's term weights (null = the preset's). */
+  terms: NmtuneTerms | null;
+  augment: FeatureAugment;
+}
+
+/** Paper defaults (DESIGN §4): LP lr 0.01, no decay; MLP/NMTune lr 0.001, wd 1e-4; cosine, 30 epochs. */
+export function defaultParams(method: TuneMethod): TuneParams {
+  const lp = method === 'lp';
+  return {
+    method,
+    epochs: 30,
+    lr: lp ? 0.01 : 0.001,
+    weightDecay: lp ? 0 : 1e-4,
+    batchSize: 128,
+    schedule: 'cosine',
+    warmupEpochs: 0,
+    seed: 0,
+    fraction: 1,
+    numClasses: null,
+    mlpRatio: 4,
+    hiddenBlocks: 1,
+    residual: false,
+    preset: 'paper',
+    terms: null,
+    augment: { weakNoise: 0, strongNoise: 0.1, strongDropout: 0.1 },
+  };
+}
+
+/** Loss terms of one step (NMTune terms are absent for LP and MLP). */
+export interface StepEvent {
+  epoch: number;
+  step: number;
+  totalSteps: number;
+  lr: number;
+  ce: number;
+  mse?: number;
+  cov?: number;
+  svd?: number;
+  total: number;
+}
+
+export interface EpochEvent {
+  epoch: number;
+  epochs: number;
+  meanLoss: number;
+  seconds: number;
+}
+
+export interface FitOptions {
+  signal?: AbortSignal;
+  onStep?: (e: StepEvent) => void;
+  onEpoch?: (e: EpochEvent) => void;
+}
+
+/** Where training stopped: after the last step, or at a cancellation. */
+export interface StopInfo {
+  reason: 'completed' | 'aborted';
+  /** Epochs fully completed. */
+  epochsDone: number;
+  /** Optimisation steps taken. */
+  steps: number;
+  totalSteps: number;
+}
+
+export interface EvalMetrics {
+  accuracy: number;
+  macroF1: number;
+  rows: number;
+  /** Spectrum of the tuned features Z of the evaluated set (for LP, Z = F). */
+  z: ZSpectrum;
+}
+
+function nextTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The shared estimator; use {@link LinearProbe}, {@link MlpTuner} or {@link NMTune}. */
+export class FeatureTuner {
+  protected params: TuneParams;
+  /** Fitted state (trailing underscore: set by fit, as scikit-learn does). */
+  protected mlp_: Mlp | null = null;
+  protected head_: { w: tf.Variable; b: tf.Variable } | null = null;
+  protected numClasses_ = 0;
+  protected dim_ = 0;
+  stopped_: StopInfo | null = null;
+  /** The tfjs backend the fit ran on. */
+  backend_: TfBackendName | null = null;
+  fitSeconds_ = 0;
+  trainRows_ = 0;
+
+  constructor(params: Partial<TuneParams> & { method: TuneMethod }) {
+    this.params = { ...defaultParams(params.method), ...params };
+  }
+
+  getParams(): TuneParams {
+    return structuredClone(this.params);
+  }
+
+  setParams(p: Partial<TuneParams>): this {
+    const known = Object.keys(defaultParams(this.params.method));
+    for (const k of Object.keys(p))
+      if (!known.includes(k)) throw new NmlabError('BAD_REQUEST', `${this.constructor.name}.setParams: unknown parameter "${k}"; known: ${known.join(', ')}`);
+    if (p.method !== undefined && p.method !== this.params.method)
+      throw new NmlabError('BAD_REQUEST', `${this.constructor.name}.setParams: method is fixed (${this.params.method}); make another estimator`);
+    this.params = { ...this.params, ...structuredClone(p) };
+    return this;
+  }
+
+  /** An unfitted copy with the same parameters. */
+  clone(): FeatureTuner {
+    const Ctor = this.constructor as new (p: Partial<TuneParams> & { method: TuneMethod }) => FeatureTuner;
+    return new Ctor(this.getParams());
+  }
+
+  /** The NMTune term weights in force (preset, or explicit overrides). */
+  termWeights(): NmtuneTerms {
+    return this.params.terms ?? NMTUNE_PRESETS[this.params.preset];
+  }
+
+  get isFitted(): boolean {
+    return this.head_ !== null;
+  }
+
+  protected requireFitted(what: string): void {
+    if (!this.head_) throw new NmlabError('NOT_FITTED', `${this.constructor.name}.${what}: call fit() first`);
+  }
+
+  private validate(): void {
+    const p = this.params;
+    const bad = (msg: string) => new NmlabError('BAD_REQUEST', `${this.constructor.name}: ${msg}`);
+    if (!(Number.isInteger(p.epochs) && p.epochs >= 1)) throw bad(`epochs must be a positive integer, got ${p.epochs}`);
+    if (!(p.lr > 0)) throw bad(`lr must be > 0, got ${p.lr}`);
+    if (!(p.weightDecay >= 0)) throw bad(`weightDecay must be ≥ 0, got ${p.weightDecay}`);
+    if (!(Number.isInteger(p.batchSize) && p.batchSize >= 2)) throw bad(`batchSize must be an integer ≥ 2, got ${p.batchSize}`);
+    if (!(p.warmupEpochs >= 0)) throw bad(`warmupEpochs must be ≥ 0, got ${p.warmupEpochs}`);
+    if (!(p.mlpRatio > 0) || !(Number.isInteger(p.hiddenBlocks) && p.hiddenBlocks >= 1)) throw bad('mlpRatio must be > 0 and hiddenBlocks an integer ≥ 1');
+    if (!['cosine', 'linear', 'constant'].includes(p.schedule)) throw bad(`schedule must be cosine, linear or constant, got ${p.schedule}`);
+    if (!['paper', 'reference'].includes(p.preset)) throw bad(`preset must be paper or reference, got ${p.preset}`);
+  }
+
+  /**
+   * Train on `train`. Replaces any earlier fit. With `signal` aborted the loop stops after the
+   * current step and the model stays usable; `stopped_` says where it stopped.
+   */
+  async fit(train: FeatureSet, opts: FitOptions = {}): Promise<this> {
+    this.validate();
+    const p = this.params;
+    const seenClasses = checkFeatureSet(train, train.name ?? 'training set');
+    const numClasses = p.numClasses ?? seenClasses;
+    if (seenClasses > numClasses) throw new NmlabError('BAD_REQUEST', `${train.name ?? 'training set'}: label ${seenClasses - 1} is out of range for numClasses ${numClasses}`);
+    this.dispose();
+    this.backend_ = (await initTfBackend()).chosen;
+    const t0 = performance.now();
+    const root = new Rng(p.seed);
+    const dataRng = root.fork();
+    const initRng = root.fork();
+    const shuffleRng = root.fork();
+    const augRng = root.fork();
+
+    const subset = stratifiedFraction(train.labels, p.fraction, dataRng);
+    this.trainRows_ = subset.length;
+    const D = train.dim;
+    this.dim_ = D;
+    this.numClasses_ = numClasses;
+    const usesMlp = p.method !== 'lp';
+    if (usesMlp) this.mlp_ = new Mlp({ dim: D, ratio: p.mlpRatio, hiddenBlocks: p.hiddenBlocks, residual: p.residual }, initRng);
+    this.head_ = linearInit(initRng, D, numClasses);
+    const vars: Record<string, tf.Variable> = { ...(this.mlp_?.vars ?? {}), 'head.weight': this.head_.w, 'head.bias': this.head_.b };
+    const byTfName = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
+    const varList = Object.values(vars);
+    const opt = new AdamW({ weightDecay: p.weightDecay });
+
+    // Batches of one row break BatchNorm and the batch covariance: drop such a final batch.
+    const minBatch = usesMlp ? 2 : 1;
+    const fullBatches = Math.floor(subset.length / p.batchSize);
+    const rest = subset.length - fullBatches * p.batchSize;
+    const stepsPerEpoch = fullBatches + (rest >= minBatch ? 1 : 0);
+    if (stepsPerEpoch === 0) throw new NmlabError('BAD_REQUEST', `${train.name ?? 'training set'}: ${subset.length} training rows after the data fraction are too few for a batch`);
+    const totalSteps = stepsPerEpoch * p.epochs;
+    const schedule = { kind: p.schedule, baseLr: p.lr, totalSteps, warmupSteps: Math.round(p.warmupEpochs * stepsPerEpoch) };
+    const weights = this.termWeights();
+    const augmented = p.method === 'nmtune' && p.preset === 'reference';
+
+    let step = 0;
+    let epochsDone = 0;
+    let aborted = false;
+    for (let epoch = 0; epoch < p.epochs && !aborted; epoch++) {
+      const te = performance.now();
+      let lossSum = 0;
+      const batches = epochBatches(subset, p.batchSize, shuffleRng, minBatch);
+      for (const idx of batches) {
+        if (opts.signal?.aborted) {
+          aborted = true;
+          break;
+        }
+        const rawX = gatherRows(train.features, D, idx);
+        const views = augmented ? featureViews(rawX, idx.length, D, p.augment, augRng) : { strong: rawX, weak: rawX };
+        const x = tf.tensor2d(views.strong, [idx.length, D]);
+        const target = views.weak === views.strong ? x : tf.tensor2d(views.weak, [idx.length, D]);
+        const y = tf.tensor1d(Int32Array.from(idx, (i) => train.labels[i]), 'int32');
+        const stats: BatchStats[] = [];
+        const kept: tf.Scalar[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const t = objective({ mlp: this.mlp_, head: this.head_!, x, target, labels: y, terms: p.method === 'nmtune' ? weights : null, stats });
+          for (const term of [t.ce, t.mse, t.cov, t.svd]) if (term) kept.push(tf.keep(term));
+          return t.total;
+        }, varList);
+        const lr = learningRateAt(schedule, step);
+        const named: Record<string, tf.Tensor> = {};
+        for (const [tfName, g] of Object.entries(grads)) named[byTfName.get(tfName)!] = g;
+        opt.step(vars, named, lr);
+        this.mlp_?.updateRunningStats(stats);
+        const stacked = tf.stack([value, ...kept]);
+        const numbers = stacked.dataSync();
+        tf.dispose([stacked, value, ...kept, ...Object.values(grads), x, y]);
+        if (target !== x) target.dispose();
+        if (!Number.isFinite(numbers[0]))
+          throw new NmlabError('NUMERIC', `${this.constructor.name}: loss became ${numbers[0]} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (${p.lr})`);
+        lossSum += numbers[0];
+        step++;
+        opts.onStep?.({
+          epoch,
+          step,
+          totalSteps,
+          lr,
+          ce: numbers[1],
+          ...(p.method === 'nmtune' ? { mse: numbers[2], cov: numbers[3], svd: numbers[4] } : {}),
+          total: numbers[0],
+        });
+        // Let the event loop deliver cancellations and flush progress between steps.
+        await nextTick();
+      }
+      if (aborted) break;
+      epochsDone = epoch + 1;
+      opts.onEpoch?.({ epoch: epochsDone, epochs: p.epochs, meanLoss: lossSum / Math.max(1, batches.length), seconds: (performance.now() - te) / 1000 });
+    }
+    opt.dispose();
+    this.stopped_ = { reason: aborted ? 'aborted' : 'completed', epochsDone, steps: step, totalSteps };
+    this.fitSeconds_ = (performance.now() - t0) / 1000;
+    return this;
+  }
+
+  /** Logits and Z for a chunk of rows (eval mode). */
+  private forwardChunk(x: Float32Array, rows: number): { z: tf.Tensor2D; logits: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const f = tf.tensor2d(x, [rows, this.dim_]);
+      const z = this.mlp_ ? this.mlp_.forward(f, false) : f;
+      const logits = tf.add(tf.matMul(z, this.head_!.w), this.head_!.b) as tf.Tensor2D;
+      return { z, logits };
+    });
+  }
+
+  /** Tuned features Z (row-major float32) and predicted labels, in chunks to bound memory. */
+  transformPredict(set: FeatureSet, chunkRows = 1024): { z: Float32Array; predictions: Int32Array } {
+    this.requireFitted('transform');
+    if (set.dim !== this.dim_) throw new NmlabError('BAD_REQUEST', `${set.name ?? 'feature set'}: ${set.dim} feature columns, but the model was fitted on ${this.dim_}`);
+    const z = new Float32Array(set.rows * this.dim_);
+    const predictions = new Int32Array(set.rows);
+    for (let s = 0; s < set.rows; s += chunkRows) {
+      const n = Math.min(chunkRows, set.rows - s);
+      const out = this.forwardChunk(set.features.subarray(s * this.dim_, (s + n) * this.dim_), n);
+      const arg = tf.argMax(out.logits, 1);
+      z.set(out.z.dataSync() as Float32Array, s * this.dim_);
+      predictions.set(arg.dataSync() as Int32Array, s);
+      tf.dispose([out.z, out.logits, arg]);
+    }
+    return { z, predictions };
+  }
+
+  transform(set: FeatureSet): Float32Array {
+    return this.transformPredict(set).z;
+  }
+
+  predict(set: FeatureSet): Int32Array {
+    return this.transformPredict(set).predictions;
+  }
+
+  /** Accuracy, macro-F1 (0–1) and the spectrum of Z on `test`. */
+  evaluate(test: FeatureSet): EvalMetrics {
+    this.requireFitted('evaluate');
+    checkFeatureSet(test, test.name ?? 'test set');
+    const { z, predictions } = this.transformPredict(test);
+    return { accuracy: accuracy(test.labels, predictions), macroF1: macroF1(test.labels, predictions), rows: test.rows, z: zSpectrum(z, test.rows, this.dim_) };
+  }
+
+  /** Free the model's tensors; the estimator returns to the unfitted state. */
+  dispose(): void {
+    this.mlp_?.dispose();
+    this.mlp_ = null;
+    if (this.head_) tf.dispose([this.head_.w, this.head_.b]);
+    this.head_ = null;
+  }
+}
+
+/** The two views of the `reference` preset (see {@link FeatureAugment}). */
+export function featureViews(x: Float32Array, rows: number, dim: number, aug: FeatureAugment, rng: Rng): { strong: Float32Array; weak: Float32Array } {
+  const strong = new Float32Array(x.length);
+  const weak = new Float32Array(x.length);
+  const keep = 1 - aug.strongDropout;
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let c = 0; c < dim; c++) ss += x[r * dim + c] ** 2;
+    const s = Math.sqrt(ss / dim);
+    for (let c = 0; c < dim; c++) {
+      const i = r * dim + c;
+      const dropped = aug.strongDropout > 0 && rng.next() >= keep;
+      strong[i] = (dropped ? 0 : x[i] / keep) + (aug.strongNoise > 0 ? aug.strongNoise * s * rng.normal() : 0);
+      weak[i] = x[i] + (aug.weakNoise > 0 ? aug.weakNoise * s * rng.normal() : 0);
+    }
+  }
+  return { strong, weak };
+}
+
+/** Linear probing: a linear head on the frozen features (paper §4). */
+export class LinearProbe extends FeatureTuner {
+  constructor(params: Partial<Omit<TuneParams, 'method'>> = {}) {
+    super({ ...params, method: 'lp' });
+  }
+}
+
+/** MLP tuning: head∘h without regularisers (the paper's ablation of NMTune, §6.2). */
+export class MlpTuner extends FeatureTuner {
+  constructor(params: Partial<Omit<TuneParams, 'method'>> = {}) {
+    super({ ...params, method: 'mlp' });
+  }
+}
+
+/** Black-box NMTune (paper §6.1, eq. 4–7). */
+export class NMTune extends FeatureTuner {
+  constructor(params: Partial<Omit<TuneParams, 'method'>> = {}) {
+    super({ ...params, method: 'nmtune' });
+  }
+}
+
+/** The estimator for a method. */
+export function makeTuner(params: Partial<TuneParams> & { method: TuneMethod }): FeatureTuner {
+  const { method, ...rest } = params;
+  if (method === 'lp') return new LinearProbe(rest);
+  if (method === 'mlp') return new MlpTuner(rest);
+  if (method === 'nmtune') return new NMTune(rest);
+  throw new NmlabError('BAD_REQUEST', `unknown tuning method "${String(method)}"; use lp, mlp or nmtune`);
+}
