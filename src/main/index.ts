@@ -9,6 +9,7 @@ import { createLabBackend } from '../core/backend';
 import { appContract, appEventChannel, type AppEventName, type AppEventPayload } from '../shared/contract/shell';
 import type { HandlersOf } from '../shared/contract/define';
 import type { AppContract } from '../shared/contract/shell';
+import { makeAppUrlCheck } from './appUrl';
 import { registerIpc } from './ipc';
 import { buildMenu } from './menu';
 import { hardenApp } from './security';
@@ -20,16 +21,7 @@ const rendererIndex = resolve(join(here, '..', 'renderer', 'index.html'));
 const devServerUrl = process.env.ELECTRON_RENDERER_URL;
 
 /** True for the app's own page (the built index.html, or the dev server's origin). */
-function isAppUrl(raw: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return false;
-  }
-  if (devServerUrl) return url.origin === new URL(devServerUrl).origin;
-  return url.protocol === 'file:' && resolve(fileURLToPath(url)) === rendererIndex;
-}
+const isAppUrl = makeAppUrlCheck(rendererIndex, devServerUrl);
 
 let mainWindow: BrowserWindow | null = null;
 
