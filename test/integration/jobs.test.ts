@@ -165,5 +165,7 @@ describe('JobRunner with forked workers', () => {
     const { runner } = makeRunner();
     expect(() => runner.get('nope')).toThrow(/no job with id "nope"/);
     expect(() => runner.cancel('nope')).toThrow(/no job with id "nope"/);
+    expect(() => runner.start({ kind: 'selftest', steps: 0 })).toThrow(/invalid job spec \(steps:/);
+    expect(runner.list()).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@
  * WORKER_CRASHED, and carries on.
  */
 import { randomBytes } from 'node:crypto';
-import type { JobEvent, JobInfo, JobSpec, Progress } from '../../shared/contract/jobs';
+import { JobSpec, type JobEvent, type JobInfo, type JobSpecInput, type Progress } from '../../shared/contract/jobs';
 import { NmlabError, type SerializedError } from '../../shared/errors';
 import { forkLauncher, resolveWorkerEntry, type WorkerHandle, type WorkerLauncher } from './launcher';
 import { isWorkerMessage, type ParentMessage, type WorkerMessage } from './protocol';
@@ -72,12 +72,20 @@ export class JobRunner {
     return () => this.listeners.delete(cb);
   }
 
-  /** Queue a job; it starts as soon as a slot is free. Returns its info at once. */
-  start(spec: JobSpec): JobInfo {
+  /**
+   * Queue a job; it starts as soon as a slot is free. Returns its info at once. The spec is
+   * validated (and defaulted) here too, since in-process callers bypass the contract.
+   */
+  start(specInput: JobSpecInput): JobInfo {
     if (this.disposed) throw new NmlabError('UNSUPPORTED', 'the job runner has been shut down');
+    const parsed = JobSpec.safeParse(specInput);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      throw new NmlabError('BAD_REQUEST', `invalid job spec (${issues})`);
+    }
     const job: JobInfo = {
       id: newJobId(),
-      spec,
+      spec: parsed.data,
       state: 'queued',
       createdAt: new Date().toISOString(),
       startedAt: null,

@@ -3,7 +3,7 @@
  * A project is a folder with `nmlab.json` and the standard subfolders; the manifest is the
  * last thing written on create, so a folder with a manifest is always a complete project.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MANIFEST_VERSION, type ProjectInfo, type ProjectManifest, type RecentProject } from '../../shared/contract/projects';
 import { NmlabError } from '../../shared/errors';
@@ -43,11 +43,6 @@ export class ProjectService {
     if (entries && entries.length > 0) {
       throw new NmlabError('ALREADY_EXISTS', `${dir} is not empty (${entries.length} entries); pick a new or empty folder for the project`);
     }
-    try {
-      for (const folder of PROJECT_FOLDERS) await mkdir(join(dir, folder), { recursive: true });
-    } catch (err) {
-      throw fsError(err, 'create the project folder', dir);
-    }
     const now = new Date().toISOString();
     const manifest: ProjectManifest = {
       schemaVersion: MANIFEST_VERSION,
@@ -56,7 +51,15 @@ export class ProjectService {
       updatedAt: now,
       app: { name: 'nmlab', version: appVersion() },
     };
-    await writeManifest(dir, manifest);
+    try {
+      for (const folder of PROJECT_FOLDERS) await mkdir(join(dir, folder), { recursive: true });
+      await writeManifest(dir, manifest);
+    } catch (err) {
+      // Leave no half-made project behind: remove what this call created, nothing else.
+      if (entries === null) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      else for (const folder of PROJECT_FOLDERS) await rm(join(dir, folder), { recursive: true, force: true }).catch(() => undefined);
+      throw fsError(err, 'create the project in', dir);
+    }
     return this.becomeCurrent({ dir, manifest });
   }
 
