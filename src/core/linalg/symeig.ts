@@ -47,12 +47,21 @@ export class SymEigWorkspace {
   d = new Float64Array(0);
   e = new Float64Array(0);
   order = new Int32Array(0);
+  /** Householder vector, its update partner, the next vector and A·v (values-only path). */
+  hv = new Float64Array(0);
+  hw = new Float64Array(0);
+  hu = new Float64Array(0);
+  hp = new Float64Array(0);
 
   ensure(n: number): void {
     if (this.d.length < n) {
       this.d = new Float64Array(n);
       this.e = new Float64Array(n);
       this.order = new Int32Array(n);
+      this.hv = new Float64Array(n);
+      this.hw = new Float64Array(n);
+      this.hu = new Float64Array(n);
+      this.hp = new Float64Array(n);
     }
     if (this.v.length < n * n) this.v = new Float64Array(n * n);
   }
@@ -80,7 +89,8 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
     V[i] = x;
   }
 
-  tridiagonalize(V, n, d, e, wantVectors);
+  if (wantVectors) tridiagonalize(V, n, d, e, true);
+  else tridiagonalizeFused(V, n, d, e, ws);
   tql(V, n, d, e, wantVectors);
 
   // Sort descending (QL returns ascending-ish, not guaranteed) and lay vectors out row-major.
@@ -197,6 +207,159 @@ function tridiagonalize(V: Float64Array, n: number, d: Float64Array, e: Float64A
   }
   V[(n - 1) * n + n - 1] = 1;
   e[0] = 0;
+}
+
+/**
+ * Householder tridiagonalisation without the transformation (eigenvalues only), LAPACK
+ * `dsytd2`-style on the lower triangle (column-major, so each column below the diagonal is
+ * contiguous), with two memory-traffic savings that make it ~2× faster than the JAMA loop on
+ * large matrices (the spectrum's 1024×1024 Gram):
+ * - fusion: the rank-2 update A ← A − v·wᵀ − w·vᵀ of step j and the product p = A·v' that
+ *   step j+1 needs happen in one pass over the trailing matrix (v' is built first from the one
+ *   column it depends on);
+ * - two columns per pass, so v, w, v' and p are loaded once for two matrix elements.
+ * On return d is the diagonal and e[1..n-1] the sub-diagonal (e[0] = 0), as tql() expects.
+ */
+function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace): void {
+  e[0] = 0;
+  if (n === 1) {
+    d[0] = A[0];
+    return;
+  }
+  const v = ws.hv; // current Householder vector (rows j+1..n-1)
+  const w = ws.hw; // its update partner: A ← A − v wᵀ − w vᵀ
+  const u = ws.hu; // next Householder vector
+  const p = ws.hp; // A·u accumulated during the fused pass
+  w.fill(0);
+  v.fill(0);
+  // Step 0's vector, and p = T0·v0 by a pass with w = 0 (the update is then exactly a no-op).
+  let tau = householder(A, n, 0, u);
+  let beta = hhBeta;
+  p.fill(0);
+  fusedPass(A, n, 1, v, w, u, p);
+  for (let j = 0; j < n - 1; j++) {
+    // Shift: the vector built for this step becomes current.
+    for (let r = j + 1; r < n; r++) v[r] = u[r];
+    d[j] = A[j * n + j];
+    e[j + 1] = beta;
+    // w = τp − (τ²/2)(pᵀv) v, so that H·T·H = T − v wᵀ − w vᵀ.
+    if (tau !== 0) {
+      let pv = 0;
+      for (let r = j + 1; r < n; r++) {
+        p[r] *= tau;
+        pv += p[r] * v[r];
+      }
+      const k = 0.5 * tau * pv;
+      for (let r = j + 1; r < n; r++) w[r] = p[r] - k * v[r];
+    } else {
+      for (let r = j + 1; r < n; r++) w[r] = 0;
+    }
+    const c = j + 1;
+    if (c === n - 1) {
+      d[c] = A[c * n + c] - 2 * v[c] * w[c];
+      break;
+    }
+    // Update column c (the first of the trailing block), build the next vector from it...
+    const cc = c * n;
+    const vc = v[c];
+    const wc = w[c];
+    for (let r = c; r < n; r++) A[cc + r] -= v[r] * wc + w[r] * vc;
+    tau = householder(A, n, c, u);
+    beta = hhBeta;
+    // ...then update the rest while accumulating p = T·u for the next step.
+    for (let r = c + 1; r < n; r++) p[r] = 0;
+    fusedPass(A, n, c + 1, v, w, u, p);
+  }
+}
+
+/** β of the last {@link householder} call (module scratch, avoids an allocation per step). */
+let hhBeta = 0;
+
+/**
+ * Householder reflector for column c below the diagonal, x = A[c+1..n-1, c]: fills
+ * u[c+1..n-1] (u[c+1] = 1) and returns τ so that (I − τuuᵀ)x = β e₁ (β in hhBeta). Scaled by
+ * max|x| against overflow/underflow.
+ */
+function householder(A: Float64Array, n: number, c: number, u: Float64Array): number {
+  const cc = c * n;
+  let scale = 0;
+  for (let r = c + 1; r < n; r++) scale = Math.max(scale, Math.abs(A[cc + r]));
+  if (scale === 0) {
+    hhBeta = 0;
+    for (let r = c + 1; r < n; r++) u[r] = 0;
+    u[c + 1] = 1;
+    return 0;
+  }
+  const inv = 1 / scale;
+  const alpha = A[cc + c + 1] * inv;
+  let sigma2 = 0;
+  for (let r = c + 2; r < n; r++) {
+    const x = A[cc + r] * inv;
+    sigma2 += x * x;
+  }
+  if (sigma2 === 0) {
+    hhBeta = A[cc + c + 1];
+    for (let r = c + 1; r < n; r++) u[r] = 0;
+    u[c + 1] = 1;
+    return 0;
+  }
+  const mu = Math.sqrt(alpha * alpha + sigma2);
+  const beta = alpha <= 0 ? mu : -mu;
+  const v0 = alpha - beta;
+  const f = inv / v0;
+  u[c + 1] = 1;
+  for (let r = c + 2; r < n; r++) u[r] = A[cc + r] * f;
+  hhBeta = beta * scale;
+  return (beta - alpha) / beta;
+}
+
+/**
+ * For every column c ≥ c0 of the trailing block (lower triangle, rows r ≥ c): a ← a − v_r w_c
+ * − w_r v_c, and p += T·u with the updated values (T symmetric, so each off-diagonal element
+ * contributes to p_r and p_c). Two columns at a time.
+ */
+function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: Float64Array, u: Float64Array, p: Float64Array): void {
+  let c = c0;
+  for (; c + 1 < n; c += 2) {
+    const c1 = c + 1;
+    const o0 = c * n;
+    const o1 = c1 * n;
+    const v0 = v[c];
+    const w0 = w[c];
+    const u0 = u[c];
+    const v1 = v[c1];
+    const w1 = w[c1];
+    const u1 = u[c1];
+    const a00 = A[o0 + c] - 2 * v0 * w0;
+    const a10 = A[o0 + c1] - v1 * w0 - w1 * v0;
+    const a11 = A[o1 + c1] - 2 * v1 * w1;
+    A[o0 + c] = a00;
+    A[o0 + c1] = a10;
+    A[o1 + c1] = a11;
+    let acc0 = a00 * u0 + a10 * u1;
+    let acc1 = a10 * u0 + a11 * u1;
+    for (let r = c + 2; r < n; r++) {
+      const vr = v[r];
+      const wr = w[r];
+      const ur = u[r];
+      const a0 = A[o0 + r] - vr * w0 - wr * v0;
+      const a1 = A[o1 + r] - vr * w1 - wr * v1;
+      A[o0 + r] = a0;
+      A[o1 + r] = a1;
+      acc0 += a0 * ur;
+      acc1 += a1 * ur;
+      p[r] += a0 * u0 + a1 * u1;
+    }
+    p[c] += acc0;
+    p[c1] += acc1;
+  }
+  if (c < n) {
+    // Last (single) column: only its diagonal element.
+    const o = c * n;
+    const a = A[o + c] - 2 * v[c] * w[c];
+    A[o + c] = a;
+    p[c] += a * u[c];
+  }
 }
 
 /**
