@@ -82,6 +82,29 @@ describe('symmetricEigen vs numpy.linalg.eigh', () => {
     }
   });
 
+  it('values-only (fused reduction) agrees with the vectors path (JAMA reduction) on 200×200; Σλ = trace, Σλ² = ‖A‖²_F', () => {
+    let seed = 99;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648 - 0.5;
+    };
+    for (const n of [200, 201]) {
+      const x = new Float64Array(n * n).map(rand);
+      const a = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = x[i * n + j] + x[j * n + i];
+      const fast = symmetricEigen(a, n).values;
+      const slow = symmetricEigen(a, n, { vectors: true }).values;
+      let trace = 0;
+      let fro = 0;
+      for (let i = 0; i < n; i++) trace += a[i * n + i];
+      for (let i = 0; i < n * n; i++) fro += a[i] * a[i];
+      const scale = Math.abs(slow[0]) + Math.abs(slow[n - 1]);
+      for (let i = 0; i < n; i++) expect(Math.abs(fast[i] - slow[i])).toBeLessThan(1e-12 * scale * n);
+      expect(fast.reduce((s, v) => s + v, 0)).toBeCloseTo(trace, 9);
+      expect(fast.reduce((s, v) => s + v * v, 0) / fro).toBeCloseTo(1, 12);
+    }
+  });
+
   it('rejects non-finite input and bad sizes', () => {
     expect(() => symmetricEigen(Float64Array.from([1, NaN, NaN, 1]), 2)).toThrow(/NaN/);
     expect(() => symmetricEigen(new Float64Array(3), 2)).toThrow(/expected 2×2/);
