@@ -6,6 +6,7 @@
  * Sequence: send `ready`; receive `start`; run the kind; send progress/metric/log while it
  * runs; send exactly one `done` or `error`; exit. A `cancel` aborts the job's signal.
  */
+import { format } from 'node:util';
 import { jobKinds, type JobContext } from './kinds/index';
 import { isParentMessage, type WorkerMessage, type ParentMessage } from './protocol';
 import { NmlabError, serializeError } from '../../shared/errors';
@@ -60,7 +61,7 @@ let started = false;
 
 // Console output from libraries (e.g. tfjs's "Hi there" banner) becomes job log lines.
 for (const [method, level] of [['log', 'info'], ['info', 'info'], ['warn', 'warn'], ['error', 'error']] as const) {
-  console[method] = (...args: unknown[]) => channel.send({ type: 'log', level, message: args.map(String).join(' ') });
+  console[method] = (...args: unknown[]) => channel.send({ type: 'log', level, message: format(...args) });
 }
 
 const PROGRESS_INTERVAL_MS = 50;
