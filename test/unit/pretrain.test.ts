@@ -1,0 +1,167 @@
+/**
+ * NMLab's CNN pre-training (src/core/pretrain): one training step against PyTorch (fixture
+ * made by test/fixtures/pretrain/make_cnn_grads.py: features, loss, every gradient and the
+ * BatchNorm running statistics), then the training loop's seeding, abort and learning.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initTfBackend } from '../../src/core/tf/backend';
+import { ensureGradients } from '../../src/core/tf/gradients';
+import { CnnModel, cnnLayout, type BnBatchStats, type CnnSpec } from '../../src/core/pretrain/cnn';
+import { accuracyOf, predictCnn, pretrainCnn, type ImageSet } from '../../src/core/pretrain/train';
+
+interface Fixture {
+  spec: CnnSpec;
+  labelSmoothing: number;
+  n: number;
+  weights: Record<string, { shape: number[]; data: number[] }>;
+  input: { shape: number[]; data: number[] };
+  labels: number[];
+  features: number[];
+  logits: number[];
+  loss: number;
+  grads: Record<string, number[]>;
+  running: Record<string, { mean: number[]; var: number[] }>;
+}
+
+const fx = JSON.parse(readFileSync(join(__dirname, '../fixtures/pretrain/cnn_grads.json'), 'utf8')) as Fixture;
+
+/** torch OIHW → tfjs HWIO. */
+function oihwToHwio(data: number[], [o, i, h, w]: number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((y * w + x) * i + b) * o + a] = data[((a * i + b) * h + y) * w + x];
+  return out;
+}
+
+function toModelLayout(name: string, data: number[], shape: number[]): Float32Array {
+  return shape.length === 4 ? oihwToHwio(data, shape) : Float32Array.from(data);
+}
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / (1 + Math.abs(expected[i])));
+  expect(worst, what).toBeLessThan(tol);
+}
+
+beforeAll(async () => {
+  process.env.NMLAB_TF_BACKEND = 'wasm';
+  await initTfBackend();
+  await ensureGradients();
+});
+
+describe('CNN training step against PyTorch', () => {
+  it('layout names match the fixture', () => {
+    const layout = cnnLayout(fx.spec);
+    expect(layout.featureDim).toBe(fx.spec.widths[fx.spec.widths.length - 1]);
+    const model = new CnnModel(fx.spec, 0);
+    expect(Object.keys(model.vars).sort()).toEqual(Object.keys(fx.weights).sort());
+    model.dispose();
+  });
+
+  it('features, loss, gradients and running stats equal torch to 1e-4', async () => {
+    expect(tf.getBackend()).toBe('wasm');
+    const model = new CnnModel(fx.spec, 0);
+    const values: Record<string, Float32Array> = {};
+    for (const [name, w] of Object.entries(fx.weights)) values[name] = toModelLayout(name, w.data, w.shape);
+    model.assign(values);
+    const [n, c, h, w] = fx.input.shape;
+    // NCHW → NHWC
+    const nhwc = tf.tidy(() => tf.transpose(tf.tensor4d(fx.input.data, [n, c, h, w]), [0, 2, 3, 1])) as tf.Tensor4D;
+    const labels = tf.tensor1d(fx.labels, 'int32');
+    const stats: BnBatchStats[] = [];
+    const varNames = Object.keys(model.vars);
+    const kept: tf.Tensor[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const f = model.features(nhwc, true, stats);
+      const logits = model.head(f);
+      kept.push(tf.keep(f), tf.keep(logits));
+      const k = fx.spec.numClasses;
+      const eps = fx.labelSmoothing;
+      const target = tf.add(tf.mul(tf.oneHot(labels, k), 1 - eps), eps / k);
+      return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), target), 1))) as tf.Scalar;
+    }, varNames.map((v) => model.vars[v]));
+    expectClose(await kept[0].data(), fx.features, 1e-4, 'features');
+    expectClose(await kept[1].data(), fx.logits, 1e-4, 'logits');
+    expect(Math.abs((await value.data())[0] - fx.loss)).toBeLessThan(1e-5);
+    for (const name of varNames) {
+      const g = grads[model.vars[name].name];
+      const want = toModelLayout(name, fx.grads[name], fx.weights[name].shape);
+      expectClose(await g.data(), want, 1e-4, `grad ${name}`);
+    }
+    model.updateRunningStats(stats);
+    for (const [name, r] of Object.entries(fx.running)) {
+      expectClose(await model.buffers[`${name}.bn.running_mean`].data(), r.mean, 1e-5, `${name} running mean`);
+      expectClose(await model.buffers[`${name}.bn.running_var`].data(), r.var, 1e-5, `${name} running var`);
+    }
+    tf.dispose([nhwc, labels, value, ...kept, ...Object.values(grads)]);
+    model.dispose();
+  });
+});
+
+/** Synthetic 2-class-per-stripe images: class k has a bright band at rows 2k..2k+2 (with noise). */
+function stripes(count: number, classes: number, seed: number): ImageSet {
+  let s = seed >>> 0;
+  const rand = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const size = 12;
+  const pixels = new Uint8Array(count * size * size);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const k = i % classes;
+    labels[i] = k;
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+      const on = y >= 2 * k + 1 && y < 2 * k + 3;
+      pixels[i * size * size + y * size + x] = Math.min(255, Math.round((on ? 180 : 40) + 60 * rand()));
+    }
+  }
+  return { pixels, count, size: [1, size, size], labels };
+}
+
+describe('pretrainCnn', () => {
+  const arch = { stemWidth: 4, stemStride: 1, widths: [4, 8], blocks: [1, 1] };
+  const hyper = { epochs: 2, batchSize: 16, lr: 0.01, warmupEpochs: 0 };
+
+  it('learns a separable synthetic task', async () => {
+    const set = stripes(96, 4, 3);
+    const r = await pretrainCnn({ train: set, numClasses: 4, seed: 1, arch, hyper: { ...hyper, epochs: 4 } });
+    expect(r.epochsDone).toBe(4);
+    expect(r.history[3].loss).toBeLessThan(r.history[0].loss);
+    const acc = accuracyOf(await predictCnn(r.model, set, r.normalization), set.labels);
+    expect(acc).toBeGreaterThan(0.9);
+    r.model.dispose();
+  });
+
+  it('is reproducible from its seed', async () => {
+    const set = stripes(64, 4, 5);
+    const a = await pretrainCnn({ train: set, numClasses: 4, seed: 9, arch, hyper });
+    const b = await pretrainCnn({ train: set, numClasses: 4, seed: 9, arch, hyper });
+    const c = await pretrainCnn({ train: set, numClasses: 4, seed: 10, arch, hyper });
+    expect(a.history.map((e) => e.loss)).toEqual(b.history.map((e) => e.loss));
+    expect(c.history[0].loss).not.toBe(a.history[0].loss);
+    for (const r of [a, b, c]) r.model.dispose();
+  });
+
+  it('stops between steps when aborted and says so', async () => {
+    const set = stripes(64, 4, 5);
+    const ctl = new AbortController();
+    const r = await pretrainCnn({
+      train: set, numClasses: 4, seed: 1, arch, hyper: { ...hyper, epochs: 5 }, signal: ctl.signal,
+      onEvent: (e) => { if (e.kind === 'epoch' && e.epoch === 0) ctl.abort(); },
+    });
+    expect(r.aborted).toBe(true);
+    expect(r.epochsDone).toBe(1);
+    expect(r.stepsDone).toBe(4);
+    r.model.dispose();
+  });
+
+  it('frees its tensors', async () => {
+    const set = stripes(32, 4, 5);
+    const before = tf.memory().numTensors;
+    const r = await pretrainCnn({ train: set, numClasses: 4, seed: 1, arch, hyper: { ...hyper, epochs: 1 } });
+    const modelTensors = Object.keys(r.model.namedTensors()).length;
+    expect(tf.memory().numTensors).toBe(before + modelTensors);
+    r.model.dispose();
+  });
+});
