@@ -4,6 +4,7 @@ import { doctorCommand } from './doctor';
 import { projectCommand } from './project';
 import { spectrumCommand } from './spectrum';
 import { noiseCommand } from './noise';
+import { tuneCommand } from './tune';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand];
+export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand];
