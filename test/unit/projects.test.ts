@@ -8,6 +8,8 @@ import { migrateManifest } from '../../src/core/projects/manifest';
 import { createDirectClient, createLabBackend } from '../../src/core/backend';
 import { MANIFEST_VERSION, ProjectManifest } from '../../src/shared/contract/projects';
 import { NmlabError } from '../../src/shared/errors';
+import { nmlabHome } from '../../src/core/paths';
+import { homedir } from 'node:os';
 
 let tmp: string;
 let home: string;
@@ -252,5 +254,13 @@ describe('projects through the direct client', () => {
     } finally {
       await backend.dispose();
     }
+  });
+});
+
+describe('nmlabHome', () => {
+  it('prefers NMLAB_HOME, then XDG_CONFIG_HOME/nmlab, then ~/.config/nmlab', () => {
+    expect(nmlabHome({ NMLAB_HOME: '/srv/lab', XDG_CONFIG_HOME: '/xdg' })).toBe('/srv/lab');
+    expect(nmlabHome({ XDG_CONFIG_HOME: '/xdg' })).toBe(join('/xdg', 'nmlab'));
+    expect(nmlabHome({ NMLAB_HOME: ' ' })).toBe(join(homedir(), '.config', 'nmlab'));
   });
 });
