@@ -101,6 +101,9 @@ describe('spectrum input validation', () => {
     await writeNpy(file, { dtype: 'float32', shape: [80], data });
     await expect(spectrumOfFile(file)).rejects.toThrow(/nan\.npy: features must be a 2-D array/);
     await expect(spectrumOfMatrix(new Float64Array(6), 2, 3, 'zeros')).rejects.toThrow(/all zeros/);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(spectrumOfFile(join(dir, 'tall_f32.npy'), { signal: ac.signal, chunkRows: 4 })).rejects.toMatchObject({ code: 'CANCELLED' });
     await expect(spectrumOfMatrix(new Float64Array(6).fill(1), 2, 3, 'x', { topK: 0 })).rejects.toThrow(/topK/);
   });
   it('reads CSV features, dropping the label column', async () => {

@@ -199,21 +199,35 @@ export async function spectrumOfFile(file: string, opts: SpectrumOptions & { csv
   const chunkRows = side === 'rows' ? m : (opts.chunkRows ?? Math.max(1, Math.floor(CHUNK_BYTES / (d * NPY_ITEMSIZE[header.dtype]))));
   let zeroRows = 0;
   let pre: Float64Array | undefined;
-  for await (const chunk of iterateNpyRows(file, chunkRows)) {
-    if (opts.signal?.aborted) throw new NmlabError('CANCELLED', `spectrum of ${file} cancelled after ${chunk.start} of ${m} rows`);
-    const rows = chunk.shape[0];
-    let x: Float32Array | Float64Array;
-    if (chunk.data instanceof Float32Array || chunk.data instanceof Float64Array) x = chunk.data;
-    else if (chunk.data instanceof BigInt64Array) x = Float64Array.from(chunk.data, (v) => Number(v));
-    else x = Float64Array.from(chunk.data);
-    checkFiniteChunk(x, d, file, chunk.start);
-    if (preprocess === 'reference') {
-      if (!pre || pre.length < rows * d) pre = new Float64Array(rows * d);
-      zeroRows += referencePreprocess(x, rows, d, pre);
-      x = pre.subarray(0, rows * d);
+  // Read chunk k+1 while the Gram of chunk k runs (file I/O and ORT both leave the JS thread
+  // free), so reading costs little beyond the first chunk. Memory: two chunks at most.
+  const chunks = iterateNpyRows(file, chunkRows);
+  let next = chunks.next();
+  try {
+    for (;;) {
+      const res = await next;
+      if (res.done) break;
+      const chunk = res.value;
+      next = chunks.next();
+      next.catch(() => undefined); // surfaced by the await above on the next round
+      if (opts.signal?.aborted) throw new NmlabError('CANCELLED', `spectrum of ${file} cancelled after ${chunk.start} of ${m} rows`);
+      const rows = chunk.shape[0];
+      let x: Float32Array | Float64Array;
+      if (chunk.data instanceof Float32Array || chunk.data instanceof Float64Array) x = chunk.data;
+      else if (chunk.data instanceof BigInt64Array) x = Float64Array.from(chunk.data, (v) => Number(v));
+      else x = Float64Array.from(chunk.data);
+      checkFiniteChunk(x, d, file, chunk.start);
+      if (preprocess === 'reference') {
+        if (!pre || pre.length < rows * d) pre = new Float64Array(rows * d);
+        zeroRows += referencePreprocess(x, rows, d, pre);
+        x = pre.subarray(0, rows * d);
+      }
+      await acc.add(x, rows, d);
+      opts.onProgress?.((chunk.start + rows) / m);
     }
-    await acc.add(x, rows, d);
-    opts.onProgress?.((chunk.start + rows) / m);
+  } finally {
+    await next.catch(() => undefined);
+    await chunks.return(undefined);
   }
   return finish(acc.g, n, m, d, acc, preprocess, zeroRows, t0, performance.now(), opts.topK);
 }
