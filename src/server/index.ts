@@ -66,11 +66,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     tokenMatches(token, readCookie(req, cookieName(port))) || tokenMatches(token, url.searchParams.get('token'));
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const headers = securityHeaders(req.headers.host ?? `${hostForUrl(host)}:${port}`);
+    const ownHost = `${hostForUrl(host)}:${port}`;
     if (!hostAllowed(req.headers.host, host)) {
-      sendText(res, 403, 'Forbidden: unexpected Host header\n', headers);
+      sendText(res, 403, 'Forbidden: unexpected Host header\n', securityHeaders(ownHost));
       return;
     }
+    // The Host the browser used (a tunnel may map another port) is where its WebSocket goes.
+    const headers = securityHeaders(req.headers.host ?? ownHost);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendText(res, 405, 'Method not allowed\n', { ...headers, Allow: 'GET, HEAD' });
       return;
@@ -84,7 +86,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
       // Trade the token in the URL for a cookie and drop it from the address bar and history.
       url.searchParams.delete('token');
-      res.writeHead(303, { ...headers, 'Set-Cookie': sessionCookie(port, token), Location: url.pathname + url.search, 'Cache-Control': 'no-store' });
+      // Only ever a path on this server: collapse leading slashes so it cannot read as //other-host.
+      const location = '/' + url.pathname.replace(/^\/+/, '') + url.search;
+      res.writeHead(303, { ...headers, 'Set-Cookie': sessionCookie(port, token), Location: location, 'Cache-Control': 'no-store' });
       res.end();
       return;
     }

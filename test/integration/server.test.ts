@@ -132,6 +132,12 @@ describe('nmlab serve: page access', () => {
     expect(asset.body).toBe('console.log(1)');
   });
 
+  it('redirects only to a path on this server', async () => {
+    const r = await get(server.port, `////evil.example/?token=${server.token}`);
+    expect(r.status).toBe(303);
+    expect(r.headers.location).toBe('/');
+  });
+
   it('never serves a file outside the renderer folder', async () => {
     const auth = { Cookie: `nmlab_token_${server.port}=${server.token}` };
     for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/..%5csecret.txt', '/%00index.html']) {
@@ -159,6 +165,11 @@ describe('nmlab serve: WebSocket API', () => {
     expect(await connect(`${api()}?token=${server.token}`, { Origin: 'http://evil.example' })).toEqual({ refused: 403 });
     expect(await connect(`${api()}?token=${server.token}`, { Origin: `http://127.0.0.1:${server.port + 1}` })).toEqual({ refused: 403 });
     expect(await connect(`${api()}?token=${server.token}`, {})).toEqual({ refused: 403 });
+  });
+
+  it('refuses a WebSocket through a foreign Host name even when Origin matches it (DNS rebinding)', async () => {
+    const evil = `evil.example:${server.port}`;
+    expect(await connect(`${api()}?token=${server.token}`, { Host: evil, Origin: `http://${evil}` })).toEqual({ refused: 403 });
   });
 
   it('accepts the session cookie and gives the same answers as direct calls', async () => {
