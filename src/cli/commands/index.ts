@@ -5,6 +5,7 @@ import { projectCommand } from './project';
 import { spectrumCommand } from './spectrum';
 import { noiseCommand } from './noise';
 import { tuneCommand } from './tune';
+import { pretrainCommand } from './pretrain';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand];
+export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand];
