@@ -13,6 +13,11 @@ import { stratifiedSplit } from '../../src/core/datasets/split';
 import { writeIdxUint8 } from '../../src/core/datasets/idx';
 import { writeNpy } from '../../src/core/arrays/npy';
 import { NmlabError } from '../../src/shared/errors';
+import { demoDataDir, importDemoDataset, readDemoManifest } from '../../src/core/datasets/demo';
+import { readIdxPair } from '../../src/core/datasets/idx';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 let tmp: string;
 let project: string;
@@ -230,5 +235,35 @@ describe('splits and derived datasets', () => {
     rec!.transitionMatrix.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(T[i][j], 12)));
     expect(Array.from(noisy.images!.pixels)).toEqual(Array.from(parent.images!.pixels));
     expect(Array.from(noisy.split!)).toEqual(Array.from(parent.split!));
+  });
+});
+
+describe('shipped demo data', () => {
+  it('matches its recorded checksums and is class-balanced', async () => {
+    const m = await readDemoManifest();
+    expect(m.classes).toHaveLength(10);
+    for (const [file, sha] of Object.entries(m.sha256)) {
+      expect(createHash('sha256').update(await readFile(join(demoDataDir(), file))).digest('hex')).toBe(sha);
+    }
+    const { labels } = await readIdxPair(join(demoDataDir(), m.train.images), join(demoDataDir(), m.train.labels));
+    const counts = new Array(10).fill(0);
+    for (const y of labels) counts[y]++;
+    expect(counts).toEqual(new Array(10).fill(m.train.perClass));
+  });
+
+  it('imports a smaller balanced part with the given split', async () => {
+    const m = await importDemoDataset(project, { trainPerClass: 5, testPerClass: 2 });
+    expect(m).toMatchObject({ count: 70, split: { train: 50, test: 20, method: 'given' }, image: { height: 28, width: 28, channels: 1 } });
+    expect(m.classCounts).toEqual(new Array(10).fill(7));
+  });
+
+  it.skipIf(!existsSync('/usr/share/datasets/fashion-mnist'))('holds the first images of each class of Debian Fashion-MNIST', async () => {
+    const src = await readIdxPair('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz', '/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz');
+    const m = await readDemoManifest();
+    const demo = await readIdxPair(join(demoDataDir(), m.test.images), join(demoDataDir(), m.test.labels));
+    // The first test image of class 3 in the Debian file must be the demo's first of class 3.
+    const firstSrc = Array.from(src.labels).indexOf(3);
+    const firstDemo = Array.from(demo.labels).indexOf(3);
+    expect(Buffer.from(demo.images.pixels.subarray(firstDemo * 784, (firstDemo + 1) * 784)).equals(Buffer.from(src.images.pixels.subarray(firstSrc * 784, (firstSrc + 1) * 784)))).toBe(true);
   });
 });

@@ -6,6 +6,8 @@ import { spectrumCommand } from './spectrum';
 import { noiseCommand } from './noise';
 import { tuneCommand } from './tune';
 import { pretrainCommand } from './pretrain';
+import { datasetCommand } from './dataset';
+import { featuresCommand } from './features';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand];
+export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand, datasetCommand, featuresCommand];

@@ -92,3 +92,30 @@ export const BackboneManifest = z.object({
 });
 export type BackboneManifest = z.infer<typeof BackboneManifest>;
 export type BackboneManifestInput = z.input<typeof BackboneManifest>;
+
+/** The `features` job: extract (or reuse cached) features of a project dataset with a backbone. */
+export const FeaturesJobSpec = z.object({
+  kind: z.literal('features'),
+  /** Absolute project folder. */
+  projectDir: z.string().min(1),
+  /** Backbone folder, backbone.json or .onnx, relative to the project (or absolute). */
+  backbone: z.string().min(1),
+  dataset: z.string().min(1),
+  outputNode: z.string().optional(),
+  preprocess: PreprocessSpec.default({}),
+  batchSize: z.number().int().min(1).max(4096).default(64),
+  force: z.boolean().default(false),
+});
+export type FeaturesJobSpec = z.infer<typeof FeaturesJobSpec>;
+
+/** What a `features` job returns. */
+export const FeaturesJobResult = z.object({
+  key: z.string(),
+  /** Project-relative path of the `.npy`. */
+  file: z.string(),
+  count: z.number().int(),
+  featureDim: z.number().int(),
+  cached: z.boolean(),
+  seconds: z.number(),
+});
+export type FeaturesJobResult = z.infer<typeof FeaturesJobResult>;
