@@ -2,8 +2,10 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import { initTfBackend } from '../../src/core/tf/backend';
 import { AdamW } from '../../src/core/tuning/adamw';
+import { rawFloat32 } from '../../src/core/tf/rawData';
 
 interface AdamCase {
   weightDecay: number;
@@ -19,10 +21,14 @@ beforeAll(async () => {
 });
 
 describe('AdamW matches torch.optim.AdamW', () => {
-  for (const c of fixture.cases)
-    it(`weight decay ${c.weightDecay}, ${c.lrs.length} steps with changing lr`, () => {
+  const combos = ['wasm', 'cpu'].flatMap((backend) => [true, false].flatMap((fused) => fixture.cases.map((c) => ({ backend, fused, c }))));
+  for (const { backend, fused, c } of combos)
+    it(`${backend}, ${fused ? 'fused loop' : 'tfjs ops'}: weight decay ${c.weightDecay}, ${c.lrs.length} steps with changing lr`, async () => {
+      await tf.setBackend(backend);
       const p = tf.variable(tf.tensor1d(c.p0));
-      const opt = new AdamW({ weightDecay: c.weightDecay });
+      const opt = new AdamW({ weightDecay: c.weightDecay, fused });
+      // the fused loop needs direct memory access, which both backends give
+      expect(rawFloat32(p)).not.toBeNull();
       c.lrs.forEach((lr, t) => {
         const g = tf.tensor1d(c.grads[t]);
         opt.step({ p }, { p: g }, lr);
@@ -35,7 +41,8 @@ describe('AdamW matches torch.optim.AdamW', () => {
       p.dispose();
     });
 
-  it('leaves variables without a gradient alone and leaks no tensors', () => {
+  it('leaves variables without a gradient alone and leaks no tensors', async () => {
+    await tf.setBackend('wasm');
     const a = tf.variable(tf.tensor1d([1, 2]));
     const b = tf.variable(tf.tensor1d([3, 4]));
     const opt = new AdamW({ weightDecay: 0.1 });

@@ -10,8 +10,14 @@
  * differs from tf.train.adam. The learning rate is passed per step so schedules stay outside.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { rawFloat32 } from '../tf/rawData';
 
 export interface AdamWOptions {
+  /**
+   * Update through direct memory access in one fused loop where the backend allows it (wasm,
+   * cpu); otherwise, or with false, through tfjs ops. Default true.
+   */
+  fused?: boolean;
   weightDecay?: number;
   beta1?: number;
   beta2?: number;
@@ -23,6 +29,7 @@ export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
+  readonly fused: boolean;
   private t = 0;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
@@ -32,6 +39,7 @@ export class AdamW {
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
+    this.fused = opts.fused ?? true;
   }
 
   /** Number of steps taken. */
@@ -61,6 +69,7 @@ export class AdamW {
       }
       const mm = m;
       const vv = v;
+      if (this.fused && this.fusedStep(p, g, mm, vv, lr, bc1, bc2)) continue;
       tf.tidy(() => {
         const m1 = tf.add(tf.mul(mm, beta1), tf.mul(g, 1 - beta1));
         const v1 = tf.add(tf.mul(vv, beta2), tf.mul(tf.square(g), 1 - beta2));
@@ -72,6 +81,42 @@ export class AdamW {
         p.assign(p1);
       });
     }
+  }
+
+  /**
+   * The same update as one loop over memory: m and v (owned here) in place; the new parameter
+   * into a fresh tensor, so that its tensor id changes as with `assign` (XNNPACK caches packed
+   * weights by id, so a weight must never change in place). False when the backend does not
+   * expose its memory.
+   */
+  private fusedStep(p: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, lr: number, bc1: number, bc2: number): boolean {
+    if (rawFloat32(p) === null) return false;
+    const next = tf.zerosLike(p);
+    // Views only after the allocation above (a wasm heap growth detaches older views).
+    const pw = rawFloat32(p);
+    const nw = rawFloat32(next);
+    const gw = rawFloat32(grad);
+    const mw = rawFloat32(m);
+    const vw = rawFloat32(v);
+    if (!pw || !nw || !gw || !mw || !vw || gw.length !== pw.length) {
+      next.dispose();
+      return false;
+    }
+    const { beta1, beta2, eps } = this;
+    const decay = 1 - lr * this.weightDecay;
+    const step = lr / bc1;
+    const sbc2 = Math.sqrt(bc2);
+    for (let i = 0; i < pw.length; i++) {
+      const gi = gw[i];
+      const mi = beta1 * mw[i] + (1 - beta1) * gi;
+      const vi = beta2 * vw[i] + (1 - beta2) * gi * gi;
+      mw[i] = mi;
+      vw[i] = vi;
+      nw[i] = pw[i] * decay - (step * mi) / (Math.sqrt(vi) / sbc2 + eps);
+    }
+    p.assign(next);
+    next.dispose();
+    return true;
   }
 
   /** Free the moment buffers. */
