@@ -144,3 +144,28 @@ describe('nmlab spectrum (CLI)', () => {
     expect(r.seconds).toBeGreaterThan(0);
   });
 });
+
+describe('ORT float64 Gram accuracy', () => {
+  it('matches the JS float64 Gram to ~1e-14 relative, both sides, float32 and float64 input', async () => {
+    const { ortGram } = await import('../../src/core/spectrum/gram-ort');
+    const { gramCols, gramRows } = await import('../../src/core/linalg/gram');
+    let s = 1;
+    const x = Float64Array.from({ length: 300 * 40 }, () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 2 ** 32 - 0.5;
+    });
+    for (const data of [x, Float32Array.from(x)]) {
+      const pairs: [Float64Array, Float64Array][] = [
+        [await ortGram(data, 300, 40, 'cols'), gramCols(data, 300, 40)],
+        [await ortGram(data, 300, 40, 'rows'), gramRows(data, 300, 40)],
+      ];
+      for (const [ortG, jsG] of pairs) {
+        expect(ortG.length).toBe(jsG.length);
+        const scale = Math.max(...jsG.map(Math.abs));
+        let err = 0;
+        for (let i = 0; i < jsG.length; i++) err = Math.max(err, Math.abs(ortG[i] - jsG[i]));
+        expect(err / scale).toBeLessThan(1e-13);
+      }
+    }
+  });
+});
