@@ -14,6 +14,7 @@ export * from './environment';
 export * from './jobs';
 export * from './datasets';
 export * from './backbones';
+export * from './pretrain';
 
 const Dir = z.string().min(1, 'a folder path is required').max(4096);
 

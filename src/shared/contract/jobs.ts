@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EnvironmentReport } from './environment';
+import { PretrainJobSpec } from './pretrain';
 
 /**
  * A job is work that runs in a worker process. Each kind names its parameters here; the
@@ -17,6 +18,8 @@ export const JobSpec = z.discriminatedUnion('kind', [
     intervalMs: z.number().int().min(0).max(60000).default(50),
     crashAt: z.number().int().min(0).optional(),
   }),
+  /** Noisy pre-training of one CNN backbone (src/core/pretrain). */
+  PretrainJobSpec,
 ]);
 export type JobSpec = z.infer<typeof JobSpec>;
 export type JobSpecInput = z.input<typeof JobSpec>;

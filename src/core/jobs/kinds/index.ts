@@ -12,6 +12,7 @@ type Registry = { [K in JobSpec['kind']]: () => Promise<{ run: JobRun<K> }> };
 export const jobKinds: Registry = {
   doctor: () => import('./doctor'),
   selftest: () => import('./selftest'),
+  pretrain: () => import('./pretrain'),
 };
 
 export type { JobContext, JobRun, SpecOf } from './types';
