@@ -4,7 +4,9 @@
  * (paper §5, Eqs. 2–3; DESIGN §4). See src/core/spectrum/spectrum.ts for the method.
  */
 import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type Command } from '../command';
+import { resolve } from 'node:path';
 import { spectrumOfFile, SPECTRUM_PREPROCESS, type SpectrumPreprocess } from '../../core/spectrum';
+import { RunStore, type Run } from '../../core/runs/store';
 
 const USAGE = `Usage: nmlab spectrum --features F.npy|F.csv [--preprocess none|reference] [--top-k K] [--json]
 
@@ -21,6 +23,7 @@ Options:
                        its own mean, as the paper's reference code does
   --top-k K            print only the K largest singular values (SVE/LSVR still use all)
   --gram G             auto (default), ort or js: where the Gram matrix is computed
+  --project DIR        also save the result as a run in DIR/runs/<id>/ (DIR holds nmlab.json)
   --json               one JSON object: singularValues (descending), sve, lsvr, sigma1Share,
                        effectiveRank, preprocess, m, d, method, gram, numericalRank, seconds, …
 
@@ -38,6 +41,7 @@ export const spectrumCommand: Command = {
     preprocess: { type: 'string' },
     'top-k': { type: 'string' },
     gram: { type: 'string' },
+    project: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
@@ -52,15 +56,29 @@ export const spectrumCommand: Command = {
     const csvLabelColumn = lc === undefined ? undefined : /^-?\d+$/.test(lc) ? Number(lc) : lc;
     if (csvLabelColumn !== undefined && !/\.csv$/i.test(file)) throw new UsageError('--label-column applies to .csv features only');
 
-    const r = await spectrumOfFile(file, { preprocess, topK, gram, csvLabelColumn });
+    const projectDir = stringOpt(args, 'project');
+    let run: Run | null = null;
+    if (projectDir) {
+      run = await new RunStore(projectDir).create('spectrum', { features: resolve(file), preprocess, topK: topK ?? null, gram, labelColumn: csvLabelColumn ?? null });
+      if (args.values.json !== true) io.err(`run ${run.id} in ${resolve(projectDir)}/runs\n`);
+    }
+    let r;
+    try {
+      r = await spectrumOfFile(file, { preprocess, topK, gram, csvLabelColumn });
+    } catch (err) {
+      if (run) await run.fail(err);
+      throw err;
+    }
+    const result = { features: file, ...r, ...(run ? { runId: run.id, runDir: run.dir } : {}) };
+    if (run) await run.succeed(result);
     if (args.values.json === true) {
-      printJson(io, { features: file, ...r });
+      printJson(io, result);
       return 0;
     }
     const n = Math.min(r.m, r.d);
     const shown = r.singularValues.slice(0, Math.min(10, r.singularValues.length));
     io.out(`${file}: ${r.m}×${r.d} features, preprocess ${r.preprocess}\n`);
-    io.out(`  SVE             ${r.sve.toFixed(6)}  (max log ${n} = ${Math.log(n).toFixed(6)})\n`);
+    io.out(`  SVE             ${r.sve.toFixed(6)}  (max ln ${n} = ${Math.log(n).toFixed(6)})\n`);
     io.out(`  LSVR            ${r.lsvr.toFixed(6)}\n`);
     io.out(`  σ1 share        ${r.sigma1Share.toFixed(6)}\n`);
     io.out(`  effective rank  ${r.effectiveRank.toFixed(2)} of ${n} (numerical rank ${r.numericalRank})\n`);
