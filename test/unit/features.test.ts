@@ -9,7 +9,9 @@ import { inspectOnnx, sha256File } from '../../src/core/features/onnx';
 import { extractDatasetFeatures, FEATURES_FOLDER } from '../../src/core/features/cache';
 import { NpyRowWriter } from '../../src/core/features/npyWriter';
 import { writeDataset } from '../../src/core/datasets/store';
-import type { ResolvedPreprocess } from '../../src/shared/contract/backbones';
+import { FeaturesJobSpec, type ResolvedPreprocess } from '../../src/shared/contract/backbones';
+import { JobSpec } from '../../src/shared/contract/jobs';
+import { run as runFeaturesJob } from '../../src/core/jobs/kinds/features';
 
 // Tiny ResNet (Conv, BatchNorm, residual Add, GlobalAveragePool, Gemm) exported by PyTorch
 // 1.13 with its own outputs: test/fixtures/onnx/make_resnet_fixture.py.
@@ -139,6 +141,18 @@ describe('feature cache in a project', () => {
     const files = await readdir(join(project, FEATURES_FOLDER));
     expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.npy')).length).toBe(2);
+  });
+
+  it('runs as the features job kind with progress, and the spec parses through the contract', async () => {
+    const project = join(tmp, 'proj');
+    const spec = JobSpec.parse({ kind: 'features', projectDir: project, backbone: 'backbones/tiny.fixture', dataset: 'toy', batchSize: 50, force: true });
+    expect(spec.kind).toBe('features');
+    const progress: [number, number][] = [];
+    const ctx = { jobId: 'j1', signal: new AbortController().signal, progress: (d: number, t: number) => progress.push([d, t]), metric: () => undefined, log: () => undefined };
+    const result = (await runFeaturesJob(FeaturesJobSpec.parse(spec), ctx)) as { count: number; featureDim: number; cached: boolean; file: string };
+    expect(result).toMatchObject({ count: 150, featureDim: 16, cached: false });
+    expect(progress).toEqual([[0, 150], [50, 150], [100, 150], [150, 150]]);
+    expect((await readNpy(join(project, result.file))).shape).toEqual([150, 16]);
   });
 
   it('NpyRowWriter output reads back and refuses short writes', async () => {

@@ -13,6 +13,10 @@ export const jobKinds: Registry = {
   doctor: () => import('./doctor'),
   selftest: () => import('./selftest'),
   pretrain: () => import('./pretrain'),
+  features: () => import('./features'),
+  tune: () => import('./tune'),
+  dataset: () => import('./dataset'),
+  backbone: () => import('./backbone'),
 };
 
 export type { JobContext, JobRun, SpecOf } from './types';
