@@ -14,9 +14,6 @@ export const jobKinds: Registry = {
   selftest: () => import('./selftest'),
   pretrain: () => import('./pretrain'),
   features: () => import('./features'),
-  tune: () => import('./tune'),
-  dataset: () => import('./dataset'),
-  backbone: () => import('./backbone'),
 };
 
 export type { JobContext, JobRun, SpecOf } from './types';
