@@ -19,7 +19,9 @@ function electronBinary() {
     if (!existsSync(path)) return { missing: `${path} does not exist` };
     return { path };
   } catch (err) {
-    return { missing: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    // electron/index.js says "failed to install correctly" when its download step never ran.
+    return { missing: /failed to install correctly/.test(message) ? 'node_modules/electron has no downloaded runtime (its install script is denied by allowScripts and needs network)' : message };
   }
 }
 
