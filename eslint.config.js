@@ -11,7 +11,7 @@ const layer = (files, patterns) => ({
 const entry = (name) => ({ group: [`**/${name}/**`, `../${name}`, `../${name}/*`], message: `entry points never import each other (${name})` });
 
 export default tseslint.config(
-  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', 'resources/**'] },
+  { ignores: ['.scratch/**', 'out/**', 'dist/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', 'resources/**'] },
   ...tseslint.configs.recommended,
   ...pluginVue.configs['flat/recommended'],
   {
