@@ -17,6 +17,9 @@ import { ProjectService } from './projects/service';
 import { JobRunner } from './jobs/runner';
 import type { WorkerLauncher } from './jobs/launcher';
 import { nmlabHome } from './paths';
+import { ExperimentService } from './experiments/service';
+import { scanFeatureLayout } from './experiments/layout';
+import { listRuns, readRunDetail } from './experiments/runStore';
 
 export interface LabBackendOptions {
   /** Per-user folder (recent projects); `nmlabHome()` by default. */
@@ -27,6 +30,8 @@ export interface LabBackendOptions {
   workerEntry?: string;
   /** Jobs running at once (default 2). */
   maxConcurrentJobs?: number;
+  /** Experiment jobs running at once (default cores − 1, at least 1). */
+  experimentConcurrency?: number;
 }
 
 export interface LabBackend {
@@ -39,14 +44,28 @@ export interface LabBackend {
   /** The services underneath, for entry points that need more than the contract. */
   readonly projects: ProjectService;
   readonly jobs: JobRunner;
+  readonly experiments: ExperimentService;
 }
 
 export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
   const projects = new ProjectService({ home: opts.home ?? nmlabHome() });
   const jobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: opts.maxConcurrentJobs });
+  // Experiment jobs get their own runner: the queue decides how many run at once, and their
+  // raw per-step events stay off the `job` stream (the UI gets them coalesced as `experiment`).
+  const experimentJobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: 256 });
+  const experiments = new ExperimentService({ runner: experimentJobs, concurrency: opts.experimentConcurrency });
   let lastReport: EnvironmentReport | null = null;
 
-  const listeners: { [E in EventName]: Set<(p: EventPayload<E>) => void> } = { job: new Set() };
+  const listeners: { [E in EventName]: Set<(p: EventPayload<E>) => void> } = { job: new Set(), experiment: new Set() };
+  const stopExperimentEvents = experiments.onEvent((e) => {
+    for (const cb of listeners.experiment) {
+      try {
+        cb(e);
+      } catch {
+        // One transport's broken listener must not starve the others.
+      }
+    }
+  });
   const stopRunnerEvents = jobs.onEvent((e) => {
     // The Environment page shows the latest successful doctor run.
     if (e.type === 'state' && e.job.state === 'succeeded' && e.job.spec.kind === 'doctor') {
@@ -81,20 +100,42 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
       get: async ({ id }) => jobs.get(id),
       list: async () => jobs.list(),
     },
+    experiments: {
+      layout: ({ projectDir }) => scanFeatureLayout(projectDir),
+      list: ({ projectDir }) => experiments.list(projectDir),
+      get: ({ projectDir, id }) => experiments.get(projectDir, id),
+      create: async ({ projectDir, spec, id, start, concurrency }) => {
+        const created = await experiments.create(projectDir, spec, id);
+        return start ? experiments.start(projectDir, created.summary.id, { concurrency }) : created;
+      },
+      start: ({ projectDir, id, concurrency }) => experiments.start(projectDir, id, { concurrency }),
+      resume: ({ projectDir, id, concurrency }) => experiments.resume(projectDir, id, { concurrency }),
+      cancel: ({ projectDir, id, key }) => experiments.cancel(projectDir, id, key),
+      retry: ({ projectDir, id, keys }) => experiments.retry(projectDir, id, keys),
+      setPriority: ({ projectDir, id, key, priority }) => experiments.setPriority(projectDir, id, key, priority),
+      compare: ({ projectDir, id }) => experiments.compare(projectDir, id),
+    },
+    runs: {
+      list: ({ projectDir, experimentId }) => listRuns(projectDir, experimentId),
+      get: ({ projectDir, id }) => readRunDetail(projectDir, id),
+    },
   };
 
   return {
     handlers,
     projects,
     jobs,
+    experiments,
     onEvent(name, cb) {
       const set = listeners[name];
       set.add(cb);
       return () => set.delete(cb);
     },
     async dispose() {
-      await jobs.dispose();
+      await experiments.dispose();
+      await Promise.all([jobs.dispose(), experimentJobs.dispose()]);
       stopRunnerEvents();
+      stopExperimentEvents();
       for (const set of Object.values(listeners)) set.clear();
     },
   };

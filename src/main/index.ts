@@ -88,7 +88,12 @@ async function main(): Promise<void> {
     },
   };
   const unregister = registerIpc(appContract, handlers, isAppUrl);
-  const unsubscribe = backend.onEvent('job', (payload) => send('job', payload));
+  const stopJob = backend.onEvent('job', (payload) => send('job', payload));
+  const stopExperiment = backend.onEvent('experiment', (payload) => send('experiment', payload));
+  const unsubscribe = (): void => {
+    stopJob();
+    stopExperiment();
+  };
   Menu.setApplicationMenu(buildMenu((action) => send('menu', { action })));
 
   mainWindow = createWindow();

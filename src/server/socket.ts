@@ -45,7 +45,12 @@ export function attachSocket(ws: WebSocket, backend: LabBackendLike, handlers: H
   const send = (msg: unknown): void => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   };
-  const unsubscribe = backend.onEvent('job', (payload) => send({ event: appEventChannel('job'), payload }));
+  const stopJob = backend.onEvent('job', (payload) => send({ event: appEventChannel('job'), payload }));
+  const stopExperiment = backend.onEvent('experiment', (payload) => send({ event: appEventChannel('experiment'), payload }));
+  const unsubscribe = (): void => {
+    stopJob();
+    stopExperiment();
+  };
 
   ws.on('message', (data, isBinary) => {
     if (isBinary) {

@@ -8,6 +8,9 @@ import { tuneCommand } from './tune';
 import { pretrainCommand } from './pretrain';
 import { datasetCommand } from './dataset';
 import { featuresCommand } from './features';
+import { runCommand } from './run';
+import { runsCommand } from './runs';
+import { experimentCommand } from './experiment';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand, datasetCommand, featuresCommand];
+export const commands: Command[] = [projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand, datasetCommand, featuresCommand, runCommand, runsCommand, experimentCommand];

@@ -5,10 +5,19 @@
 import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router';
 import ProjectsView from './views/ProjectsView.vue';
 import EnvironmentView from './views/EnvironmentView.vue';
+import ExperimentsView from './views/ExperimentsView.vue';
+import QueueView from './views/QueueView.vue';
+import RunView from './views/RunView.vue';
+import CompareView from './views/CompareView.vue';
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/projects' },
   { path: '/projects', name: 'projects', component: ProjectsView, meta: { title: 'Projects', icon: 'folder' } },
+  { path: '/experiments', name: 'experiments', component: ExperimentsView, meta: { title: 'Experiments', icon: 'play' } },
+  // Pages reached from Experiments: titled, but not in the sidebar (`nav: false`).
+  { path: '/experiments/:id', name: 'queue', component: QueueView, meta: { title: 'Queue', nav: false } },
+  { path: '/experiments/:id/compare', name: 'compare', component: CompareView, meta: { title: 'Compare', nav: false } },
+  { path: '/runs/:id', name: 'run', component: RunView, meta: { title: 'Run', nav: false } },
   { path: '/environment', name: 'environment', component: EnvironmentView, meta: { title: 'Environment', icon: 'gauge' } },
   { path: '/:pathMatch(.*)*', redirect: '/projects' },
 ];

@@ -7,11 +7,24 @@ import { method, type ClientOf, type HandlersOf } from './define';
 import { ProjectInfo, ProjectName, RecentProject } from './projects';
 import { EnvironmentReport } from './environment';
 import { JobEvent, JobInfo, JobSpec } from './jobs';
+import {
+  CompareResult,
+  ExperimentDetail,
+  ExperimentEvent,
+  ExperimentId,
+  ExperimentSpec,
+  ExperimentSummary,
+  FeatureLayout,
+  ProjectDir,
+  RunDetail,
+  RunSummary,
+} from './experiments';
 
 export * from './define';
 export * from './projects';
 export * from './environment';
 export * from './jobs';
+export * from './experiments';
 export * from './datasets';
 export * from './backbones';
 export * from './pretrain';
@@ -43,6 +56,31 @@ export const contract = {
     get: method(z.object({ id: z.string() }), JobInfo),
     list: method(z.object({}).default({}), z.array(JobInfo)),
   },
+  /** Experiments: specs expanded into tuning jobs, a durable queue, comparisons (issue 5). */
+  experiments: {
+    /** The feature files of a project, as the builder offers them. */
+    layout: method(z.object({ projectDir: ProjectDir }), FeatureLayout),
+    list: method(z.object({ projectDir: ProjectDir }), z.array(ExperimentSummary)),
+    get: method(z.object({ projectDir: ProjectDir, id: ExperimentId }), ExperimentDetail),
+    /** Write a new experiment (jobs pending); with `start` it begins running at once. */
+    create: method(
+      z.object({ projectDir: ProjectDir, spec: ExperimentSpec, id: ExperimentId.optional(), start: z.boolean().default(false), concurrency: z.number().int().min(1).max(256).optional() }),
+      ExperimentDetail,
+    ),
+    start: method(z.object({ projectDir: ProjectDir, id: ExperimentId, concurrency: z.number().int().min(1).max(256).optional() }), ExperimentDetail),
+    /** Put interrupted and cancelled jobs back in the queue and run it. */
+    resume: method(z.object({ projectDir: ProjectDir, id: ExperimentId, concurrency: z.number().int().min(1).max(256).optional() }), ExperimentDetail),
+    /** Cancel one job (`key`) or the whole experiment. */
+    cancel: method(z.object({ projectDir: ProjectDir, id: ExperimentId, key: z.string().optional() }), ExperimentDetail),
+    /** Re-run the named jobs, or every failed, cancelled and interrupted one. */
+    retry: method(z.object({ projectDir: ProjectDir, id: ExperimentId, keys: z.array(z.string()).optional() }), ExperimentDetail),
+    setPriority: method(z.object({ projectDir: ProjectDir, id: ExperimentId, key: z.string(), priority: z.number().int().min(-1000).max(1000) }), ExperimentDetail),
+    compare: method(z.object({ projectDir: ProjectDir, id: ExperimentId }), CompareResult),
+  },
+  runs: {
+    list: method(z.object({ projectDir: ProjectDir, experimentId: z.string().optional() }), z.array(RunSummary)),
+    get: method(z.object({ projectDir: ProjectDir, id: z.string().min(1).max(160) }), RunDetail),
+  },
 };
 
 export type Contract = typeof contract;
@@ -52,6 +90,8 @@ export type LabHandlers = HandlersOf<Contract>;
 /** Push events from backend to UI. Channel names follow `nmlab:event.<name>`. */
 export const events = {
   job: JobEvent,
+  /** Queue changes and coalesced live metrics of experiment jobs. */
+  experiment: ExperimentEvent,
 };
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EnvironmentReport } from './environment';
 import { PretrainJobSpec } from './pretrain';
 import { FeaturesJobSpec } from './backbones';
+import { TuneJobSpec } from './experiments';
 
 /**
  * A job is work that runs in a worker process. Each kind names its parameters here; the
@@ -19,6 +20,8 @@ export const JobSpec = z.discriminatedUnion('kind', [
     intervalMs: z.number().int().min(0).max(60000).default(50),
     crashAt: z.number().int().min(0).optional(),
   }),
+  /** One tuning run of an experiment, written to the project's run store. */
+  TuneJobSpec,
   /** Noisy pre-training of one CNN backbone (src/core/pretrain). */
   PretrainJobSpec,
   /** Feature extraction of a project dataset with an ONNX backbone (src/core/features). */

@@ -14,6 +14,7 @@ export const jobKinds: Registry = {
   selftest: () => import('./selftest'),
   pretrain: () => import('./pretrain'),
   features: () => import('./features'),
+  tune: () => import('./tune'),
 };
 
 export type { JobContext, JobRun, SpecOf } from './types';

@@ -1,0 +1,112 @@
+/**
+ * `nmlab experiment list|status|compare|resume|retry|cancel`: what the Experiment, Queue and
+ * Compare views show, as text, JSON or CSV, and the queue actions for scripts.
+ */
+import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, type Command } from '../command';
+import { createLabBackend } from '../../core/backend';
+import { compareToCsv, type CompareResult, type ExperimentDetail, type Stat } from '../../shared/contract/experiments';
+import { finalReport, progressPrinter } from './run';
+
+const USAGE = `Usage:
+  nmlab experiment list --project DIR [--json]
+  nmlab experiment status ID --project DIR [--json]           every job: state, attempts, run
+  nmlab experiment compare ID --project DIR [--json|--csv]    mean ± std over seeds per cell (Table 4 layout)
+  nmlab experiment resume ID --project DIR [--concurrency N] [--json]
+                                                              re-queue interrupted and cancelled jobs and run them here
+  nmlab experiment retry ID --project DIR [--job KEY] [--json]
+                                                              re-run failed/cancelled/interrupted jobs (or one)
+`;
+
+const SUBS = ['list', 'status', 'compare', 'resume', 'retry'] as const;
+
+function fmt(s: Stat | null, scale = 100, digits = 2): string {
+  if (!s) return '—';
+  return `${(s.mean * scale).toFixed(digits)}${s.std !== null ? ` ± ${(s.std * scale).toFixed(digits)}` : ''}`;
+}
+
+function printCompare(io: CliIO, c: CompareResult): void {
+  io.out(`${c.name} (${c.experimentId}): ${c.finished} of ${c.total} jobs finished; mean ± std over seeds (sample std)\n`);
+  const header = ['backbone', 'γ', 'task', 'method', 'frac', 'acc %', 'OOD acc %', 'SVE', 'LSVR'];
+  const rows = c.rows.map((r) => [
+    r.backbone,
+    r.gamma === null ? '—' : `${Math.round(r.gamma * 1000) / 10} %`,
+    r.task,
+    r.method,
+    String(r.fraction),
+    fmt(r.accuracy),
+    fmt(r.oodAccuracy),
+    fmt(r.sve, 1, 3),
+    fmt(r.lsvr, 1, 3),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const line of [header, ...rows]) io.out(line.map((x, i) => x.padEnd(widths[i])).join('  ') + '\n');
+}
+
+function printStatus(io: CliIO, d: ExperimentDetail): void {
+  const c = d.summary.counts;
+  io.out(`${d.summary.name} (${d.summary.id}): ${c.succeeded}/${d.summary.total} succeeded, ${c.running} running, ${c.pending} pending, ${c.failed} failed, ${c.cancelled} cancelled, ${c.interrupted} interrupted\n`);
+  const w = Math.max(...d.jobs.map((j) => j.key.length));
+  for (const j of d.jobs) io.out(`${j.key.padEnd(w)}  ${j.state.padEnd(11)}  attempts ${j.attempts}  ${j.runId ?? ''}${j.error ? `  (${j.error})` : ''}\n`);
+}
+
+export const experimentCommand: Command = {
+  name: 'experiment',
+  summary: 'status, comparison (JSON/CSV), resume and retry of experiments',
+  usage: USAGE,
+  options: { project: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' }, job: { type: 'string' }, concurrency: { type: 'string' } },
+  allowPositionals: true,
+  async run(args, io) {
+    const [sub, id, ...extra] = args.positionals;
+    if (!sub || !(SUBS as readonly string[]).includes(sub)) throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'a subcommand is required');
+    if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    if (sub !== 'list' && !id) throw new UsageError(`experiment ${sub} needs an experiment id`);
+    const projectDir = requireOpt(args, 'project');
+    const json = args.values.json === true;
+    const concurrency = numberOpt(args, 'concurrency');
+    const backend = createLabBackend({ experimentConcurrency: concurrency });
+    try {
+      const ex = backend.experiments;
+      switch (sub as (typeof SUBS)[number]) {
+        case 'list': {
+          const list = await ex.list(projectDir);
+          if (json) printJson(io, list);
+          else if (!list.length) io.out('no experiments in this project; start one with `nmlab run SPEC.yaml --project DIR`\n');
+          else for (const s of list) io.out(`${s.id}  ${s.name}  ${s.counts.succeeded}/${s.total} succeeded  ${s.createdAt}\n`);
+          return 0;
+        }
+        case 'status': {
+          const d = await ex.get(projectDir, id);
+          if (json) printJson(io, d);
+          else printStatus(io, d);
+          return 0;
+        }
+        case 'compare': {
+          const c = await ex.compare(projectDir, id);
+          if (args.values.csv === true) io.out(compareToCsv(c));
+          else if (json) printJson(io, c);
+          else printCompare(io, c);
+          return 0;
+        }
+        case 'resume':
+        case 'retry': {
+          const stop = backend.onEvent('experiment', progressPrinter(io.err));
+          try {
+            const job = stringOpt(args, 'job');
+            if (sub === 'resume') await ex.resume(projectDir, id);
+            else await ex.retry(projectDir, id, job ? [job] : undefined);
+            await ex.waitIdle(projectDir, id);
+          } finally {
+            stop();
+          }
+          const d = await ex.get(projectDir, id);
+          const { code, text } = finalReport(d);
+          if (json) printJson(io, d);
+          else io.out(text);
+          return code;
+        }
+      }
+    } finally {
+      await backend.dispose();
+    }
+  },
+};

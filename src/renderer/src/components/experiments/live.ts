@@ -1,0 +1,68 @@
+/**
+ * The queue view's state: the experiment detail, kept current by `experiment` events. Events
+ * arrive already coalesced per job (at most ~10 a second each); here they only touch plain
+ * arrays and a version counter, and the views read them through `shallowRef`s, so handling one
+ * costs microseconds, not a re-render of the whole page.
+ */
+import { onBeforeUnmount, shallowRef, triggerRef } from 'vue';
+import type { ExperimentDetail, ExperimentEvent, LiveProgress, MetricPoint } from '../../../../shared/contract/experiments';
+import { useLabClient } from '../../client';
+
+export interface JobLive {
+  runId: string | null;
+  progress: LiveProgress | null;
+  loss: MetricPoint[];
+  epochs: MetricPoint[];
+  spectrum: MetricPoint | null;
+}
+
+/** Live points kept per job (older ones are thinned by half when exceeded). */
+const MAX_POINTS = 2000;
+
+export function useExperimentLive(projectDir: () => string | null, id: () => string) {
+  const client = useLabClient();
+  const detail = shallowRef<ExperimentDetail | null>(null);
+  const live = shallowRef(new Map<string, JobLive>());
+  const error = shallowRef<string | null>(null);
+
+  function jobLive(key: string): JobLive {
+    let j = live.value.get(key);
+    if (!j) live.value.set(key, (j = { runId: null, progress: null, loss: [], epochs: [], spectrum: null }));
+    return j;
+  }
+
+  function onEvent(e: ExperimentEvent): void {
+    if (e.experimentId !== id() || e.projectDir !== projectDir()) return;
+    if (e.type === 'queue') {
+      const d = detail.value;
+      detail.value = d ? { ...d, summary: e.summary, jobs: e.jobs } : d;
+      return;
+    }
+    const j = jobLive(e.key);
+    // A new attempt (retry/resume) starts its curves afresh.
+    if (j.runId !== e.runId) Object.assign(j, { runId: e.runId, progress: null, loss: [], epochs: [], spectrum: null });
+    if (e.progress) j.progress = e.progress;
+    for (const p of e.points) {
+      if (p.series === 'loss') j.loss.push(p);
+      else if (p.series === 'epoch') j.epochs.push(p);
+      else if (p.series === 'spectrum') j.spectrum = p;
+    }
+    if (j.loss.length > MAX_POINTS) j.loss = j.loss.filter((_, i) => i % 2 === 1);
+    triggerRef(live);
+  }
+
+  async function load(): Promise<void> {
+    const dir = projectDir();
+    if (!dir) return;
+    try {
+      detail.value = await client.api.experiments.get({ projectDir: dir, id: id() });
+      error.value = null;
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  const stop = client.on('experiment', onEvent);
+  onBeforeUnmount(stop);
+  return { detail, live, error, load };
+}
