@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { initTfBackend } from '../src/core/tf/backend';
 import { makeTuner, type TuneMethod } from '../src/core/tuning/tuner';
@@ -36,9 +36,9 @@ def run(nmtune):
     mlp = nn.Sequential(nn.Linear(D, 4 * D), nn.BatchNorm1d(4 * D), nn.ReLU(), nn.Linear(4 * D, D))
     head = nn.Linear(D, C)
     opt = torch.optim.AdamW(list(mlp.parameters()) + list(head.parameters()), lr=1e-3, weight_decay=1e-4)
-    times = []
+    times, cpu = [], []
     for i in range(steps + warm):
-        t0 = time.perf_counter()
+        t0 = time.perf_counter(); c0 = time.process_time()
         f = x[i * B:(i + 1) * B]; t = y[i * B:(i + 1) * B]
         z = mlp(f); loss = F.cross_entropy(head(z), t)
         if nmtune:
@@ -49,15 +49,22 @@ def run(nmtune):
             loss = loss + 0.01 * (mse + cov + svd)
         opt.zero_grad(); loss.backward(); opt.step()
         loss.item()
-        times.append(time.perf_counter() - t0)
-    return sorted(times[warm:])[len(times[warm:]) // 2] * 1000
+        times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
+    med = lambda a: sorted(a[warm:])[len(a[warm:]) // 2] * 1000
+    return {"wall": med(times), "cpu": med(cpu)}
 print(json.dumps({"threads": torch.get_num_threads(), "mlp": run(False), "nmtune": run(True), "torch": torch.__version__}))
 `;
 
+/** Median milliseconds per step: wall clock, and CPU time of the process (all its threads). */
+interface StepTime {
+  wall: number;
+  cpu: number;
+}
+
 interface TorchResult {
   threads: number;
-  mlp: number;
-  nmtune: number;
+  mlp: StepTime;
+  nmtune: StepTime;
   torch: string;
 }
 
@@ -77,7 +84,7 @@ function median(a: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function nmlabStep(method: TuneMethod): Promise<number> {
+async function nmlabStep(method: TuneMethod): Promise<StepTime> {
   const rows = B * (STEPS + WARMUP);
   const rng = new Rng(1);
   const set: FeatureSet = {
@@ -87,34 +94,44 @@ async function nmlabStep(method: TuneMethod): Promise<number> {
     dim: D,
     name: 'bench',
   };
-  const stamps: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   const tuner = makeTuner({ method, epochs: 1, batchSize: B, numClasses: C });
   let last = performance.now();
+  let lastCpu = process.cpuUsage();
   await tuner.fit(set, {
     onStep: () => {
       const now = performance.now();
-      stamps.push(now - last);
+      const c = process.cpuUsage(lastCpu);
+      wall.push(now - last);
+      cpu.push((c.user + c.system) / 1000);
       last = now;
+      lastCpu = process.cpuUsage();
     },
   });
   tuner.dispose();
-  return median(stamps.slice(WARMUP));
+  return { wall: median(wall.slice(WARMUP)), cpu: median(cpu.slice(WARMUP)) };
 }
 
 async function main(): Promise<void> {
   const choice = await initTfBackend();
   const backend = choice.probes.find((p) => p.name === choice.chosen);
   console.log(`NMLab tuning step, batch ${B}, D ${D}, hidden ${4 * D}, ${C} classes; median of ${STEPS} steps after ${WARMUP} warm-up`);
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`${new Date().toISOString()}  ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), tfjs ${tf.version_core} backend ${choice.chosen} (${backend?.detail})`);
   const ours = { mlp: await nmlabStep('mlp'), nmtune: await nmlabStep('nmtune') };
   const t1 = torchStep(1);
   const tn = torchStep(0);
-  const row = (name: string, ms: number | undefined) => (ms === undefined ? '' : `${name.padEnd(28)} ${ms.toFixed(1).padStart(8)} ms`);
+  // Other processes share this machine: CPU time per step is the fairer single-thread
+  // comparison when it is busy; wall time is what a user waits.
+  const row = (name: string, t: StepTime) => `${name.padEnd(30)} wall ${t.wall.toFixed(1).padStart(7)} ms   cpu ${t.cpu.toFixed(1).padStart(7)} ms`;
+  const ratio = (a: StepTime, b: StepTime) => `   NMLab/PyTorch wall ×${(a.wall / b.wall).toFixed(2)}, cpu ×${(a.cpu / b.cpu).toFixed(2)}`;
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const m of ['mlp', 'nmtune'] as const) {
     console.log(`\n${m.toUpperCase()} step`);
     console.log(row(`NMLab (${choice.chosen})`, ours[m]));
-    if (t1) console.log(`${row(`PyTorch ${t1.torch}, 1 thread`, t1[m])}   NMLab/PyTorch ×${(ours[m] / t1[m]).toFixed(2)}`);
-    if (tn) console.log(`${row(`PyTorch, ${tn.threads} threads`, tn[m])}   NMLab/PyTorch ×${(ours[m] / tn[m]).toFixed(2)}`);
+    if (t1) console.log(row(`PyTorch ${t1.torch}, 1 thread`, t1[m]) + ratio(ours[m], t1[m]));
+    if (tn) console.log(row(`PyTorch, ${tn.threads} thread(s) default`, tn[m]) + ratio(ours[m], tn[m]));
   }
 }
 

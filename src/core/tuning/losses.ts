@@ -35,15 +35,19 @@ export function mseTerm(f: tf.Tensor2D, z: tf.Tensor2D): tf.Scalar {
   return tf.mean(tf.sum(tf.square(tf.sub(normalizeRows(f), normalizeRows(z))), 1));
 }
 
-/** Eq. 5: squared off-diagonal entries of the batch covariance, over D. */
+/**
+ * Eq. 5: squared off-diagonal entries of the batch covariance, over D. With Zc the centred
+ * batch, ‖C‖²_F = ‖ZcᵀZc‖²_F/(M−1)² = ‖ZcZcᵀ‖²_F/(M−1)² (the two Gram matrices share their
+ * non-zero eigenvalues), so the smaller one is formed: M×M for a batch of 128 and D = 512, a
+ * quarter of the work of C itself, forward and backward. diag(C)ᵢ = Σ_rows zcᵢ²/(M−1).
+ */
 export function covTerm(z: tf.Tensor2D): tf.Scalar {
   const [m, d] = z.shape;
   const zc = tf.sub(z, tf.mean(z, 0, true));
-  const c = tf.div(tf.matMul(zc, zc, true, false), m - 1);
-  const all = tf.sum(tf.square(c));
-  // diag(C)ᵢ = Σ_rows zcᵢ² / (M−1): cheaper than extracting the diagonal of C.
+  const gram = m <= d ? tf.matMul(zc, zc, false, true) : tf.matMul(zc, zc, true, false);
+  const all = tf.div(tf.sum(tf.square(gram)), (m - 1) * (m - 1));
   const diag = tf.sum(tf.square(tf.div(tf.sum(tf.square(zc), 0), m - 1)));
-  return tf.div(tf.sub(all, diag), d);
+  return tf.div(tf.sub(all, diag), d) as tf.Scalar;
 }
 
 /** Value and gradient of the SVD term for a row-major M×D matrix, all in float64. */
@@ -55,13 +59,21 @@ export interface SvdTermResult {
   singularValues: Float64Array;
 }
 
+/**
+ * L_SVD and the small symmetric matrix P with ∂L/∂Z = P·Z (when `viaRows`, P is M×M) or
+ * Z·P (P is D×D): P = Q·diag(cⱼ/σⱼ)·Qᵀ over the eigenvectors Q of the smaller Gram matrix.
+ */
+export interface SvdTermParts {
+  value: number;
+  p: Float64Array;
+  viaRows: boolean;
+  singularValues: Float64Array;
+}
+
 const workspace = new SymEigWorkspace();
 
-/**
- * L_SVD = −(1/k) Σ_{i≤k} σᵢ/Σⱼσⱼ and its gradient (see the module comment). Pure function of
- * the data; the tfjs op {@link svdTerm} wraps it.
- */
-export function svdTermValueAndGrad(z: Float32Array | Float64Array, rows: number, cols: number, topK: number): SvdTermResult {
+/** See {@link SvdTermParts}; the decomposition behind {@link svdTerm}. */
+export function svdTermParts(z: Float32Array | Float64Array, rows: number, cols: number, topK: number): SvdTermParts {
   const small = Math.min(rows, cols);
   const viaRows = rows <= cols;
   const g = viaRows ? gramRows(z, rows, cols) : gramCols(z, rows, cols);
@@ -79,8 +91,8 @@ export function svdTermValueAndGrad(z: Float32Array | Float64Array, rows: number
   const k = Math.min(Math.max(1, Math.floor(topK)), small);
   let top = 0;
   for (let i = 0; i < k; i++) top += sigma[i];
-  const grad = new Float64Array(rows * cols);
-  if (!(total > 0)) return { value: 0, grad, singularValues: sigma };
+  const p = new Float64Array(small * small);
+  if (!(total > 0)) return { value: 0, p, viaRows, singularValues: sigma };
   const value = -top / (k * total);
   // ∂L/∂σⱼ = −[j<k]/(k·S) + top/(k·S²); weight wⱼ = cⱼ/σⱼ for the projector sum.
   const w = new Float64Array(small);
@@ -89,15 +101,29 @@ export function svdTermValueAndGrad(z: Float32Array | Float64Array, rows: number
     const c = (j < k ? -1 / (k * total) : 0) + top / (k * total * total);
     w[j] = c / sigma[j];
   }
-  // P = Q·diag(w)·Qᵀ (small×small), Q the eigenvectors (column j at index a*small + j).
-  const p = new Float64Array(small * small);
-  for (let a = 0; a < small; a++)
+  // P = Q·diag(w)·Qᵀ, Q's column j at index a*small + j.
+  const qw = new Float64Array(small);
+  for (let a = 0; a < small; a++) {
+    const ra = a * small;
+    for (let j = 0; j < small; j++) qw[j] = vec[ra + j] * w[j];
     for (let b = a; b < small; b++) {
-      let s = 0;
-      for (let j = 0; j < small; j++) if (w[j] !== 0) s += vec[a * small + j] * w[j] * vec[b * small + j];
-      p[a * small + b] = s;
-      p[b * small + a] = s;
+      const rb = b * small;
+      let s2 = 0;
+      for (let j = 0; j < small; j++) s2 += qw[j] * vec[rb + j];
+      p[ra + b] = s2;
+      p[rb + a] = s2;
     }
+  }
+  return { value, p, viaRows, singularValues: sigma };
+}
+
+/**
+ * L_SVD = −(1/k) Σ_{i≤k} σᵢ/Σⱼσⱼ and its gradient (see the module comment), all in float64.
+ * Pure function of the data (the tests check it against finite differences).
+ */
+export function svdTermValueAndGrad(z: Float32Array | Float64Array, rows: number, cols: number, topK: number): SvdTermResult {
+  const { value, p, viaRows, singularValues } = svdTermParts(z, rows, cols, topK);
+  const grad = new Float64Array(rows * cols);
   if (viaRows) {
     // grad = P (M×M) · Z (M×D)
     for (let a = 0; a < rows; a++) {
@@ -121,23 +147,30 @@ export function svdTermValueAndGrad(z: Float32Array | Float64Array, rows: number
       }
     }
   }
-  return { value, grad, singularValues: sigma };
+  return { value, grad, singularValues };
 }
 
 /**
- * Eq. 6 as a tfjs op with a custom gradient. Reads Z back from the backend (one M×D
- * download per step), does the decomposition in float64, and hands the gradient back as a
- * float32 tensor.
+ * Eq. 6 as a tfjs op with a custom gradient. Reads Z back from the backend (one M×D download
+ * per step), decomposes its Gram matrix in float64, and forms the gradient P·Z (or Z·P) with
+ * a float32 matMul on the backend.
  */
 export function svdTerm(z: tf.Tensor2D, topK: number): tf.Scalar {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const x = args[0] as tf.Tensor;
+    const x = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    const [rows, cols] = x.shape as [number, number];
-    const { value, grad } = svdTermValueAndGrad(x.dataSync() as Float32Array, rows, cols, topK);
-    const g = tf.tensor2d(Float32Array.from(grad), [rows, cols]);
-    save([g]);
-    return { value: tf.scalar(value), gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.mul(dy as tf.Tensor, saved[0])] };
+    const [rows, cols] = x.shape;
+    const { value, p, viaRows } = svdTermParts(x.dataSync() as Float32Array, rows, cols, topK);
+    const n = viaRows ? rows : cols;
+    save([x, tf.tensor2d(Float32Array.from(p), [n, n])]);
+    return {
+      value: tf.scalar(value),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [zs, ps] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const g = viaRows ? tf.matMul(ps, zs) : tf.matMul(zs, ps);
+        return [tf.mul(dy as tf.Tensor, g)];
+      },
+    };
   });
   return op(z) as tf.Scalar;
 }
