@@ -3,9 +3,9 @@
  * NMTune's SVD term needs Z·Zᵀ of each batch). Inputs may be float32 or float64; every product
  * and sum is done in float64.
  *
- * The kernels compute dot products of contiguous rows, four outputs at a time so that each
- * loaded element of the left row is used four times, and fill only the upper triangle before
- * mirroring it (half the work of a general product).
+ * The kernel computes dot products of contiguous rows in 2×4 blocks (each loaded element is
+ * used two or four times) and fills only the upper triangle before mirroring it (half the
+ * work of a general product).
  */
 import { NmlabError } from '../../shared/errors';
 
@@ -20,44 +20,75 @@ export function gramRows(a: RealArray, rows: number, cols: number, out?: Float64
   checkShape(a, rows, cols, 'gramRows');
   const g = out ?? new Float64Array(rows * rows);
   if (g.length < rows * rows) throw new NmlabError('BAD_REQUEST', `gramRows: output needs ${rows * rows} elements, has ${g.length}`);
-  for (let i = 0; i < rows; i++) {
-    const ri = i * cols;
+  const put = accumulate ? (o: number, v: number) => (g[o] += v) : (o: number, v: number) => (g[o] = v);
+  let i = 0;
+  // Two rows i, i+1 against four rows j..j+3: 6 loads feed 8 multiply-adds.
+  for (; i + 1 < rows; i += 2) {
+    const ri0 = i * cols;
+    const ri1 = ri0 + cols;
+    // Entry (i, i+1) and the diagonal pair are part of the first block (j = i); the block
+    // also computes (i+1, i), which is below the diagonal and overwritten by the mirror.
     let j = i;
     for (; j + 3 < rows; j += 4) {
       const r0 = j * cols;
       const r1 = r0 + cols;
       const r2 = r1 + cols;
       const r3 = r2 + cols;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
+      let s00 = 0;
+      let s01 = 0;
+      let s02 = 0;
+      let s03 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s12 = 0;
+      let s13 = 0;
       for (let k = 0; k < cols; k++) {
-        const x = a[ri + k];
-        s0 += x * a[r0 + k];
-        s1 += x * a[r1 + k];
-        s2 += x * a[r2 + k];
-        s3 += x * a[r3 + k];
+        const x0 = a[ri0 + k];
+        const x1 = a[ri1 + k];
+        const y0 = a[r0 + k];
+        const y1 = a[r1 + k];
+        const y2 = a[r2 + k];
+        const y3 = a[r3 + k];
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s02 += x0 * y2;
+        s03 += x0 * y3;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
+        s12 += x1 * y2;
+        s13 += x1 * y3;
       }
-      const o = i * rows + j;
-      if (accumulate) {
-        g[o] += s0;
-        g[o + 1] += s1;
-        g[o + 2] += s2;
-        g[o + 3] += s3;
-      } else {
-        g[o] = s0;
-        g[o + 1] = s1;
-        g[o + 2] = s2;
-        g[o + 3] = s3;
-      }
+      const o0 = i * rows + j;
+      const o1 = o0 + rows;
+      put(o0, s00);
+      put(o0 + 1, s01);
+      put(o0 + 2, s02);
+      put(o0 + 3, s03);
+      if (j > i) put(o1, s10);
+      put(o1 + 1, s11);
+      put(o1 + 2, s12);
+      put(o1 + 3, s13);
     }
     for (; j < rows; j++) {
       const rj = j * cols;
+      let s0 = 0;
+      let s1 = 0;
+      for (let k = 0; k < cols; k++) {
+        const y = a[rj + k];
+        s0 += a[ri0 + k] * y;
+        s1 += a[ri1 + k] * y;
+      }
+      put(i * rows + j, s0);
+      if (j > i) put((i + 1) * rows + j, s1);
+    }
+  }
+  for (; i < rows; i++) {
+    const ri = i * cols;
+    for (let j = i; j < rows; j++) {
+      const rj = j * cols;
       let s = 0;
       for (let k = 0; k < cols; k++) s += a[ri + k] * a[rj + k];
-      if (accumulate) g[i * rows + j] += s;
-      else g[i * rows + j] = s;
+      put(i * rows + j, s);
     }
   }
   mirrorUpper(g, rows);
