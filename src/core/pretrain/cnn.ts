@@ -119,46 +119,58 @@ export interface BnBatchStats {
 }
 
 /**
- * Per-channel sums of x viewed as [M, C], as a [1, M]·[M, C] product: on wasm this is one
- * XNNPACK GEMM, where `tf.sum` over the leading axes first transposes the whole tensor.
+ * Per-channel mean of an NHWC tensor as one average pool over the whole [N·H, W] plane. On
+ * wasm this is a single XNNPACK pass; `tf.mean` over the leading axes transposes the tensor
+ * first, and a [1,M]·[M,C] matMul repacks its operand every call (both ~10× slower).
  */
-function channelSum(x2: tf.Tensor2D, ones: tf.Tensor2D): tf.Tensor1D {
-  return tf.reshape(tf.matMul(ones, x2), [x2.shape[1]]) as tf.Tensor1D;
+export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
+  const [n, h, w, c] = x.shape;
+  const pooled = tf.avgPool(tf.reshape(x, [1, n * h, w, c]) as tf.Tensor4D, [n * h, w], 1, 'valid');
+  return tf.reshape(pooled, [c]) as tf.Tensor1D;
 }
 
 /**
- * Training-mode BatchNorm over all axes but the last, with the closed-form backward
- * dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)) (Ioffe & Szegedy 2015, §3): 2 reductions and
- * a few element-wise passes, instead of autodiff through the moments.
+ * y = x·a + b per channel (and ReLU), as a fused 1×1 depthwise convolution: one XNNPACK pass,
+ * where broadcasting mul/add take one slow pass each and wasm's FusedBatchNorm is slower still.
  */
-function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, onStats: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void): tf.Tensor {
-  const c = x.shape[x.shape.length - 1];
-  const count = x.size / c;
+export function channelAffine(x: tf.Tensor4D, a: tf.Tensor1D, b?: tf.Tensor1D, relu = false): tf.Tensor4D {
+  const c = x.shape[3];
+  return tf.fused.depthwiseConv2d({ x, filter: tf.reshape(a, [1, 1, c, 1]) as tf.Tensor4D, strides: 1, pad: 'valid', bias: b, activation: relu ? 'relu' : 'linear' });
+}
+
+/**
+ * Training-mode BatchNorm (optionally followed by ReLU) over N, H, W with the closed-form
+ * backward (Ioffe & Szegedy 2015, §3). With c = x − μ, σ⁻¹ = 1/√(var + ε), a = γσ⁻¹:
+ *   y = a·c + β;   dβ = Σ dy;   dγ = σ⁻¹·Σ dy·c;   dx = a·dy − (a·σ⁻¹·dγ/M)·c − a·dβ/M
+ * (dy masked by y > 0 first when ReLU is fused). Every per-channel step is a fused 1×1
+ * depthwise convolution or a full-plane average pool (see above).
+ */
+function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, relu: boolean, onStats: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void): tf.Tensor4D {
+  const count = x.size / x.shape[3];
   const f = tf.customGrad(((xIn: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const ones = tf.ones([1, count]) as tf.Tensor2D;
-    const x2 = tf.reshape(xIn, [count, c]) as tf.Tensor2D;
-    const mean = tf.div(channelSum(x2, ones), count) as tf.Tensor1D;
-    const variance = tf.div(channelSum(tf.squaredDifference(x2, mean) as tf.Tensor2D, ones), count) as tf.Tensor1D;
+    const x4 = xIn as tf.Tensor4D;
+    const mean = channelMean(x4);
+    const centred = channelAffine(x4, tf.onesLike(mean), tf.neg(mean));
+    const variance = channelMean(tf.square(centred) as tf.Tensor4D);
     onStats(tf.keep(mean.clone()), tf.keep(variance.clone()));
-    const y = tf.batchNorm(xIn, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, CNN_BN_EPS);
-    save([xIn, mean, variance, g]);
+    const invStd = tf.rsqrt(tf.add(variance, CNN_BN_EPS)) as tf.Tensor1D;
+    const y = channelAffine(centred, tf.mul(g, invStd) as tf.Tensor1D, b as tf.Tensor1D, relu);
+    save(relu ? [centred, invStd, g, y] : [centred, invStd, g]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, m, v, gm] = saved;
-        const onesB = tf.ones([1, count]) as tf.Tensor2D;
-        // x̂ in one fused pass (FusedBatchNorm with unit scale, zero offset).
-        const xhat = tf.batchNorm(xs, m, v, undefined, undefined, CNN_BN_EPS);
-        const dy2 = tf.reshape(dy, [count, c]) as tf.Tensor2D;
-        const dBeta = channelSum(dy2, onesB);
-        const dGamma = channelSum(tf.reshape(tf.mul(dy, xhat), [count, c]) as tf.Tensor2D, onesB);
-        const a = tf.mul(gm, tf.rsqrt(tf.add(v, CNN_BN_EPS)));
-        // dx = a·dy − (a·dGamma/M)·x̂ − a·dBeta/M
-        const dx = tf.sub(tf.sub(tf.mul(dy, a), tf.mul(xhat, tf.mul(a, tf.div(dGamma, count)))), tf.mul(a, tf.div(dBeta, count)));
+      gradFunc: (dyIn: tf.Tensor, saved: tf.Tensor[]) => {
+        const [c, inv, gm, out] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D | undefined];
+        const dy = (out ? tf.mul(dyIn, tf.step(out)) : dyIn) as tf.Tensor4D;
+        const dBeta = tf.mul(channelMean(dy), count) as tf.Tensor1D;
+        const dGamma = tf.mul(tf.mul(channelMean(tf.mul(dy, c) as tf.Tensor4D), count), inv) as tf.Tensor1D;
+        const a = tf.mul(gm, inv) as tf.Tensor1D;
+        const k = tf.neg(tf.div(tf.mul(tf.mul(a, inv), dGamma), count)) as tf.Tensor1D;
+        const shift = tf.neg(tf.div(tf.mul(a, dBeta), count)) as tf.Tensor1D;
+        const dx = tf.add(channelAffine(dy, a, shift), channelAffine(c, k));
         return [dx, dGamma, dBeta];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor4D;
   return f(x, gamma, beta);
 }
 
@@ -227,7 +239,7 @@ export class CnnModel {
     return Object.values(this.vars).reduce((a, v) => a + v.size, 0);
   }
 
-  private convBn(x: tf.Tensor4D, layer: ConvLayer, training: boolean, stats?: BnBatchStats[]): tf.Tensor4D {
+  private convBn(x: tf.Tensor4D, layer: ConvLayer, training: boolean, relu: boolean, stats?: BnBatchStats[]): tf.Tensor4D {
     const w = this.vars[`${layer.name}.weight`] as tf.Tensor4D;
     const p = layer.pad;
     const y = tf.conv2d(x, w, layer.stride, p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]]);
@@ -235,23 +247,24 @@ export class CnnModel {
     const beta = this.vars[`${layer.name}.bn.beta`] as tf.Tensor1D;
     if (training) {
       const count = y.size / layer.outChannels;
-      return batchNormTrain(y, gamma, beta, (mean, variance) => {
+      return batchNormTrain(y, gamma, beta, relu, (mean, variance) => {
         if (stats) stats.push({ name: layer.name, mean, variance, count });
         else tf.dispose([mean, variance]);
-      }) as tf.Tensor4D;
+      });
     }
-    const mean = this.buffers[`${layer.name}.bn.running_mean`] as tf.Tensor1D;
-    const variance = this.buffers[`${layer.name}.bn.running_var`] as tf.Tensor1D;
-    return tf.batchNorm(y, mean, variance, beta, gamma, CNN_BN_EPS);
+    // Eval mode: y = γ(x − μ_run)/√(σ²_run + ε) + β as one per-channel affine.
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(this.buffers[`${layer.name}.bn.running_var`], CNN_BN_EPS))) as tf.Tensor1D;
+    const shift = tf.sub(beta, tf.mul(this.buffers[`${layer.name}.bn.running_mean`], scale)) as tf.Tensor1D;
+    return channelAffine(y, scale, shift, relu);
   }
 
   /** Features [N, D] of NHWC images [N, H, W, C] (already normalised). */
   features(x: tf.Tensor4D, training: boolean, stats?: BnBatchStats[]): tf.Tensor2D {
-    let h = tf.relu(this.convBn(x, this.layout.stem, training, stats));
+    let h = this.convBn(x, this.layout.stem, training, true, stats);
     for (const b of this.layout.blocks) {
-      const y1 = tf.relu(this.convBn(h, b.conv1, training, stats));
-      const y2 = this.convBn(y1, b.conv2, training, stats);
-      const sc = b.shortcut ? this.convBn(h, b.shortcut, training, stats) : h;
+      const y1 = this.convBn(h, b.conv1, training, true, stats);
+      const y2 = this.convBn(y1, b.conv2, training, false, stats);
+      const sc = b.shortcut ? this.convBn(h, b.shortcut, training, false, stats) : h;
       h = tf.relu(tf.add(y2, sc)) as tf.Tensor4D;
     }
     return tf.mean(h, [1, 2]) as tf.Tensor2D;
