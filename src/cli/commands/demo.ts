@@ -1,0 +1,87 @@
+/**
+ * `nmlab demo`: NMLab's main job, the paper's noise study at small scale on the embedded
+ * Fashion-MNIST subset (src/core/demo; protocol and timings in docs/demo.md).
+ */
+import { resolve } from 'node:path';
+import { UsageError, printJson, stringOpt, type Command } from '../command';
+import { FULL_CONFIG, QUICK_CONFIG, type DemoConfig } from '../../core/demo/config';
+import { runDemo } from '../../core/demo/pipeline';
+import { formatDuration } from '../../core/demo/progress';
+
+const USAGE = `Usage: nmlab demo [--out DIR] [--quick] [--gammas 0,5,10,20,30] [--json]
+
+Runs the paper's noise study at small scale, out of the box: for each pre-training label-noise
+ratio γ it pre-trains a CNN on noisy labels (6 Fashion-MNIST classes), exports it to ONNX,
+extracts features of a downstream task with 4 other classes and of 6 corruption domains
+(rotation, inversion, edge, Gaussian noise, blur, low contrast), computes SVE and LSVR, and
+runs LP, MLP and NMTune (paper preset), tuned on the clean downstream images and evaluated
+in domain (ID) and on every corruption domain (OOD).
+
+Everything is saved in a project at DIR; running the command again resumes where it stopped
+and never redoes a finished stage. Results: DIR/results/demo-results.json and .csv, and the
+charts accuracy-id.svg, accuracy-ood.svg, sve-id.svg, lsvr-ood.svg. About 10 minutes on two
+idle cores (wasm backend).
+
+Options:
+  --out DIR        project folder (default ./nmlab-demo); new, empty, or an earlier demo project
+  --quick          tiny sizes (seconds, for tests); results are not meaningful
+  --gammas LIST    noise ratios in percent (default 0,5,10,20,30)
+  --json           print the results JSON on stdout (the table goes to stderr)
+
+Progress with ETA goes to stderr. Ctrl-C stops after the current step; run again to resume.
+`;
+
+function parseGammas(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const vals = text.split(',').map((s) => Number(s.trim()));
+  if (vals.length === 0 || vals.some((v) => !Number.isFinite(v) || v < 0 || v > 100)) throw new UsageError(`--gammas must be comma-separated percentages in [0, 100], got "${text}"`);
+  const out = [...new Set(vals.map((v) => Math.round(v * 10) / 1000))].sort((a, b) => a - b);
+  return out;
+}
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: "run the paper's noise study on the embedded Fashion-MNIST subset (≈10 min)",
+  usage: USAGE,
+  options: {
+    out: { type: 'string' },
+    quick: { type: 'boolean' },
+    gammas: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(args, io) {
+    const json = args.values.json === true;
+    const base = args.values.quick === true ? QUICK_CONFIG : FULL_CONFIG;
+    const gammas = parseGammas(stringOpt(args, 'gammas'));
+    const config: DemoConfig = { ...base, ...(gammas ? { gammas } : {}) };
+    const dir = resolve(stringOpt(args, 'out') ?? 'nmlab-demo');
+    const controller = new AbortController();
+    const onSigint = (): void => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      io.err(`nmlab demo (${config.preset}): project ${dir}\n`);
+      const { results, table, resultsDir } = await runDemo({
+        dir,
+        config,
+        progress: { write: io.err, isTTY: process.stderr.isTTY === true },
+        signal: controller.signal,
+      });
+      const t = results.timing;
+      const reused = t.stages.filter((s) => s.reused).length;
+      const footer =
+        `\nID: tuned on clean ${results.protocol.downstreamClasses.join('/')} images, tested on held-out ones; ` +
+        `OOD: mean over ${results.protocol.oodTargets.join(', ')}.\n` +
+        `SVE/LSVR: F = backbone features, Z = tuned features (LP: Z = F); rows L2-normalised and centred.\n` +
+        `Wall time ${formatDuration(t.wallSeconds)} (${t.wallSeconds.toFixed(1)} s, CPU ${t.cpuSeconds.toFixed(1)} s, load ${t.loadAverage.map((l) => l.toFixed(2)).join(' ')}, ${t.cores} cores)` +
+        `${reused ? `; ${reused} of ${t.stages.length} stages reused from earlier runs` : ''}.\n` +
+        `Results: ${resultsDir}/demo-results.json, demo-results.csv, ${results.files.charts.map((c) => c.split('/').pop()).join(', ')}\n`;
+      if (json) {
+        io.err(table + footer);
+        printJson(io, results);
+      } else io.out(table + footer);
+      return 0;
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+  },
+};

@@ -1,0 +1,134 @@
+/**
+ * What `nmlab demo` runs: the paper's noise study (§4–§6) at laptop scale, on the Fashion-MNIST
+ * subset shipped in resources/demo/. Every size and hyper-parameter lives here, so the whole
+ * study is one JSON-serialisable object, recorded with every run and hashed into its stage keys
+ * (a changed setting never reuses a stale result).
+ *
+ * Protocol (docs/demo.md explains the choices):
+ * - Pre-training ("upstream") uses only the classes in `pretrainClasses`; labels get symmetric
+ *   noise γ (paper §4.1), one backbone per γ, same initialisation seed for all γ, so the noise
+ *   is the only difference between them.
+ * - The downstream task ("ID") uses the other classes, images no backbone ever saw: new
+ *   concepts, as the paper's ImageNet → CIFAR/Flowers/… transfers. Tuned on the clean
+ *   downstream training images, tested on clean held-out images.
+ * - OOD (paper §4: train on a source domain, test on target domains): the source is the clean
+ *   downstream training set, the targets are corruption domains of the held-out images.
+ */
+import { createHash } from 'node:crypto';
+import type { CorruptionSpec } from '../../shared/contract/datasets';
+import type { PretrainHyper } from '../pretrain/train';
+import type { CnnSpec } from '../pretrain/cnn';
+import type { TuneMethod } from '../tuning/tuner';
+
+/** The whole study. */
+export interface DemoConfig {
+  /** `full` (the 10-minute study) or `quick` (tiny sizes, for tests). */
+  preset: 'full' | 'quick';
+  /** Noise ratios γ of the pre-training labels (paper: 0, 5, 10, 20, 30 %). */
+  gammas: number[];
+  /** Class indices (of the 10 Fashion-MNIST classes) used for pre-training. */
+  pretrainClasses: number[];
+  /** Class indices of the downstream task; disjoint from `pretrainClasses`. */
+  downstreamClasses: number[];
+  /** Images per class taken from the subset's train file for pre-training. */
+  pretrainPerClass: number;
+  /** … and its clean held-out test images per class (pre-training accuracy only). */
+  pretrainTestPerClass: number;
+  /** Downstream training images per class (from the train file; the source domain). */
+  downstreamTrainPerClass: number;
+  /** Downstream test images per class (from the test file; ID test and OOD targets). */
+  downstreamTestPerClass: number;
+  /** OOD target domains: corruptions of the downstream test images. */
+  corruptions: CorruptionSpec[];
+  noiseSeed: number;
+  /** Seed of the backbone's initialisation and shuffling (the same for every γ). */
+  pretrainSeed: number;
+  pretrainHyper: Partial<PretrainHyper>;
+  arch: Partial<Omit<CnnSpec, 'numClasses' | 'inputSize'>>;
+  /** Tuning methods; NMTune uses the paper preset (λ = 0.01). */
+  methods: TuneMethod[];
+  /** Tuning epochs (paper: 30) and seed. Other tuning hyper-parameters are the paper's defaults. */
+  tuneEpochs: number;
+  tuneSeed: number;
+  tuneBatchSize: number;
+  /** Corruption seed (rotation sign, noise draws). */
+  corruptionSeed: number;
+}
+
+/** Fashion-MNIST's classes, in label order. */
+export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+
+const CORRUPTIONS: CorruptionSpec[] = [
+  { name: 'rotation', severity: 3 },
+  { name: 'inversion', severity: 3 },
+  { name: 'edge', severity: 3 },
+  { name: 'gaussian-noise', severity: 3 },
+  { name: 'blur', severity: 3 },
+  { name: 'low-contrast', severity: 3 },
+];
+
+/**
+ * The full study. Pre-training: 6 classes × 600 images (all the subset has) — T-shirt,
+ * Trouser, Dress, Sandal, Bag, Ankle boot. Downstream: Pullover, Coat, Shirt, Sneaker — three
+ * mutually confusable tops (the hard part of Fashion-MNIST) and a shoe, so the task needs
+ * features beyond what separates the pre-training classes.
+ */
+export const FULL_CONFIG: DemoConfig = {
+  preset: 'full',
+  gammas: [0, 0.05, 0.1, 0.2, 0.3],
+  pretrainClasses: [0, 1, 3, 5, 8, 9],
+  downstreamClasses: [2, 4, 6, 7],
+  pretrainPerClass: 600,
+  pretrainTestPerClass: 100,
+  downstreamTrainPerClass: 600,
+  downstreamTestPerClass: 100,
+  corruptions: CORRUPTIONS,
+  noiseSeed: 1,
+  pretrainSeed: 0,
+  pretrainHyper: { epochs: 6, batchSize: 128 },
+  arch: {},
+  methods: ['lp', 'mlp', 'nmtune'],
+  tuneEpochs: 30,
+  tuneSeed: 0,
+  tuneBatchSize: 128,
+  corruptionSeed: 7,
+};
+
+/** Tiny sizes for tests: the same pipeline in well under a minute of CPU. */
+export const QUICK_CONFIG: DemoConfig = {
+  ...FULL_CONFIG,
+  preset: 'quick',
+  pretrainPerClass: 24,
+  pretrainTestPerClass: 8,
+  downstreamTrainPerClass: 24,
+  downstreamTestPerClass: 8,
+  corruptions: [
+    { name: 'rotation', severity: 3 },
+    { name: 'inversion', severity: 3 },
+  ],
+  pretrainHyper: { epochs: 1, batchSize: 32 },
+  arch: { stemWidth: 8, widths: [8, 16], blocks: [1, 1] },
+  tuneEpochs: 10,
+  tuneBatchSize: 32,
+};
+
+/** 16 hex digits of the sha256 of a JSON value with sorted keys. */
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 16);
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** γ as a whole percent for names: 0.05 → "5". */
+export function gammaPct(g: number): string {
+  return String(Math.round(g * 1000) / 10);
+}

@@ -1,0 +1,453 @@
+/**
+ * `nmlab demo`, NMLab's main job: the paper's noise study (§4–§6) at small scale, end to end,
+ * in a project that records every step and resumes where it stopped.
+ *
+ *   data      import the embedded Fashion-MNIST subset; cut the pre-training and downstream
+ *             class subsets; derive the OOD corruption domains of the downstream test images
+ *   per γ     pretrain  noisy labels as a derived dataset, one CNN pre-trained on them (tfjs),
+ *                       exported to ONNX and saved as a backbone with its noise provenance
+ *             features  ONNX features (onnxruntime-node, the path every imported model takes)
+ *                       of the downstream set and the OOD domains, cached as .npy
+ *             spectrum  SVE and LSVR of the features of every set (paper §5)
+ *   per γ × method      LP, MLP, NMTune (paper preset) fitted on the downstream training set
+ *             (the OOD source domain) and evaluated on the ID test set and on every target
+ *             domain: accuracy, macro-F1, SVE/LSVR of the tuned features Z
+ *   results   results/demo-results.json, .csv, four SVG charts, and the table
+ *
+ * Each stage is a run (src/core/runs) keyed by what it depends on (./stages.ts); the stages
+ * run in order in this process. See docs/demo.md for the protocol and its timings.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { NmlabError } from '../../shared/errors';
+import { readNpy } from '../arrays/npy';
+import { loadDataset, type LoadedDataset } from '../datasets/store';
+import { extractDatasetFeatures } from '../features/cache';
+import { writeJsonAtomic } from '../fs/atomic';
+import { appVersion } from '../paths';
+import { backboneIdFor } from '../pretrain/backbone';
+import { runPretrain } from '../pretrain/run';
+import { ProjectService, MANIFEST_FILE } from '../projects';
+import { spectrumOfMatrix } from '../spectrum';
+import type { SpectrumStats } from '../spectrum/stats';
+import type { FeatureSet } from '../tuning/data';
+import { accuracy, macroF1 } from '../tuning/metrics';
+import { makeTuner, type TuneMethod } from '../tuning/tuner';
+import type { Run } from '../runs/store';
+import { FASHION_CLASSES, gammaPct, hashOf, type DemoConfig } from './config';
+import { demoDatasetIds, imageSetOf, prepareDatasets, prepareNoisy, type DemoDatasetIds } from './data';
+import { ProgressReporter, type ProgressSink, type StagePlan } from './progress';
+import { DemoResults, demoCharts, formatTable, resultsCsv, summarize, type DemoBackbone, type DemoRow } from './results';
+import { StageRunner } from './stages';
+
+export interface DemoOptions {
+  /** Project folder: created when new or empty, resumed when it is an NMLab project. */
+  dir: string;
+  config: DemoConfig;
+  /** The embedded data (default resources/demo/fashion-mnist). */
+  dataDir?: string;
+  /** Per-user folder for the recent-projects list (default nmlabHome()). */
+  home?: string;
+  progress: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface DemoOutcome {
+  results: DemoResults;
+  table: string;
+  resultsDir: string;
+}
+
+/** Spectrum summaries with both preprocessings. */
+interface SpectrumPair {
+  rows: number;
+  none: SpectrumStats;
+  reference: SpectrumStats;
+}
+
+interface PretrainStageResult extends DemoBackbone {
+  backend: string;
+}
+
+interface FeaturesStageResult {
+  downstream: { file: string; count: number; dim: number; cached: boolean };
+  ood: { file: string; count: number; dim: number; cached: boolean };
+  featureDim: number;
+}
+
+interface SpectrumStageResult {
+  sets: Record<string, SpectrumPair>;
+}
+
+interface TuneStageResult {
+  method: TuneMethod;
+  params: Record<string, unknown>;
+  trainRows: number;
+  fitSeconds: number;
+  backend: string | null;
+  evals: Record<string, { rows: number; accuracy: number; macroF1: number; z: SpectrumPair }>;
+}
+
+const RESULTS_FOLDER = 'results';
+
+/** Prior stage costs in seconds (2 idle cores, wasm); the ETA rescales them as stages finish. */
+function estimates(cfg: DemoConfig): Record<string, number> {
+  const imgs = cfg.pretrainClasses.length * cfg.pretrainPerClass * (cfg.pretrainHyper.epochs ?? 6);
+  const rows = cfg.downstreamClasses.length * cfg.downstreamTrainPerClass * cfg.tuneEpochs;
+  return {
+    data: 4,
+    pretrain: 5 + imgs / 450,
+    features: 1 + (cfg.downstreamClasses.length * (cfg.downstreamTrainPerClass + cfg.downstreamTestPerClass * (2 + cfg.corruptions.length))) / 3000,
+    spectrum: 1,
+    'tune-lp': 1 + rows / 60000,
+    'tune-mlp': 1 + rows / 20000,
+    'tune-nmtune': 1 + rows / 8000,
+  };
+}
+
+function parseAs<T>(check: (v: Record<string, unknown>) => boolean) {
+  return (raw: unknown): T => {
+    if (!raw || typeof raw !== 'object' || !check(raw as Record<string, unknown>)) throw new NmlabError('BAD_FILE', 'stored stage result has an unexpected shape');
+    return raw as T;
+  };
+}
+
+async function spectrumPair(data: Float32Array, rows: number, dim: number, name: string): Promise<SpectrumPair> {
+  const none = await spectrumOfMatrix(data, rows, dim, name, { preprocess: 'none' });
+  const reference = await spectrumOfMatrix(data, rows, dim, name, { preprocess: 'reference' });
+  const pick = (s: SpectrumStats): SpectrumStats => ({ sve: s.sve, lsvr: s.lsvr, sigma1Share: s.sigma1Share, effectiveRank: s.effectiveRank });
+  return { rows, none: pick(none), reference: pick(reference) };
+}
+
+/** Row-subsets of one γ's features: ID train/test and every OOD target domain. */
+interface FeatureViews {
+  train: FeatureSet;
+  test: FeatureSet;
+  targets: Array<{ name: string; set: FeatureSet }>;
+}
+
+function subsetRows(name: string, data: Float32Array, labels: Int32Array, dim: number, keep: (i: number) => boolean): FeatureSet {
+  const rows: number[] = [];
+  for (let i = 0; i < labels.length; i++) if (keep(i)) rows.push(i);
+  const features = new Float32Array(rows.length * dim);
+  rows.forEach((r, k) => features.set(data.subarray(r * dim, (r + 1) * dim), k * dim));
+  return { features, labels: Int32Array.from(rows, (r) => labels[r]), rows: rows.length, dim, name };
+}
+
+async function featureViews(projectDir: string, feats: FeaturesStageResult, down: LoadedDataset, ood: LoadedDataset): Promise<FeatureViews> {
+  const dArr = await readNpy(join(projectDir, feats.downstream.file));
+  const oArr = await readNpy(join(projectDir, feats.ood.file));
+  const dim = feats.featureDim;
+  const dData = dArr.data as Float32Array;
+  const oData = oArr.data as Float32Array;
+  if (dData.length !== down.labels.length * dim || oData.length !== ood.labels.length * dim) {
+    throw new NmlabError('BAD_FILE', `cached features ${feats.downstream.file} / ${feats.ood.file} do not match their datasets' row counts`);
+  }
+  const split = down.split!;
+  const targets = ood.manifest.domains
+    .map((name, k) => ({ name, k }))
+    .filter((d) => d.name !== 'clean')
+    .map(({ name, k }) => ({ name, set: subsetRows(`OOD ${name}`, oData, ood.labels, dim, (i) => ood.domains[i] === k) }));
+  return {
+    train: subsetRows('ID train', dData, down.labels, dim, (i) => split[i] === 0),
+    test: subsetRows('ID test', dData, down.labels, dim, (i) => split[i] === 1),
+    targets,
+  };
+}
+
+/** Open the project at `dir`, or create it when the folder is new or empty. */
+async function openProject(dir: string, home: string | undefined): Promise<string> {
+  const svc = new ProjectService(home ? { home } : {});
+  const abs = resolve(dir);
+  if (existsSync(join(abs, MANIFEST_FILE))) return (await svc.open(abs)).dir;
+  return (await svc.create(abs, 'NMLab demo')).dir;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Run (or resume) the demo study; returns the results, the printed table and where they are. */
+export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
+  const cfg = opts.config;
+  const t0 = performance.now();
+  const cpu0 = cpuSeconds();
+  const projectDir = await openProject(opts.dir, opts.home);
+  const runner = await StageRunner.open(projectDir);
+  const ids = demoDatasetIds(cfg);
+  const est = estimates(cfg);
+  const cfgHash = hashOf(cfg);
+  const pretrainHash = hashOf({ p: ids.pretrain, seed: cfg.noiseSeed, s: cfg.pretrainSeed, h: cfg.pretrainHyper, a: cfg.arch });
+  const backboneId = (g: number) => backboneIdFor(g, `demo-${pretrainHash.slice(0, 8)}`);
+
+  const keys = {
+    data: `demo.data:${ids.pretrain}:${ids.downstream}:${ids.ood}`,
+    pretrain: (g: number) => `demo.pretrain:${pretrainHash}:${g}`,
+    features: (g: number) => `demo.features:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}`,
+    spectrum: (g: number) => `demo.spectrum:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}`,
+    tune: (g: number, m: TuneMethod) => `demo.tune:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}:${m}:${hashOf({ e: cfg.tuneEpochs, s: cfg.tuneSeed, b: cfg.tuneBatchSize })}`,
+  };
+  const plan: StagePlan[] = [{ key: keys.data, kind: 'data', label: 'datasets', estimate: est.data }];
+  for (const g of cfg.gammas) {
+    const gl = `γ=${gammaPct(g)}%`;
+    plan.push({ key: keys.pretrain(g), kind: 'pretrain', label: `pre-train ${gl}`, estimate: est.pretrain });
+    plan.push({ key: keys.features(g), kind: 'features', label: `features ${gl}`, estimate: est.features });
+    plan.push({ key: keys.spectrum(g), kind: 'spectrum', label: `spectra ${gl}`, estimate: est.spectrum });
+    for (const m of cfg.methods) plan.push({ key: keys.tune(g, m), kind: `tune-${m}`, label: `tune ${m} ${gl}`, estimate: est[`tune-${m}`] });
+  }
+  for (const p of plan) p.done = runner.has(p.key);
+  const progress = new ProgressReporter(plan, opts.progress);
+  const timings: DemoResults['timing']['stages'] = [];
+  let tfBackend: string | null = null;
+
+  const stage = async <T>(key: string, kind: string, config: Record<string, unknown>, fn: (run: Run) => Promise<T>, parse: (raw: unknown) => T): Promise<T> => {
+    if (opts.signal?.aborted) throw new NmlabError('CANCELLED', `the demo was stopped before "${plan.find((p) => p.key === key)?.label}"; run it again to resume`);
+    progress.begin(key);
+    const c0 = cpuSeconds();
+    const out = await runner.stage(kind, key, { demo: { preset: cfg.preset, configHash: cfgHash }, ...config }, fn, parse);
+    progress.end(out.reused);
+    timings.push({ kind, label: plan.find((p) => p.key === key)?.label ?? kind, seconds: out.seconds, cpuSeconds: out.reused ? 0 : cpuSeconds() - c0, reused: out.reused, runId: out.runId });
+    return out.result;
+  };
+
+  // 1. Datasets.
+  await stage(
+    keys.data,
+    'demo.data',
+    { datasets: { ...ids, noisy: undefined } },
+    async (run) => {
+      await prepareDatasets(projectDir, cfg, opts.dataDir);
+      await run.log(`datasets ready: ${ids.source}, ${ids.pretrain}, ${ids.downstream}, ${ids.ood}`);
+      return { ...ids, noisy: undefined };
+    },
+    parseAs<Record<string, unknown>>((v) => typeof v.pretrain === 'string'),
+  );
+  const down = await loadDataset(projectDir, ids.downstream);
+  const ood = await loadDataset(projectDir, ids.ood);
+
+  const backbones: DemoBackbone[] = [];
+  const rows: DemoRow[] = [];
+  for (const g of cfg.gammas) {
+    // 2. Noisy labels and pre-training.
+    const bb = await stage(
+      keys.pretrain(g),
+      'demo.pretrain',
+      { gamma: g, noise: { type: 'symmetric', ratio: g, seed: cfg.noiseSeed }, dataset: ids.noisy(g), hyper: cfg.pretrainHyper, arch: cfg.arch, seed: cfg.pretrainSeed },
+      (run) => pretrainStage(projectDir, cfg, ids, g, backboneId(g), run, progress, opts.signal),
+      parseAs<PretrainStageResult>((v) => typeof v.sha256 === 'string' && typeof v.id === 'string'),
+    );
+    tfBackend = tfBackend ?? bb.backend;
+    const { backend: _b, ...backbone } = bb;
+    backbones.push(backbone);
+
+    // 3. Features through onnxruntime.
+    const feats = await stage(
+      keys.features(g),
+      'demo.features',
+      { gamma: g, backbone: bb.dir, datasets: [ids.downstream, ids.ood] },
+      async (run) => {
+        const one = async (dataset: string, base: number, total: number) => {
+          const r = await extractDatasetFeatures(projectDir, {
+            backbone: bb.dir,
+            dataset,
+            batchSize: 256,
+            signal: opts.signal,
+            onProgress: (done) => progress.update((base + done) / total, `${dataset} ${done} images`),
+          });
+          await run.log(`${dataset}: ${r.meta.count}×${r.meta.featureDim} → ${r.meta.file}${r.cached ? ' (cached)' : ''} in ${r.meta.seconds.toFixed(2)} s`);
+          return { file: r.meta.file, count: r.meta.count, dim: r.meta.featureDim, cached: r.cached };
+        };
+        const total = down.labels.length + ood.labels.length;
+        const d = await one(ids.downstream, 0, total);
+        const o = await one(ids.ood, down.labels.length, total);
+        return { downstream: d, ood: o, featureDim: d.dim };
+      },
+      parseAs<FeaturesStageResult>((v) => typeof v.featureDim === 'number'),
+    );
+    const views = await featureViews(projectDir, feats, down, ood);
+
+    // 4. Spectra of the backbone features (SVE on ID, LSVR on OOD; both kept everywhere).
+    const spec = await stage(
+      keys.spectrum(g),
+      'demo.spectrum',
+      { gamma: g, features: [feats.downstream.file, feats.ood.file], preprocess: ['none', 'reference'] },
+      async (run) => {
+        const sets: Record<string, SpectrumPair> = {};
+        const all = [
+          { name: 'id-train', set: views.train },
+          { name: 'id', set: views.test },
+          ...views.targets,
+        ];
+        for (const [k, s] of all.entries()) {
+          sets[s.name] = await spectrumPair(s.set.features, s.set.rows, s.set.dim, `${s.name} features of ${bb.id}`);
+          run.metric('spectrum', k, { sve: sets[s.name].reference.sve, lsvr: sets[s.name].reference.lsvr, sveRaw: sets[s.name].none.sve, lsvrRaw: sets[s.name].none.lsvr });
+          progress.update((k + 1) / all.length, s.name);
+        }
+        return { sets };
+      },
+      parseAs<SpectrumStageResult>((v) => typeof v.sets === 'object' && v.sets !== null),
+    );
+
+    // 5. Tuning: fit on the source (ID train), evaluate on ID test and each target domain.
+    for (const m of cfg.methods) {
+      const tr = await stage(
+        keys.tune(g, m),
+        'demo.tune',
+        { gamma: g, method: m, preset: m === 'nmtune' ? 'paper' : null, epochs: cfg.tuneEpochs, seed: cfg.tuneSeed, batchSize: cfg.tuneBatchSize, features: [feats.downstream.file, feats.ood.file] },
+        (run) => tuneStage(cfg, m, views, run, progress, opts.signal),
+        parseAs<TuneStageResult>((v) => typeof v.evals === 'object' && v.evals !== null),
+      );
+      tfBackend = tfBackend ?? tr.backend;
+      for (const [domain, e] of Object.entries(tr.evals)) {
+        const f = spec.sets[domain];
+        if (!f) throw new NmlabError('INTERNAL', `no spectrum of the "${domain}" features for γ=${g}`);
+        rows.push({
+          gamma: g,
+          method: m,
+          domain,
+          kind: domain === 'id' ? 'id' : 'ood',
+          rows: e.rows,
+          accuracy: e.accuracy,
+          macroF1: e.macroF1,
+          featSve: f.reference.sve,
+          featLsvr: f.reference.lsvr,
+          zSve: e.z.reference.sve,
+          zLsvr: e.z.reference.lsvr,
+          featSveRaw: f.none.sve,
+          featLsvrRaw: f.none.lsvr,
+          zSveRaw: e.z.none.sve,
+          zLsvrRaw: e.z.none.lsvr,
+        });
+      }
+    }
+  }
+
+  // 6. Results.
+  const resultsDir = join(projectDir, RESULTS_FOLDER);
+  await mkdir(resultsDir, { recursive: true });
+  const summary = summarize(rows);
+  const charts = demoCharts(summary, cfg.gammas);
+  for (const [name, svg] of Object.entries(charts)) await writeFile(join(resultsDir, name), svg);
+  const csv = resultsCsv(rows);
+  await writeFile(join(resultsDir, 'demo-results.csv'), csv);
+  const results = DemoResults.parse({
+    schemaVersion: 1,
+    createdAt: new Date().toISOString(),
+    tool: { name: 'nmlab', version: appVersion() },
+    project: projectDir,
+    preset: cfg.preset,
+    config: { ...cfg },
+    protocol: {
+      pretrainClasses: cfg.pretrainClasses.map((c) => FASHION_CLASSES[c]),
+      downstreamClasses: cfg.downstreamClasses.map((c) => FASHION_CLASSES[c]),
+      idTest: 'clean held-out downstream images',
+      oodSource: 'clean downstream training images (the ID training set)',
+      oodTargets: ood.manifest.domains.filter((d) => d !== 'clean'),
+      datasets: { source: ids.source, pretrain: ids.pretrain, downstream: ids.downstream, ood: ids.ood, ...Object.fromEntries(cfg.gammas.map((g) => [`noisy-${gammaPct(g)}`, ids.noisy(g)])) },
+      spectrumPreprocess: 'reference',
+    },
+    backend: { tf: tfBackend, features: 'onnxruntime-node' },
+    timing: { wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, loadAverage: loadavg(), cores: cpus().length, stages: timings },
+    backbones,
+    rows,
+    summary,
+    files: { json: `${RESULTS_FOLDER}/demo-results.json`, csv: `${RESULTS_FOLDER}/demo-results.csv`, charts: Object.keys(charts).map((n) => `${RESULTS_FOLDER}/${n}`) },
+  });
+  await writeJsonAtomic(join(resultsDir, 'demo-results.json'), results);
+  return { results, table: formatTable(summary), resultsDir };
+}
+
+async function pretrainStage(
+  projectDir: string,
+  cfg: DemoConfig,
+  ids: DemoDatasetIds,
+  gamma: number,
+  id: string,
+  run: Run,
+  progress: ProgressReporter,
+  signal: AbortSignal | undefined,
+): Promise<PretrainStageResult> {
+  const noisy = await prepareNoisy(projectDir, cfg, gamma);
+  const clean = await loadDataset(projectDir, ids.pretrain);
+  const train = imageSetOf(clean, 0);
+  const test = imageSetOf(clean, 1);
+  const epochs = cfg.pretrainHyper.epochs ?? 6;
+  const r = await runPretrain({
+    train,
+    test,
+    numClasses: clean.manifest.classes.length,
+    noise: { type: 'symmetric', ratio: gamma, seed: cfg.noiseSeed },
+    seed: cfg.pretrainSeed,
+    hyper: cfg.pretrainHyper,
+    arch: cfg.arch,
+    outDir: join(projectDir, 'backbones', id),
+    id,
+    dataset: noisy.id,
+    signal,
+    onEvent: (e) => {
+      if (e.kind === 'step') progress.update((e.epoch + (e.step + 1) / e.stepsPerEpoch) / epochs, `epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(3)}`);
+      else {
+        run.metric('epoch', e.epoch + 1, { loss: e.loss, trainAcc: e.trainAcc, seconds: e.seconds, imagesPerSecond: e.imagesPerSecond });
+        void run.log(`epoch ${e.epoch + 1}/${e.epochs}: loss ${e.loss.toFixed(4)}, train acc (noisy labels) ${(100 * e.trainAcc).toFixed(2)} %, ${e.imagesPerSecond.toFixed(0)} img/s`);
+      }
+    },
+  });
+  // The backbone's noise is injected by runPretrain from the same seed over the same rows as
+  // the recorded derived dataset; check that they are the same noise.
+  const rec = noisy.derived?.op === 'noise' ? noisy.derived.noise : null;
+  const p = r.provenance;
+  const sameMatrix = rec !== null && JSON.stringify(rec.transitionMatrix) === JSON.stringify(p.transitionMatrix);
+  if (!rec || rec.flippedCount !== p.flippedCount || !sameMatrix) {
+    throw new NmlabError('INTERNAL', `the noise of backbone ${id} (${p.flippedCount} flipped) differs from the recorded dataset "${noisy.id}" (${rec?.flippedCount ?? '?'} flipped)`);
+  }
+  await run.log(`saved ${r.dir}: ${p.flippedCount} of ${p.trainCount} labels flipped, test acc ${p.testAcc !== undefined ? (100 * p.testAcc).toFixed(2) : '—'} %`);
+  return {
+    gamma,
+    id,
+    dir: `backbones/${id}`,
+    sha256: r.manifest.sha256,
+    noisyDataset: noisy.id,
+    flippedCount: p.flippedCount,
+    trainCount: p.trainCount,
+    pretrainTestAccuracy: p.testAcc ?? null,
+    trainAccuracyClean: p.trainAccClean,
+    trainAccuracyNoisy: p.trainAccNoisy,
+    epochs: p.epochs,
+    seconds: r.seconds,
+    backend: r.backend,
+  };
+}
+
+async function tuneStage(cfg: DemoConfig, method: TuneMethod, views: FeatureViews, run: Run, progress: ProgressReporter, signal: AbortSignal | undefined): Promise<TuneStageResult> {
+  const numClasses = cfg.downstreamClasses.length;
+  const tuner = makeTuner({ method, epochs: cfg.tuneEpochs, seed: cfg.tuneSeed, batchSize: cfg.tuneBatchSize, numClasses, preset: 'paper' });
+  try {
+    await tuner.fit(views.train, {
+      signal,
+      onStep: (e) => {
+        if (e.step % 20 === 0) run.metric('loss', e.step, { total: e.total, ce: e.ce, ...(e.mse !== undefined ? { mse: e.mse, cov: e.cov ?? NaN, svd: e.svd ?? NaN } : {}) });
+        progress.update((0.9 * e.step) / e.totalSteps, `epoch ${e.epoch + 1}/${cfg.tuneEpochs}`);
+      },
+      onEpoch: (e) => run.metric('epoch', e.epoch, { meanLoss: e.meanLoss, seconds: e.seconds }),
+    });
+    if (tuner.stopped_?.reason === 'aborted') throw new NmlabError('CANCELLED', `${method} stopped after ${tuner.stopped_.steps} of ${tuner.stopped_.totalSteps} steps`);
+    const evals: TuneStageResult['evals'] = {};
+    const sets = [{ name: 'id', set: views.test }, ...views.targets];
+    for (const s of sets) {
+      const { z, predictions } = tuner.transformPredict(s.set);
+      evals[s.name] = {
+        rows: s.set.rows,
+        accuracy: accuracy(s.set.labels, predictions),
+        macroF1: macroF1(s.set.labels, predictions),
+        z: await spectrumPair(z, s.set.rows, s.set.dim, `tuned features Z (${method}, ${s.name})`),
+      };
+    }
+    await run.log(`${method}: ID acc ${(100 * evals.id.accuracy).toFixed(2)} % in ${tuner.fitSeconds_.toFixed(1)} s`);
+    return { method, params: { ...tuner.getParams() }, trainRows: tuner.trainRows_, fitSeconds: tuner.fitSeconds_, backend: tuner.backend_, evals };
+  } finally {
+    tuner.dispose();
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The demo's results: the JSON document (validated by a schema, so the app and tests can read
+ * it), the CSV (one row per γ × method × domain), the printed table and the comparison charts
+ * (paper Figs. 2–3 and 5: accuracy against γ on ID and OOD, SVE against γ on ID, LSVR against
+ * γ on OOD).
+ *
+ * Spectra: each is reported with the reference code's preprocessing (rows L2-normalised, then
+ * centred; the paper's figures) as `sve`/`lsvr`, and without preprocessing as `sveRaw`/`lsvrRaw`.
+ * "feat" is the backbone's features F of the evaluated set, "z" the tuned features Z (Z = F for LP).
+ */
+import { z } from 'zod';
+import { lineChartSvg, type ChartSeries } from './svg';
+
+const Finite = z.number().refine(Number.isFinite, 'must be finite');
+const Unit = Finite.refine((v) => v >= 0 && v <= 1, 'must be in [0, 1]');
+const NonNeg = Finite.refine((v) => v >= 0, 'must be ≥ 0');
+
+export const DemoRow = z.object({
+  gamma: Unit,
+  method: z.enum(['lp', 'mlp', 'nmtune']),
+  /** `id` (clean held-out downstream images) or the name of an OOD target domain. */
+  domain: z.string(),
+  kind: z.enum(['id', 'ood']),
+  rows: z.number().int().min(1),
+  accuracy: Unit,
+  macroF1: Unit,
+  featSve: NonNeg,
+  featLsvr: NonNeg,
+  zSve: NonNeg,
+  zLsvr: NonNeg,
+  featSveRaw: NonNeg,
+  featLsvrRaw: NonNeg,
+  zSveRaw: NonNeg,
+  zLsvrRaw: NonNeg,
+});
+export type DemoRow = z.infer<typeof DemoRow>;
+
+/** One line of the printed table: ID numbers, and OOD numbers averaged over the target domains. */
+export const DemoSummary = z.object({
+  gamma: Unit,
+  method: z.enum(['lp', 'mlp', 'nmtune']),
+  idAccuracy: Unit,
+  idMacroF1: Unit,
+  idFeatSve: NonNeg,
+  idZSve: NonNeg,
+  oodAccuracy: Unit,
+  oodMacroF1: Unit,
+  oodFeatLsvr: NonNeg,
+  oodZLsvr: NonNeg,
+});
+export type DemoSummary = z.infer<typeof DemoSummary>;
+
+export const DemoBackbone = z.object({
+  gamma: Unit,
+  id: z.string(),
+  dir: z.string(),
+  sha256: z.string(),
+  noisyDataset: z.string(),
+  flippedCount: z.number().int().min(0),
+  trainCount: z.number().int().min(1),
+  /** Accuracy of the pre-trained classifier on its own clean held-out images. */
+  pretrainTestAccuracy: Unit.nullable(),
+  trainAccuracyClean: Unit,
+  trainAccuracyNoisy: Unit,
+  epochs: z.number().int().min(1),
+  seconds: NonNeg,
+});
+export type DemoBackbone = z.infer<typeof DemoBackbone>;
+
+export const DemoStageTiming = z.object({ kind: z.string(), label: z.string(), seconds: NonNeg, cpuSeconds: NonNeg, reused: z.boolean(), runId: z.string() });
+
+export const DemoResults = z.object({
+  schemaVersion: z.literal(1),
+  createdAt: z.string(),
+  tool: z.object({ name: z.literal('nmlab'), version: z.string() }),
+  project: z.string(),
+  preset: z.enum(['full', 'quick']),
+  config: z.record(z.string(), z.unknown()),
+  protocol: z.object({
+    pretrainClasses: z.array(z.string()),
+    downstreamClasses: z.array(z.string()),
+    idTest: z.string(),
+    oodSource: z.string(),
+    oodTargets: z.array(z.string()).min(1),
+    datasets: z.record(z.string(), z.string()),
+    spectrumPreprocess: z.literal('reference'),
+  }),
+  backend: z.object({ tf: z.string().nullable(), features: z.literal('onnxruntime-node') }),
+  timing: z.object({ wallSeconds: NonNeg, cpuSeconds: NonNeg, loadAverage: z.array(z.number()), cores: z.number().int(), stages: z.array(DemoStageTiming) }),
+  backbones: z.array(DemoBackbone).min(1),
+  rows: z.array(DemoRow).min(1),
+  summary: z.array(DemoSummary).min(1),
+  files: z.object({ json: z.string(), csv: z.string(), charts: z.array(z.string()) }),
+});
+export type DemoResults = z.infer<typeof DemoResults>;
+
+const CSV_COLUMNS: Array<keyof DemoRow> = [
+  'gamma',
+  'method',
+  'domain',
+  'kind',
+  'rows',
+  'accuracy',
+  'macroF1',
+  'featSve',
+  'featLsvr',
+  'zSve',
+  'zLsvr',
+  'featSveRaw',
+  'featLsvrRaw',
+  'zSveRaw',
+  'zLsvrRaw',
+];
+
+/** CSV (RFC 4180 quoting) of the rows, full precision. */
+export function resultsCsv(rows: DemoRow[]): string {
+  const q = (v: unknown) => {
+    const s = String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => q(r[c])).join(','))].join('\n') + '\n';
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The per-γ × method summary: ID row as it is, OOD rows averaged over the target domains. */
+export function summarize(rows: DemoRow[]): DemoSummary[] {
+  const out: DemoSummary[] = [];
+  const keys = [...new Set(rows.map((r) => `${r.gamma}|${r.method}`))];
+  for (const k of keys) {
+    const mine = rows.filter((r) => `${r.gamma}|${r.method}` === k);
+    const id = mine.find((r) => r.kind === 'id');
+    const ood = mine.filter((r) => r.kind === 'ood');
+    if (!id || ood.length === 0) continue;
+    out.push({
+      gamma: id.gamma,
+      method: id.method,
+      idAccuracy: id.accuracy,
+      idMacroF1: id.macroF1,
+      idFeatSve: id.featSve,
+      idZSve: id.zSve,
+      oodAccuracy: mean(ood.map((r) => r.accuracy)),
+      oodMacroF1: mean(ood.map((r) => r.macroF1)),
+      oodFeatLsvr: mean(ood.map((r) => r.featLsvr)),
+      oodZLsvr: mean(ood.map((r) => r.zLsvr)),
+    });
+  }
+  return out;
+}
+
+export const TABLE_HEADER = ['γ', 'method', 'ID acc %', 'ID F1', 'SVE(F)', 'SVE(Z)', 'OOD acc %', 'OOD F1', 'LSVR(F)', 'LSVR(Z)'];
+
+/** The cells of one table line, as printed (tests parse them back). */
+export function tableCells(s: DemoSummary): string[] {
+  return [
+    `${Math.round(s.gamma * 1000) / 10}%`,
+    s.method,
+    (100 * s.idAccuracy).toFixed(2),
+    s.idMacroF1.toFixed(4),
+    s.idFeatSve.toFixed(4),
+    s.idZSve.toFixed(4),
+    (100 * s.oodAccuracy).toFixed(2),
+    s.oodMacroF1.toFixed(4),
+    s.oodFeatLsvr.toFixed(4),
+    s.oodZLsvr.toFixed(4),
+  ];
+}
+
+/** Fixed-width text table of the summary. */
+export function formatTable(summary: DemoSummary[]): string {
+  const body = summary.map(tableCells);
+  const widths = TABLE_HEADER.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(TABLE_HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
+}
+
+const METHOD_LABEL: Record<DemoRow['method'], string> = { lp: 'LP', mlp: 'MLP', nmtune: 'NMTune' };
+
+/** The four comparison charts, as file name → SVG text. */
+export function demoCharts(summary: DemoSummary[], gammas: number[]): Record<string, string> {
+  const methods = [...new Set(summary.map((s) => s.method))];
+  const xTicks = gammas.map((g) => Math.round(g * 1000) / 10);
+  const pct = (v: number) => `${v}%`;
+  const by = (m: DemoRow['method'], f: (s: DemoSummary) => number): ChartSeries => ({
+    name: METHOD_LABEL[m],
+    points: summary.filter((s) => s.method === m).map((s) => ({ x: Math.round(s.gamma * 1000) / 10, y: f(s) })),
+  });
+  const featSeries = (f: (s: DemoSummary) => number): ChartSeries => ({
+    name: 'backbone F',
+    dashed: true,
+    points: gammas.map((g) => {
+      const s = summary.find((r) => r.gamma === g);
+      return { x: Math.round(g * 1000) / 10, y: s ? f(s) : NaN };
+    }),
+  });
+  const common = { xLabel: 'pre-training label noise γ', xTicks, xFormat: pct };
+  return {
+    'accuracy-id.svg': lineChartSvg({ ...common, title: 'ID accuracy vs pre-training noise', yLabel: 'accuracy (%)', series: methods.map((m) => by(m, (s) => 100 * s.idAccuracy)), yFormat: (v) => v.toFixed(1) }),
+    'accuracy-ood.svg': lineChartSvg({ ...common, title: 'OOD accuracy (mean over targets) vs noise', yLabel: 'accuracy (%)', series: methods.map((m) => by(m, (s) => 100 * s.oodAccuracy)), yFormat: (v) => v.toFixed(1) }),
+    'sve-id.svg': lineChartSvg({
+      ...common,
+      title: 'SVE on the ID test set vs noise',
+      yLabel: 'SVE',
+      series: [featSeries((s) => s.idFeatSve), ...methods.filter((m) => m !== 'lp').map((m) => ({ ...by(m, (s) => s.idZSve), name: `${METHOD_LABEL[m]} Z` }))],
+      yFormat: (v) => v.toFixed(3),
+    }),
+    'lsvr-ood.svg': lineChartSvg({
+      ...common,
+      title: 'LSVR on OOD targets (mean) vs noise',
+      yLabel: 'LSVR',
+      series: [featSeries((s) => s.oodFeatLsvr), ...methods.filter((m) => m !== 'lp').map((m) => ({ ...by(m, (s) => s.oodZLsvr), name: `${METHOD_LABEL[m]} Z` }))],
+      yFormat: (v) => v.toFixed(3),
+    }),
+  };
+}

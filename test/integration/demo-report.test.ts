@@ -1,0 +1,136 @@
+/**
+ * The demo's reporting pieces on their own: the SVG chart writer (ticks, coordinates, escaping),
+ * the summary/table/CSV and the progress ETA. Expected values are worked out by hand here, not
+ * taken from the code under test.
+ */
+import { describe, expect, it } from 'vitest';
+import { escapeXml, lineChartSvg, niceTicks } from '../../src/core/demo/svg';
+import { formatTable, resultsCsv, summarize, type DemoRow } from '../../src/core/demo/results';
+import { ProgressReporter, formatDuration } from '../../src/core/demo/progress';
+
+function row(gamma: number, method: DemoRow['method'], domain: string, accuracy: number, zLsvr = 0.5): DemoRow {
+  return {
+    gamma,
+    method,
+    domain,
+    kind: domain === 'id' ? 'id' : 'ood',
+    rows: 100,
+    accuracy,
+    macroF1: accuracy / 2,
+    featSve: 2,
+    featLsvr: 0.7,
+    zSve: 1.5,
+    zLsvr,
+    featSveRaw: 1,
+    featLsvrRaw: 0.3,
+    zSveRaw: 1.1,
+    zLsvrRaw: 0.4,
+  };
+}
+
+describe('niceTicks', () => {
+  it('picks 1-2-2.5-5 steps that cover the range', () => {
+    expect(niceTicks(0, 30, 5)).toEqual({ ticks: [0, 10, 20, 30], min: 0, max: 30 });
+    // (0.87 − 0.61)/5 = 0.052: the next nice step is 0.1 (0.05 is too small).
+    expect(niceTicks(0.61, 0.87, 5)).toEqual({ ticks: [0.6, 0.7, 0.8, 0.9], min: 0.6, max: 0.9 });
+    expect(niceTicks(1.93, 2.07, 4).ticks).toEqual([1.9, 1.95, 2, 2.05, 2.1]);
+  });
+  it('widens a single value into a range around it', () => {
+    const t = niceTicks(5, 5);
+    expect(t.min).toBeLessThan(5);
+    expect(t.max).toBeGreaterThan(5);
+  });
+});
+
+describe('lineChartSvg', () => {
+  const svg = lineChartSvg({
+    title: 'A < B & "C"',
+    xLabel: 'x',
+    yLabel: 'y',
+    xTicks: [0, 10, 20, 30],
+    series: [
+      { name: 'LP', points: [{ x: 0, y: 0.6 }, { x: 30, y: 0.9 }] },
+      { name: 'F', dashed: true, points: [{ x: 0, y: 0.7 }, { x: 10, y: NaN }, { x: 30, y: 0.8 }] },
+    ],
+    width: 640,
+    height: 400,
+  });
+
+  it('maps data to the plot box: left 70, right 640−170, top 44, bottom 400−56', () => {
+    // y ticks for [0.6, 0.9] are 0.6..0.9, so y = 0.6 sits on the bottom edge and 0.9 on the top.
+    expect(svg).toContain('<path d="M70,344 L470,44" fill="none" stroke="#0072B2" stroke-width="2"/>');
+    // 0.7 → 344 − (0.1/0.3)·300 = 244, 0.8 → 144; the NaN point is skipped; the line is dashed.
+    expect(svg).toContain('<path d="M70,244 L470,144" fill="none" stroke="#D55E00" stroke-width="2" stroke-dasharray="6,4"/>');
+    expect(svg.match(/<circle cx="[\d.]+" cy="[\d.]+" r="3.5" fill="#D55E00"><title>/g)).toHaveLength(2);
+  });
+
+  it('is a standalone document with escaped text', () => {
+    expect(svg.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toContain('<title>A &lt; B &amp; &quot;C&quot;</title>');
+    expect(svg).not.toMatch(/href=/);
+    expect(escapeXml(`<'&">`)).toBe('&lt;&apos;&amp;&quot;&gt;');
+    // Every opened element is closed (self-closing or with its end tag).
+    const opened = (svg.match(/<(svg|text|title|circle)[\s>]/g) ?? []).length - (svg.match(/<circle [^>]*\/>/g) ?? []).length;
+    const closed = (svg.match(/<\/(svg|text|title|circle)>/g) ?? []).length;
+    expect(closed).toBe(opened);
+  });
+});
+
+describe('summary, table and CSV', () => {
+  const rows = [row(0, 'lp', 'id', 0.8), row(0, 'lp', 'rotation', 0.4, 0.2), row(0, 'lp', 'blur', 0.6, 0.4), row(0.05, 'lp', 'id', 0.81), row(0.05, 'lp', 'blur', 0.5)];
+
+  it('averages OOD rows over target domains', () => {
+    const s = summarize(rows);
+    expect(s).toHaveLength(2);
+    expect(s[0]).toMatchObject({ gamma: 0, method: 'lp', idAccuracy: 0.8, oodAccuracy: 0.5, oodMacroF1: 0.25 });
+    expect(s[0].oodZLsvr).toBeCloseTo(0.3, 15);
+    expect(s[1].oodAccuracy).toBe(0.5);
+  });
+
+  it('prints percentages with two decimals and spectra with four', () => {
+    const t = formatTable(summarize(rows)).split('\n');
+    expect(t[0]).toMatch(/^γ\s+method\s+ID acc %\s+ID F1\s+SVE\(F\)\s+SVE\(Z\)\s+OOD acc %\s+OOD F1\s+LSVR\(F\)\s+LSVR\(Z\)$/);
+    expect(t[2].split(/\s+/)).toEqual(['0%', 'lp', '80.00', '0.4000', '2.0000', '1.5000', '50.00', '0.2500', '0.7000', '0.3000']);
+    expect(t[3].split(/\s+/)[0]).toBe('5%');
+  });
+
+  it('writes one CSV line per row at full precision', () => {
+    const csv = resultsCsv([row(0.1, 'nmtune', 'gaussian-noise', 1 / 3)]).split('\n');
+    expect(csv[0]).toBe('gamma,method,domain,kind,rows,accuracy,macroF1,featSve,featLsvr,zSve,zLsvr,featSveRaw,featLsvrRaw,zSveRaw,zLsvrRaw');
+    expect(csv[1]).toBe(`0.1,nmtune,gaussian-noise,ood,100,${1 / 3},${1 / 6},2,0.7,1.5,0.5,1,0.3,1.1,0.4`);
+  });
+});
+
+describe('ProgressReporter', () => {
+  it('rescales the estimates of later stages of a kind by how long the finished ones took', async () => {
+    const lines: string[] = [];
+    const p = new ProgressReporter(
+      [
+        { key: 'a', kind: 'k', label: 'A', estimate: 10 },
+        { key: 'b', kind: 'k', label: 'B', estimate: 10 },
+        { key: 'c', kind: 'other', label: 'C', estimate: 30 },
+        { key: 'd', kind: 'other', label: 'D', estimate: 60, done: true },
+      ],
+      { write: (t) => lines.push(t), isTTY: false },
+    );
+    p.begin('a');
+    await new Promise((r) => setTimeout(r, 50));
+    p.end();
+    // A took ~0.05 s of its 10 s estimate, so B (same kind) is now expected to take ~0.05 s;
+    // C (another kind) keeps its 30 s, since 10 s of estimates behind us are too few to
+    // rescale other kinds; D is done and costs nothing. Without rescaling it would read 0:40.
+    expect(lines.at(-1)!.trimEnd()).toMatch(/^\[1\/4\] A: done in 0\.\d s {2}\(elapsed 0:00, ETA 0:30\)$/);
+    p.begin('b');
+    p.update(0.5, 'half');
+    p.end(true);
+    expect(lines.at(-1)!.trimEnd()).toMatch(/^\[2\/4\] B: done earlier, reused/);
+    expect(lines.some((l) => /^\[2\/4\] B +0%/.test(l))).toBe(true);
+  });
+
+  it('formats durations as m:ss', () => {
+    expect(formatDuration(0)).toBe('0:00');
+    expect(formatDuration(61.4)).toBe('1:01');
+    expect(formatDuration(600)).toBe('10:00');
+    expect(formatDuration(NaN)).toBe('?');
+  });
+});

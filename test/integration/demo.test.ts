@@ -1,0 +1,178 @@
+/**
+ * `nmlab demo --quick` end to end in a temporary folder: the files exist, the JSON validates,
+ * the numbers are finite and in range and agree with the CSV and the printed table, and a
+ * second run resumes: it reuses every finished stage (no new pre-training) and recomputes
+ * only a stage whose run was interrupted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DemoResults, TABLE_HEADER, type DemoRow } from '../../src/core/demo/results';
+import { QUICK_CONFIG } from '../../src/core/demo/config';
+
+const root = join(__dirname, '..', '..');
+const tsx = pathToFileURL(createRequire(join(root, 'package.json')).resolve('tsx')).href;
+let tmp: string;
+let project: string;
+
+function demo(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'src', 'cli', 'main.ts'), 'demo', ...args], {
+    cwd: tmp,
+    // A plain Node process, as users run it: src/core/tf/gradients.ts reads VITEST to tell
+    // whether vitest's module transform is present, so vitest's markers must not leak in.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST'))), NMLAB_HOME: join(tmp, 'home') },
+    encoding: 'utf8',
+    timeout: 280_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function runsOf(kind: string): Promise<Array<{ id: string; config: Record<string, unknown> }>> {
+  const out = [];
+  for (const id of await readdir(join(project, 'runs'))) {
+    const config = JSON.parse(await readFile(join(project, 'runs', id, 'config.json'), 'utf8')) as Record<string, unknown>;
+    if (config.kind === kind) out.push({ id, config });
+  }
+  return out;
+}
+
+/** The table lines printed under the header, split into cells. */
+function tableRows(text: string): string[][] {
+  const lines = text.split('\n');
+  const h = lines.findIndex((l) => l.startsWith(TABLE_HEADER[0]) && l.includes('method') && l.includes('LSVR(Z)'));
+  expect(h).toBeGreaterThanOrEqual(0);
+  const rows: string[][] = [];
+  for (const l of lines.slice(h + 2)) {
+    if (!/^\d/.test(l)) break;
+    rows.push(l.trim().split(/\s+/));
+  }
+  return rows;
+}
+
+let first: DemoResults;
+let firstRun: ReturnType<typeof demo>;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'nmlab-demo-'));
+  project = join(tmp, 'demo-project');
+  firstRun = demo('--quick', '--json', '--out', project);
+  if (firstRun.code !== 0) throw new Error(`nmlab demo failed (${firstRun.code}):\n${firstRun.stderr}`);
+  first = DemoResults.parse(JSON.parse(firstRun.stdout));
+}, 300_000);
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('nmlab demo --quick', () => {
+  it('writes the JSON, CSV and four SVG charts, and the JSON on disk is what was printed', async () => {
+    const dir = join(project, 'results');
+    const onDisk = DemoResults.parse(JSON.parse(await readFile(join(dir, 'demo-results.json'), 'utf8')));
+    expect(onDisk).toEqual(first);
+    expect(first.files.charts.sort()).toEqual(['results/accuracy-id.svg', 'results/accuracy-ood.svg', 'results/lsvr-ood.svg', 'results/sve-id.svg']);
+    for (const c of first.files.charts) {
+      const svg = await readFile(join(project, c), 'utf8');
+      expect(svg.startsWith('<?xml')).toBe(true);
+      expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+      // One line per series, each through one point per γ.
+      const paths = [...svg.matchAll(/<path d="([^"]+)"/g)].map((m) => m[1]);
+      expect(paths.length).toBeGreaterThanOrEqual(3);
+      for (const d of paths) expect(d.split(/[ML]/).filter(Boolean)).toHaveLength(QUICK_CONFIG.gammas.length);
+    }
+  });
+
+  it('covers every γ × method × domain with finite numbers in range', () => {
+    const targets = QUICK_CONFIG.corruptions.map((c) => c.name);
+    expect(first.protocol.oodTargets).toEqual(targets);
+    expect(first.rows).toHaveLength(QUICK_CONFIG.gammas.length * 3 * (1 + targets.length));
+    expect(first.backbones.map((b) => b.gamma)).toEqual(QUICK_CONFIG.gammas);
+    const dim = QUICK_CONFIG.arch.widths!.at(-1)!;
+    for (const r of first.rows) {
+      for (const v of [r.accuracy, r.macroF1]) expect(v >= 0 && v <= 1).toBe(true);
+      // SVE of n singular values is at most log n; LSVR = −log(σ₁ share) is between 0 and log n.
+      for (const v of [r.featSve, r.zSve, r.featSveRaw, r.zSveRaw, r.featLsvr, r.zLsvr, r.featLsvrRaw, r.zLsvrRaw]) {
+        expect(Number.isFinite(v)).toBe(true);
+        expect(v).toBeGreaterThanOrEqual(0);
+        expect(v).toBeLessThanOrEqual(Math.log(Math.min(dim, r.rows)) + 1e-9);
+      }
+      expect(r.rows).toBe(QUICK_CONFIG.downstreamTestPerClass * QUICK_CONFIG.downstreamClasses.length);
+      // Linear probing leaves the features as they are: Z = F.
+      if (r.method === 'lp') {
+        expect(r.zSve).toBeCloseTo(r.featSve, 9);
+        expect(r.zLsvrRaw).toBeCloseTo(r.featLsvrRaw, 9);
+      }
+    }
+    // Symmetric noise flips exactly round(γ·N) pre-training labels.
+    for (const b of first.backbones) expect(b.flippedCount).toBe(Math.round(b.gamma * b.trainCount));
+    expect(first.backbones[0].trainCount).toBe(QUICK_CONFIG.pretrainPerClass * QUICK_CONFIG.pretrainClasses.length);
+    expect(first.timing.stages.every((s) => !s.reused)).toBe(true);
+  });
+
+  it('summarises OOD as the mean over target domains, and the CSV holds the same rows', async () => {
+    for (const s of first.summary) {
+      const mine = first.rows.filter((r) => r.gamma === s.gamma && r.method === s.method);
+      const ood = mine.filter((r) => r.kind === 'ood');
+      const id = mine.find((r) => r.kind === 'id')!;
+      expect(s.idAccuracy).toBe(id.accuracy);
+      expect(s.idFeatSve).toBe(id.featSve);
+      expect(s.oodAccuracy).toBeCloseTo(ood.reduce((a, r) => a + r.accuracy, 0) / ood.length, 12);
+      expect(s.oodZLsvr).toBeCloseTo(ood.reduce((a, r) => a + r.zLsvr, 0) / ood.length, 12);
+    }
+    const csv = (await readFile(join(project, 'results', 'demo-results.csv'), 'utf8')).trimEnd().split('\n');
+    const header = csv[0].split(',');
+    expect(csv).toHaveLength(first.rows.length + 1);
+    csv.slice(1).forEach((line, i) => {
+      const cells = line.split(',');
+      const row = first.rows[i] as Record<keyof DemoRow, unknown>;
+      header.forEach((h, k) => {
+        const want = row[h as keyof DemoRow];
+        if (typeof want === 'number') expect(Number(cells[k])).toBe(want);
+        else expect(cells[k]).toBe(want);
+      });
+    });
+  });
+
+  it('prints a table whose numbers match the JSON', () => {
+    const rows = tableRows(firstRun.stderr);
+    expect(rows).toHaveLength(first.summary.length);
+    rows.forEach((cells, i) => {
+      const s = first.summary[i];
+      expect(cells[0]).toBe(`${Math.round(s.gamma * 1000) / 10}%`);
+      expect(cells[1]).toBe(s.method);
+      const nums = cells.slice(2).map(Number);
+      const want = [100 * s.idAccuracy, s.idMacroF1, s.idFeatSve, s.idZSve, 100 * s.oodAccuracy, s.oodMacroF1, s.oodFeatLsvr, s.oodZLsvr];
+      const places = [2, 4, 4, 4, 2, 4, 4, 4];
+      nums.forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThanOrEqual(0.5 * 10 ** -places[k] + 1e-12));
+    });
+  });
+
+  it('resumes: a second run reuses every finished stage and redoes only an interrupted one', async () => {
+    const pretrainRuns = await runsOf('demo.pretrain');
+    expect(pretrainRuns).toHaveLength(QUICK_CONFIG.gammas.length);
+    const weights = join(project, first.backbones[0].dir, 'weights.bin');
+    const mtime = (await stat(weights)).mtimeMs;
+    // Make the last tuning stage look killed mid-run: its process is gone, the status still says running.
+    const tunes = await runsOf('demo.tune');
+    const last = tunes.find((r) => r.config.gamma === QUICK_CONFIG.gammas.at(-1) && r.config.method === 'nmtune')!;
+    const statusFile = join(project, 'runs', last.id, 'status.json');
+    const status = JSON.parse(await readFile(statusFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(statusFile, JSON.stringify({ ...status, status: 'running', endedAt: null, pid: 2 ** 22 + 12345 }));
+
+    const again = demo('--quick', '--json', '--out', project);
+    expect(again.code, again.stderr).toBe(0);
+    const second = DemoResults.parse(JSON.parse(again.stdout));
+    const redone = second.timing.stages.filter((s) => !s.reused);
+    expect(redone.map((s) => s.label)).toEqual([`tune nmtune γ=${Math.round(QUICK_CONFIG.gammas.at(-1)! * 100)}%`]);
+    expect(await runsOf('demo.pretrain')).toHaveLength(QUICK_CONFIG.gammas.length);
+    expect((await stat(weights)).mtimeMs).toBe(mtime);
+    expect(again.stderr).toMatch(/done earlier, reused/);
+    // Everything reused reads back identically; the redone stage is seeded, so it matches too.
+    expect(second.rows).toEqual(first.rows);
+    expect(second.backbones).toEqual(first.backbones);
+  });
+});
