@@ -8,6 +8,7 @@ import { importBackbone, loadBackbone, writeBackboneManifest } from '../../src/c
 import { inspectOnnx, sha256File } from '../../src/core/features/onnx';
 import { extractDatasetFeatures, FEATURES_FOLDER } from '../../src/core/features/cache';
 import { NpyRowWriter } from '../../src/core/features/npyWriter';
+import { encodeModel, valueInfo } from '../../src/core/onnx/builder';
 import { writeDataset } from '../../src/core/datasets/store';
 import { FeaturesJobSpec, type ResolvedPreprocess } from '../../src/shared/contract/backbones';
 import { JobSpec } from '../../src/shared/contract/jobs';
@@ -89,6 +90,17 @@ describe('mismatches give clear errors', () => {
     await (ex2 as FeatureExtractor).release();
   });
 
+  it('non-finite features name the model, row and column', async () => {
+    // y = sqrt(x): a negative input gives NaN.
+    const bytes = encodeModel({ graph: { name: 'sqrt', inputs: [valueInfo('x', 'float32', ['n', 4])], outputs: [valueInfo('y', 'float32', ['n', 4])], nodes: [{ opType: 'Sqrt', inputs: ['x'], outputs: ['y'] }] } });
+    const f = join(tmp, 'sqrt.onnx');
+    await writeFile(f, bytes);
+    const ex = await FeatureExtractor.open({ onnxFile: f });
+    expect(Array.from(await ex.runTensor(Float32Array.of(1, 4, 9, 16), [1, 4]))).toEqual([1, 2, 3, 4]);
+    await expect(ex.runTensor(Float32Array.of(1, 4, 9, 16, 1, 1, -1, 1), [2, 4])).rejects.toThrow(/sqrt\.onnx output "y": non-finite value NaN at row 1, column 2/);
+    await ex.release();
+  });
+
   it('a backbone.json whose sha256 or output does not match', async () => {
     const dir = join(tmp, 'bb');
     await mkdir(dir, { recursive: true });
@@ -153,6 +165,16 @@ describe('feature cache in a project', () => {
     expect(result).toMatchObject({ count: 150, featureDim: 16, cached: false });
     expect(progress).toEqual([[0, 150], [50, 150], [100, 150], [150, 150]]);
     expect((await readNpy(join(project, result.file))).shape).toEqual([150, 16]);
+  });
+
+  it('refuses a model whose sha256 differs from its backbone.json', async () => {
+    const project = join(tmp, 'proj');
+    const dir = join(project, 'backbones', 'tampered');
+    await mkdir(dir, { recursive: true });
+    await copyFile(model, join(dir, 'model.onnx'));
+    await writeBackboneManifest(join(dir, 'backbone.json'), { schemaVersion: 1, id: 'tampered', file: 'model.onnx', sha256: '0'.repeat(64), output: { node: 'features', featureDim: 16 } });
+    await expect(extractDatasetFeatures(project, { backbone: 'backbones/tampered', dataset: 'toy' })).rejects.toThrow(/model\.onnx has changed since .*backbone\.json was written/);
+    await expect(extractDatasetFeatures(project, { backbone: '../outside', dataset: 'toy' })).rejects.toMatchObject({ code: 'PATH_ESCAPE' });
   });
 
   it('NpyRowWriter output reads back and refuses short writes', async () => {

@@ -11,11 +11,13 @@ import { readNpyHeader, readNpyRows } from '../../core/arrays/npy';
 import { readIdxImages } from '../../core/datasets/idx';
 import { loadBackbone } from '../../core/features/backbone';
 import { FeatureExtractor } from '../../core/features/extract';
+import { inspectOnnx } from '../../core/features/onnx';
 import { NpyRowWriter } from '../../core/features/npyWriter';
 import { IMAGE_EXTENSIONS, readImageFile } from '../../core/images/decode';
 import { imageAt, type RawImage } from '../../core/images/image';
 
-const USAGE = `Usage: nmlab features --backbone MODEL (--inputs X.npy | --images DIR | --idx FILE) --out F.npy
+const USAGE = `Usage: nmlab features --backbone MODEL --inspect [--json]
+       nmlab features --backbone MODEL (--inputs X.npy | --images DIR | --idx FILE) --out F.npy
                       [--output NAME] [--input NAME] [--size N | --size HxW] [--mean a,b,c] [--std a,b,c]
                       [--layout nchw|nhwc] [--crop-pct P] [--scale S] [--interpolation bilinear|nearest]
                       [--batch-size B] [--threads T] [--json]
@@ -23,6 +25,7 @@ const USAGE = `Usage: nmlab features --backbone MODEL (--inputs X.npy | --images
 Runs an ONNX backbone with onnxruntime-node and writes its features as a float32 .npy (N×D).
 
   --backbone MODEL   an .onnx file, a backbone.json, or a folder holding backbone.json
+  --inspect          print the model's inputs and outputs (names, types, shapes), sha256 and backbone.json
   --inputs X.npy     an already preprocessed float32 batch, batch first (fed as is)
   --images DIR       PNG/JPEG files under DIR (recursively), in sorted path order
   --idx FILE         MNIST-style IDX images (gzipped or not)
@@ -121,10 +124,12 @@ export const featuresCommand: Command = {
     interpolation: { type: 'string' },
     'batch-size': { type: 'string' },
     threads: { type: 'string' },
+    inspect: { type: 'boolean' },
     out: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
+    if (args.values.inspect === true) return inspect(io, requireOpt(args, 'backbone'), args.values.json === true);
     const sources = ['inputs', 'images', 'idx'].filter((k) => stringOpt(args, k) !== undefined);
     if (sources.length !== 1) throw new UsageError('give exactly one of --inputs, --images, --idx');
     const out = requireOpt(args, 'out');
@@ -208,5 +213,20 @@ export const featuresCommand: Command = {
 function report(io: CliIO, json: boolean, r: { out: string; count: number; featureDim: number | null; output: string; seconds: number; samplesPerSecond: number } & Record<string, unknown>): number {
   if (json) printJson(io, r);
   else io.out(`wrote ${r.count}×${r.featureDim} features (output "${r.output}") to ${r.out} in ${r.seconds.toFixed(2)} s (${r.samplesPerSecond.toFixed(0)} samples/s)\n`);
+  return 0;
+}
+
+async function inspect(io: CliIO, path: string, json: boolean): Promise<number> {
+  const ref = await loadBackbone(path);
+  const insp = await inspectOnnx(ref.onnxFile);
+  if (json) {
+    printJson(io, { ...insp, manifest: ref.manifest ?? null });
+    return 0;
+  }
+  const dims = (s: (number | string | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+  io.out(`${insp.file}  (${insp.bytes} bytes, sha256 ${insp.sha256})\n`);
+  for (const i of insp.inputs) io.out(`  input   ${i.name}  ${i.type} ${dims(i.shape)}\n`);
+  for (const o of insp.outputs) io.out(`  output  ${o.name}  ${o.type} ${dims(o.shape)}\n`);
+  io.out(ref.manifest ? `  backbone.json: id ${ref.manifest.id}, features from "${ref.manifest.output.node}" (${ref.manifest.output.featureDim}-d)\n` : '  no backbone.json beside it (preprocessing from flags, the model shape and defaults)\n');
   return 0;
 }

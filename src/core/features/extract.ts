@@ -8,6 +8,7 @@ import type { PreprocessSpec, ResolvedPreprocess, TensorInfo } from '../../share
 import { NmlabError } from '../../shared/errors';
 import type { RawImage } from '../images/image';
 import { batchDims, preprocessInto, resolvePreprocess } from '../images/preprocess';
+import { checkFinite } from '../arrays/validate';
 import { loadOrt } from '../spectrum/gram-ort';
 import type { BackboneRef } from './backbone';
 import { openSession, sessionIo, type OrtSession } from './onnx';
@@ -119,6 +120,8 @@ export class FeatureExtractor {
     if (this.dim === null) this.dim = d;
     else if (d !== this.dim) throw new NmlabError('BAD_FILE', `${this.file}: output "${this.output.name}" gave ${d} features per sample, expected ${this.dim}`);
     const data32 = t.data as Float32Array;
+    // A NaN/Inf feature would silently poison every spectrum and probe downstream (DESIGN §7).
+    checkFinite(data32, d, `${this.file} output "${this.output.name}"`);
     return data32;
   }
 
