@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { symmetricEigen, SymEigWorkspace } from '../../src/core/linalg/symeig';
 import { gramCols, gramRows } from '../../src/core/linalg/gram';
+import { linalgWasm } from '../../src/core/linalg/wasm/index';
 
 interface Case {
   name: string;
@@ -82,6 +83,10 @@ describe('symmetricEigen vs numpy.linalg.eigh', () => {
     }
   });
 
+  it('the WebAssembly SIMD kernels load in this Node', () => {
+    expect(linalgWasm()).not.toBeNull();
+  });
+
   it('values-only (fused reduction) agrees with the vectors path (JAMA reduction) on 200×200; Σλ = trace, Σλ² = ‖A‖²_F', () => {
     let seed = 99;
     const rand = (): number => {
@@ -92,14 +97,16 @@ describe('symmetricEigen vs numpy.linalg.eigh', () => {
       const x = new Float64Array(n * n).map(rand);
       const a = new Float64Array(n * n);
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = x[i * n + j] + x[j * n + i];
-      const fast = symmetricEigen(a, n).values;
-      const slow = symmetricEigen(a, n, { vectors: true }).values;
+      const fast = symmetricEigen(a, n).values; // WebAssembly SIMD reduction (n ≥ 64)
+      const js = symmetricEigen(a, n, { engine: 'js' }).values; // same reduction, JS loops
+      const slow = symmetricEigen(a, n, { vectors: true }).values; // JAMA reduction
       let trace = 0;
       let fro = 0;
       for (let i = 0; i < n; i++) trace += a[i * n + i];
       for (let i = 0; i < n * n; i++) fro += a[i] * a[i];
       const scale = Math.abs(slow[0]) + Math.abs(slow[n - 1]);
       for (let i = 0; i < n; i++) expect(Math.abs(fast[i] - slow[i])).toBeLessThan(1e-12 * scale * n);
+      for (let i = 0; i < n; i++) expect(Math.abs(js[i] - slow[i])).toBeLessThan(1e-12 * scale * n);
       expect(fast.reduce((s, v) => s + v, 0)).toBeCloseTo(trace, 9);
       expect(fast.reduce((s, v) => s + v * v, 0) / fro).toBeCloseTo(1, 12);
     }

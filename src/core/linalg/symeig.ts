@@ -15,6 +15,7 @@
  * copying it column-major.
  */
 import { NmlabError } from '../../shared/errors';
+import { linalgWasm, type LinalgWasm } from './wasm/index';
 
 /** Result of {@link symmetricEigen}. */
 export interface SymEigResult {
@@ -39,6 +40,11 @@ export interface SymEigOptions {
    */
   outValues?: Float64Array;
   outVectors?: Float64Array;
+  /**
+   * 'auto' (default): the values-only reduction runs its hot loop in WebAssembly SIMD where
+   * available (n ≥ 64); 'js': plain JavaScript throughout (for comparison and tests).
+   */
+  engine?: 'auto' | 'js';
 }
 
 /** Scratch space for {@link symmetricEigen}; keep one per caller to avoid allocation per call. */
@@ -90,7 +96,7 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
   }
 
   if (wantVectors) tridiagonalize(V, n, d, e, true);
-  else tridiagonalizeFused(V, n, d, e, ws);
+  else tridiagonalizeValues(V, n, d, e, ws, opts.engine ?? 'auto');
   tql(V, n, d, e, wantVectors);
 
   // Sort descending (QL returns ascending-ish, not guaranteed) and lay vectors out row-major.
@@ -220,23 +226,44 @@ function tridiagonalize(V: Float64Array, n: number, d: Float64Array, e: Float64A
  * - two columns per pass, so v, w, v' and p are loaded once for two matrix elements.
  * On return d is the diagonal and e[1..n-1] the sub-diagonal (e[0] = 0), as tql() expects.
  */
-function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace): void {
+function tridiagonalizeValues(V: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, engine: 'auto' | 'js'): void {
+  const k = engine === 'auto' && n >= 64 ? linalgWasm() : null;
+  // Working set in wasm memory: A (n²), v, w, u, p (n each), 2 result slots.
+  if (k && k.reserve(8 * (n * n + 4 * n + 2))) {
+    const buf = k.memory.buffer;
+    const A = new Float64Array(buf, 0, n * n);
+    A.set(V.subarray(0, n * n));
+    const at = (i: number): Float64Array => new Float64Array(buf, 8 * (n * n + i * n), n);
+    const out = new Float64Array(buf, 8 * (n * n + 4 * n), 2);
+    tridiagonalizeFused(A, n, d, e, at(0), at(1), at(2), at(3), { k, out });
+  } else {
+    tridiagonalizeFused(V, n, d, e, ws.hv, ws.hw, ws.hu, ws.hp);
+  }
+}
+
+/** The WebAssembly kernels and a 2-element result slot in their memory. */
+interface WasmCtx {
+  k: LinalgWasm;
+  out: Float64Array;
+}
+
+/**
+ * v: current Householder vector (rows j+1..n-1); w: its update partner (A ← A − v wᵀ − w vᵀ);
+ * u: the next Householder vector; p: A·u accumulated during the fused pass.
+ */
+function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Float64Array, v: Float64Array, w: Float64Array, u: Float64Array, p: Float64Array, wasm?: WasmCtx): void {
   e[0] = 0;
   if (n === 1) {
     d[0] = A[0];
     return;
   }
-  const v = ws.hv; // current Householder vector (rows j+1..n-1)
-  const w = ws.hw; // its update partner: A ← A − v wᵀ − w vᵀ
-  const u = ws.hu; // next Householder vector
-  const p = ws.hp; // A·u accumulated during the fused pass
   w.fill(0);
   v.fill(0);
   // Step 0's vector, and p = T0·v0 by a pass with w = 0 (the update is then exactly a no-op).
   let tau = householder(A, n, 0, u);
   let beta = hhBeta;
   p.fill(0);
-  fusedPass(A, n, 1, v, w, u, p);
+  fusedPass(A, n, 1, v, w, u, p, wasm);
   for (let j = 0; j < n - 1; j++) {
     // Shift: the vector built for this step becomes current.
     for (let r = j + 1; r < n; r++) v[r] = u[r];
@@ -268,7 +295,7 @@ function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Flo
     beta = hhBeta;
     // ...then update the rest while accumulating p = T·u for the next step.
     for (let r = c + 1; r < n; r++) p[r] = 0;
-    fusedPass(A, n, c + 1, v, w, u, p);
+    fusedPass(A, n, c + 1, v, w, u, p, wasm);
   }
 }
 
@@ -318,7 +345,7 @@ function householder(A: Float64Array, n: number, c: number, u: Float64Array): nu
  * − w_r v_c, and p += T·u with the updated values (T symmetric, so each off-diagonal element
  * contributes to p_r and p_c). Two columns at a time.
  */
-function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: Float64Array, u: Float64Array, p: Float64Array): void {
+function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: Float64Array, u: Float64Array, p: Float64Array, wasm?: WasmCtx): void {
   let c = c0;
   for (; c + 1 < n; c += 2) {
     const c1 = c + 1;
@@ -338,7 +365,16 @@ function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: F
     A[o1 + c1] = a11;
     let acc0 = a00 * u0 + a10 * u1;
     let acc1 = a10 * u0 + a11 * u1;
-    for (let r = c + 2; r < n; r++) {
+    const r0 = c + 2;
+    if (wasm && n - r0 >= 16) {
+      // The same loop in f64x2 SIMD (kernels.ll @fused2); pointers are byte offsets.
+      const ab = A.byteOffset;
+      wasm.k.fused2(ab + 8 * (o0 + r0), ab + 8 * (o1 + r0), v.byteOffset + 8 * r0, w.byteOffset + 8 * r0, u.byteOffset + 8 * r0, p.byteOffset + 8 * r0, n - r0, w0, v0, w1, v1, u0, u1, wasm.out.byteOffset);
+      p[c] += acc0 + wasm.out[0];
+      p[c1] += acc1 + wasm.out[1];
+      continue;
+    }
+    for (let r = r0; r < n; r++) {
       const vr = v[r];
       const wr = w[r];
       const ur = u[r];

@@ -1,0 +1,64 @@
+; Hand-written LLVM IR for NMLab's WebAssembly SIMD linear-algebra kernels.
+; Built by ./build.sh (LLVM opt + llc: auto-vectorised to f64x2) into kernels.wasm.ts.
+; Each kernel mirrors a JavaScript loop in ../symeig.ts operation for operation; only the
+; accumulations marked `reassoc` may be reordered (summed in two lanes).
+target datalayout = "e-m:e-p:32:32-i64:64-n32:64-S128"
+target triple = "wasm32-unknown-unknown"
+
+; fused2: one row range of symeig.ts fusedPass() for two adjacent columns a0, a1.
+; For r in [0, len):
+;   a0[r] = a0[r] - v[r]*w0 - w[r]*v0;  a1[r] = a1[r] - v[r]*w1 - w[r]*v1
+;   acc0 += a0[r]*u[r];  acc1 += a1[r]*u[r];  p[r] += a0[r]*u0 + a1[r]*u1
+; Stores acc0, acc1 in out[0], out[1].
+define void @fused2(double* noalias %a0, double* noalias %a1, double* noalias %v, double* noalias %w, double* noalias %u, double* noalias %p, i32 %len, double %w0, double %v0, double %w1, double %v1, double %u0, double %u1, double* noalias %out) #0 {
+entry:
+  %has = icmp sgt i32 %len, 0
+  br i1 %has, label %loop, label %done
+loop:
+  %r = phi i32 [0, %entry], [%rn, %loop]
+  %acc0 = phi double [0.0, %entry], [%acc0n, %loop]
+  %acc1 = phi double [0.0, %entry], [%acc1n, %loop]
+  %pa0 = getelementptr inbounds double, double* %a0, i32 %r
+  %pa1 = getelementptr inbounds double, double* %a1, i32 %r
+  %pv = getelementptr inbounds double, double* %v, i32 %r
+  %pw = getelementptr inbounds double, double* %w, i32 %r
+  %pu = getelementptr inbounds double, double* %u, i32 %r
+  %pp = getelementptr inbounds double, double* %p, i32 %r
+  %x0 = load double, double* %pa0, align 8
+  %x1 = load double, double* %pa1, align 8
+  %vr = load double, double* %pv, align 8
+  %wr = load double, double* %pw, align 8
+  %ur = load double, double* %pu, align 8
+  %pr = load double, double* %pp, align 8
+  %t00 = fmul double %vr, %w0
+  %t01 = fsub double %x0, %t00
+  %t02 = fmul double %wr, %v0
+  %n0 = fsub double %t01, %t02
+  %t10 = fmul double %vr, %w1
+  %t11 = fsub double %x1, %t10
+  %t12 = fmul double %wr, %v1
+  %n1 = fsub double %t11, %t12
+  store double %n0, double* %pa0, align 8
+  store double %n1, double* %pa1, align 8
+  %m0 = fmul double %n0, %ur
+  %acc0n = fadd reassoc double %acc0, %m0
+  %m1 = fmul double %n1, %ur
+  %acc1n = fadd reassoc double %acc1, %m1
+  %q0 = fmul double %n0, %u0
+  %q1 = fmul double %n1, %u1
+  %q = fadd double %q0, %q1
+  %pn = fadd double %pr, %q
+  store double %pn, double* %pp, align 8
+  %rn = add nuw nsw i32 %r, 1
+  %c = icmp slt i32 %rn, %len
+  br i1 %c, label %loop, label %done
+done:
+  %f0 = phi double [0.0, %entry], [%acc0n, %loop]
+  %f1 = phi double [0.0, %entry], [%acc1n, %loop]
+  store double %f0, double* %out, align 8
+  %o1 = getelementptr inbounds double, double* %out, i32 1
+  store double %f1, double* %o1, align 8
+  ret void
+}
+
+attributes #0 = { "wasm-export-name"="fused2" }
