@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initTfBackend } from '../../src/core/tf/backend';
 import { ensureGradients } from '../../src/core/tf/gradients';
 import { CnnModel, cnnLayout, type BnBatchStats, type CnnSpec } from '../../src/core/pretrain/cnn';
-import { accuracyOf, predictCnn, pretrainCnn, type ImageSet } from '../../src/core/pretrain/train';
+import { accuracyOf, predictCnn, pretrainCnn, pretrainLoss, type ImageSet } from '../../src/core/pretrain/train';
 
 interface Fixture {
   spec: CnnSpec;
@@ -119,6 +119,36 @@ function stripes(count: number, classes: number, seed: number): ImageSet {
   return { pixels, count, size: [1, size, size], labels };
 }
 
+describe('pretrainLoss', () => {
+  const logits = [
+    [2.0, -1.0, 0.5],
+    [-0.3, 0.8, 4.0],
+  ];
+  const labels = [0, 1];
+  it('BCE with logits is Σ over classes, mean over the batch (torch BCEWithLogitsLoss sum / N)', async () => {
+    let want = 0;
+    logits.forEach((row, i) => row.forEach((z, j) => {
+      const t = j === labels[i] ? 1 : 0;
+      const p = 1 / (1 + Math.exp(-z));
+      want -= t * Math.log(p) + (1 - t) * Math.log(1 - p);
+    }));
+    want /= logits.length;
+    const got = tf.tidy(() => pretrainLoss(tf.tensor2d(logits), tf.tensor1d(labels, 'int32'), { loss: 'bce', labelSmoothing: 0 }, 3));
+    expect((await got.data())[0]).toBeCloseTo(want, 5);
+  });
+  it('label-smoothed CE is −Σ q log softmax with q = (1−ε)·onehot + ε/K', async () => {
+    const eps = 0.2;
+    let want = 0;
+    logits.forEach((row, i) => {
+      const lse = Math.log(row.reduce((a, z) => a + Math.exp(z), 0));
+      row.forEach((z, j) => (want -= ((j === labels[i] ? 1 - eps : 0) + eps / 3) * (z - lse)));
+    });
+    want /= logits.length;
+    const got = tf.tidy(() => pretrainLoss(tf.tensor2d(logits), tf.tensor1d(labels, 'int32'), { loss: 'ce', labelSmoothing: eps }, 3));
+    expect((await got.data())[0]).toBeCloseTo(want, 5);
+  });
+});
+
 describe('pretrainCnn', () => {
   const arch = { stemWidth: 4, stemStride: 1, widths: [4, 8], blocks: [1, 1] };
   const hyper = { epochs: 2, batchSize: 16, lr: 0.01, warmupEpochs: 0 };
@@ -130,6 +160,15 @@ describe('pretrainCnn', () => {
     expect(r.history[3].loss).toBeLessThan(r.history[0].loss);
     const acc = accuracyOf(await predictCnn(r.model, set, r.normalization), set.labels);
     expect(acc).toBeGreaterThan(0.9);
+    r.model.dispose();
+  });
+
+  it('also learns with SGD + Nesterov momentum and the BCE loss', async () => {
+    const set = stripes(96, 4, 3);
+    const r = await pretrainCnn({ train: set, numClasses: 4, seed: 1, arch, hyper: { ...hyper, epochs: 6, optimizer: 'sgd', lr: 0.2, loss: 'bce' } });
+    const losses = r.history.map((e) => e.loss);
+    expect(losses[5]).toBeLessThan(0.7 * losses[0]);
+    expect(r.history[5].trainAcc).toBeGreaterThan(0.85);
     r.model.dispose();
   });
 

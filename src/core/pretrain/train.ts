@@ -134,7 +134,8 @@ export function makeBatch(set: ImageSet, idx: ArrayLike<number>, mean: number[],
   return tf.tensor4d(out, [idx.length, h, w, c]);
 }
 
-function lossFor(logits: tf.Tensor2D, labels: tf.Tensor1D, hyper: PretrainHyper, k: number): tf.Scalar {
+/** The pre-training loss of a batch: mean CE (label-smoothed), or Σ-over-classes BCE averaged over the batch. */
+export function pretrainLoss(logits: tf.Tensor2D, labels: tf.Tensor1D, hyper: Pick<PretrainHyper, 'loss' | 'labelSmoothing'>, k: number): tf.Scalar {
   const onehot = tf.cast(tf.oneHot(labels, k), 'float32');
   const eps = hyper.labelSmoothing;
   const target = eps > 0 ? tf.add(tf.mul(onehot, 1 - eps), eps / k) : onehot;
@@ -263,7 +264,7 @@ export async function pretrainCnn(opts: PretrainOptions): Promise<PretrainResult
             const logits = model.head(model.features(x, true, stats));
             // Not on the path to the loss, so not differentiated; kept past variableGrads' tidy.
             kept.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'))));
-            return lossFor(logits, y, hyper, opts.numClasses);
+            return pretrainLoss(logits, y, hyper, opts.numClasses);
           }, varList);
           const named: Record<string, tf.Tensor> = {};
           varList.forEach((v, i) => (named[varNames[i]] = grads[v.name]));
