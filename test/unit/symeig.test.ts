@@ -64,12 +64,12 @@ describe('symmetricEigen vs numpy.linalg.eigh', () => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
       return seed / 2147483648 - 0.5;
     };
-    for (const n of [128, 5, 128]) {
+    for (const [n, engine] of [[128, 'auto'], [5, 'auto'], [128, 'js'], [33, 'auto']] as const) {
       const z = new Float64Array(n * 64).map(rand);
       const g = gramRows(z, n, 64);
       const outValues = new Float64Array(n);
       const outVectors = new Float64Array(n * n);
-      const r = symmetricEigen(g, n, { vectors: true, workspace: ws, outValues, outVectors });
+      const r = symmetricEigen(g, n, { vectors: true, workspace: ws, outValues, outVectors, engine });
       expect(r.values).toBe(outValues);
       expect(r.vectors).toBe(outVectors);
       const { res, orth } = residuals(g, n, r.values, r.vectors!);

@@ -41,8 +41,9 @@ export interface SymEigOptions {
   outValues?: Float64Array;
   outVectors?: Float64Array;
   /**
-   * 'auto' (default): the values-only reduction runs its hot loop in WebAssembly SIMD where
-   * available (n ≥ 64); 'js': plain JavaScript throughout (for comparison and tests).
+   * 'auto' (default): the hot loops run as WebAssembly SIMD where available (the values-only
+   * reduction for n ≥ 64, the QL rotations of the vectors path for n ≥ 32); 'js': plain
+   * JavaScript throughout (for comparison and tests).
    */
   engine?: 'auto' | 'js';
 }
@@ -95,9 +96,19 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
     V[i] = x;
   }
 
-  if (wantVectors) tridiagonalize(V, n, d, e, true);
-  else tridiagonalizeValues(V, n, d, e, ws, opts.engine ?? 'auto');
-  tql(V, n, d, e, wantVectors);
+  // Vectors path: with the WebAssembly kernels, V lives in their memory so that the QL
+  // rotations (most of the work) run as f64x2 SIMD.
+  let W = V;
+  let k: LinalgWasm | null = null;
+  if (wantVectors) {
+    k = (opts.engine ?? 'auto') === 'auto' && n >= 32 ? linalgWasm() : null;
+    if (k && k.reserve(8 * n * n)) {
+      W = new Float64Array(k.memory.buffer, 0, n * n);
+      W.set(V.subarray(0, n * n));
+    } else k = null;
+    tridiagonalize(W, n, d, e, true);
+  } else tridiagonalizeValues(V, n, d, e, ws, opts.engine ?? 'auto');
+  tql(W, n, d, e, wantVectors, k);
 
   // Sort descending (QL returns ascending-ish, not guaranteed) and lay vectors out row-major.
   const order = ws.order;
@@ -111,7 +122,7 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
   for (let i = 0; i < n; i++) {
     // Column-major V: eigenvector of d[c] is V[c*n .. c*n+n).
     const src = idx[i] * n;
-    for (let k = 0; k < n; k++) vectors[k * n + i] = V[src + k];
+    for (let r = 0; r < n; r++) vectors[r * n + i] = W[src + r];
   }
   return { values, vectors };
 }
@@ -400,9 +411,10 @@ function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: F
 
 /**
  * Implicit QL on the tridiagonal (d, e) (JAMA tql2). With `vectors`, the rotations are
- * applied to V (column-major, so each rotation touches two contiguous columns).
+ * applied to V (column-major, so each rotation touches two contiguous columns), by the
+ * WebAssembly kernel when `k` is given (V must then live in its memory).
  */
-function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vectors: boolean): void {
+function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vectors: boolean, k: LinalgWasm | null): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
 
@@ -456,7 +468,9 @@ function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vecto
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
-          if (vectors) {
+          if (vectors && k) {
+            k.rot(V.byteOffset + 8 * i * n, V.byteOffset + 8 * (i + 1) * n, n, c, s);
+          } else if (vectors) {
             const ci = i * n;
             const ci1 = ci + n;
             for (let k = 0; k < n; k++) {

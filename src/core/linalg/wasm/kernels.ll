@@ -61,4 +61,32 @@ done:
   ret void
 }
 
+; rot: one plane rotation of symeig.ts tql() applied to two columns x (i) and y (i+1):
+; for k in [0, len): h = y[k]; t = x[k]; y[k] = s*t + c*h; x[k] = c*t - s*h
+define void @rot(double* noalias %x, double* noalias %y, i32 %len, double %c, double %s) #1 {
+entry:
+  %has = icmp sgt i32 %len, 0
+  br i1 %has, label %loop, label %done
+loop:
+  %k = phi i32 [0, %entry], [%kn, %loop]
+  %px = getelementptr inbounds double, double* %x, i32 %k
+  %py = getelementptr inbounds double, double* %y, i32 %k
+  %h = load double, double* %py, align 8
+  %t = load double, double* %px, align 8
+  %st = fmul double %s, %t
+  %ch = fmul double %c, %h
+  %ny = fadd double %st, %ch
+  %ct = fmul double %c, %t
+  %sh = fmul double %s, %h
+  %nx = fsub double %ct, %sh
+  store double %ny, double* %py, align 8
+  store double %nx, double* %px, align 8
+  %kn = add nuw nsw i32 %k, 1
+  %cond = icmp slt i32 %kn, %len
+  br i1 %cond, label %loop, label %done
+done:
+  ret void
+}
+
 attributes #0 = { "wasm-export-name"="fused2" }
+attributes #1 = { "wasm-export-name"="rot" }
