@@ -2,6 +2,11 @@
  * NMLab's additions to the tfjs wasm backend (NOTES §2, tfjs#8474): the convolution
  * gradients that tfjs-backend-wasm 4.22 lacks, and a faster Conv2DBackpropInput.
  *
+ * Audit of what CNN training needs on wasm 4.22: Conv2D, Conv2DBackpropInput, MaxPoolGrad,
+ * AvgPoolGrad, FusedBatchNorm, FusedDepthwiseConv2D, Relu/Step, BatchMatMul are present (the
+ * BatchNorm and pooling-mean gradients are composed of such ops in tfjs-core); missing are
+ * Conv2DBackpropFilter and both depthwise gradients, provided here.
+ *
  * `registerWasmKernels()` is idempotent. It acts only once the wasm package has registered
  * its kernels (importing it does), since that import would otherwise overwrite a replaced
  * kernel; it need not wait for the backend to initialise, as none of these kernels needs a
