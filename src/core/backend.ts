@@ -20,6 +20,9 @@ import { nmlabHome } from './paths';
 import { ExperimentService } from './experiments/service';
 import { scanFeatureLayout } from './experiments/layout';
 import { listRuns, readRunDetail } from './experiments/runStore';
+import { describeDataset, previewImport } from './backend/datasets';
+import { listBackbones } from './backend/backbones';
+import { listDatasets } from './datasets/store';
 
 export interface LabBackendOptions {
   /** Per-user folder (recent projects); `nmlabHome()` by default. */
@@ -118,6 +121,14 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
     runs: {
       list: ({ projectDir, experimentId }) => listRuns(projectDir, experimentId),
       get: ({ projectDir, id }) => readRunDetail(projectDir, id),
+    },
+    datasets: {
+      list: ({ projectDir }) => listDatasets(projectDir),
+      get: ({ projectDir, id, perCell }) => describeDataset(projectDir, id, perCell),
+      preview: ({ source, perCell }) => previewImport(source, perCell),
+    },
+    backbones: {
+      list: ({ projectDir }) => listBackbones(projectDir),
     },
   };
 

@@ -85,6 +85,11 @@ async function main(): Promise<void> {
         const picked = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
         return { path: picked.canceled || picked.filePaths.length === 0 ? null : picked.filePaths[0] };
       },
+      pickFile: async ({ title, filters }) => {
+        const options: Electron.OpenDialogOptions = { title: title ?? 'Choose a file', properties: ['openFile'], filters };
+        const picked = mainWindow ? await dialog.showOpenDialog(mainWindow, options) : await dialog.showOpenDialog(options);
+        return { path: picked.canceled || picked.filePaths.length === 0 ? null : picked.filePaths[0] };
+      },
     },
   };
   const unregister = registerIpc(appContract, handlers, isAppUrl);

@@ -37,7 +37,7 @@ export function browserHandlers(backend: LabBackendLike): HandlersOf<AppContract
   const unsupported = (what: string) => async (): Promise<never> => {
     throw new NmlabError('UNSUPPORTED', `${what} is only available in the desktop app; in browser mode type the folder path instead`);
   };
-  return { ...backend.handlers, dialog: { pickFolder: unsupported('the folder dialog') } };
+  return { ...backend.handlers, dialog: { pickFolder: unsupported('the folder dialog'), pickFile: unsupported('the file dialog') } };
 }
 
 /** Wire one accepted socket to the backend; returns a function that detaches it. */

@@ -54,7 +54,7 @@ describe('registerIpc', () => {
   it('registers every channel, checks the sender, validates and dispatches', async () => {
     const backend = createLabBackend({ home: join('/tmp', `nmlab-ipc-${process.pid}`) });
     const pickFolder = vi.fn(async () => ({ path: '/data/picked' }));
-    const unregister = registerIpc(appContract, { ...backend.handlers, dialog: { pickFolder } }, isApp);
+    const unregister = registerIpc(appContract, { ...backend.handlers, dialog: { pickFolder, pickFile: async () => ({ path: null }) } }, isApp);
     try {
       expect([...handlers.keys()].sort()).toEqual(listChannels(appContract).sort());
 

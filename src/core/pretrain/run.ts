@@ -39,6 +39,8 @@ export interface PretrainRunOptions {
   /** Names the training data in the provenance. */
   dataset: string;
   onEvent?: (ev: PretrainEvent) => void;
+  /** Step events every this many steps (default 10). */
+  stepEvery?: number;
   signal?: AbortSignal;
 }
 
@@ -66,6 +68,7 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
     mean: opts.mean,
     std: opts.std,
     onEvent: opts.onEvent,
+    stepEvery: opts.stepEvery,
     signal: opts.signal,
   });
   try {

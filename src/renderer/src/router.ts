@@ -5,6 +5,8 @@
 import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router';
 import ProjectsView from './views/ProjectsView.vue';
 import EnvironmentView from './views/EnvironmentView.vue';
+import DatasetsView from './views/DatasetsView.vue';
+import BackbonesView from './views/BackbonesView.vue';
 import ExperimentsView from './views/ExperimentsView.vue';
 import QueueView from './views/QueueView.vue';
 import RunView from './views/RunView.vue';
@@ -13,6 +15,8 @@ import CompareView from './views/CompareView.vue';
 export const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/projects' },
   { path: '/projects', name: 'projects', component: ProjectsView, meta: { title: 'Projects', icon: 'folder' } },
+  { path: '/datasets', name: 'datasets', component: DatasetsView, meta: { title: 'Datasets', icon: 'database' } },
+  { path: '/backbones', name: 'backbones', component: BackbonesView, meta: { title: 'Backbones', icon: 'layers' } },
   { path: '/experiments', name: 'experiments', component: ExperimentsView, meta: { title: 'Experiments', icon: 'play' } },
   // Pages reached from Experiments: titled, but not in the sidebar (`nav: false`).
   { path: '/experiments/:id', name: 'queue', component: QueueView, meta: { title: 'Queue', nav: false } },

@@ -69,6 +69,8 @@ export const Derivation = z.discriminatedUnion('op', [
     /** Whether the clean rows are kept as the first domain (the source). */
     includeClean: z.boolean(),
   }),
+  /** The parent's rows and labels with a new stratified train/test split (its own `split.npy`). */
+  z.object({ op: z.literal('split'), parent: DatasetId, testFraction: z.number().gt(0).lt(1), seed: z.number().int() }),
 ]);
 export type Derivation = z.infer<typeof Derivation>;
 

@@ -7,6 +7,9 @@ import { method, type ClientOf, type HandlersOf } from './define';
 import { ProjectInfo, ProjectName, RecentProject } from './projects';
 import { EnvironmentReport } from './environment';
 import { JobEvent, JobInfo, JobSpec } from './jobs';
+import { DatasetDetail, DatasetPreview, DatasetsGetInput, DatasetsListInput, DatasetsPreviewInput } from './datasetsService';
+import { DatasetSummary } from './datasets';
+import { BackboneEntry, BackbonesListInput } from './backbonesService';
 import {
   CompareResult,
   ExperimentDetail,
@@ -28,6 +31,8 @@ export * from './experiments';
 export * from './datasets';
 export * from './backbones';
 export * from './pretrain';
+export * from './datasetsService';
+export * from './backbonesService';
 
 const Dir = z.string().min(1, 'a folder path is required').max(4096);
 
@@ -76,6 +81,17 @@ export const contract = {
     retry: method(z.object({ projectDir: ProjectDir, id: ExperimentId, keys: z.array(z.string()).optional() }), ExperimentDetail),
     setPriority: method(z.object({ projectDir: ProjectDir, id: ExperimentId, key: z.string(), priority: z.number().int().min(-1000).max(1000) }), ExperimentDetail),
     compare: method(z.object({ projectDir: ProjectDir, id: ExperimentId }), CompareResult),
+  },
+  /** Datasets of a project: list, detail with thumbnails, and the import wizard's preview (issue 4). */
+  datasets: {
+    list: method(DatasetsListInput, z.array(DatasetSummary)),
+    get: method(DatasetsGetInput, DatasetDetail),
+    /** Read an import source without writing anything: classes, counts, sample images. */
+    preview: method(DatasetsPreviewInput, DatasetPreview),
+  },
+  /** Backbones of a project with their provenance and cached features (issue 4). */
+  backbones: {
+    list: method(BackbonesListInput, z.array(BackboneEntry)),
   },
   runs: {
     list: method(z.object({ projectDir: ProjectDir, experimentId: z.string().optional() }), z.array(RunSummary)),

@@ -3,6 +3,8 @@ import { EnvironmentReport } from './environment';
 import { PretrainJobSpec } from './pretrain';
 import { FeaturesJobSpec } from './backbones';
 import { TuneJobSpec } from './experiments';
+import { DatasetJobSpec } from './datasetsService';
+import { BackboneJobSpec } from './backbonesService';
 
 /**
  * A job is work that runs in a worker process. Each kind names its parameters here; the
@@ -26,6 +28,10 @@ export const JobSpec = z.discriminatedUnion('kind', [
   PretrainJobSpec,
   /** Feature extraction of a project dataset with an ONNX backbone (src/core/features). */
   FeaturesJobSpec,
+  /** Import or derive a dataset of a project (the app's import wizard and dataset actions). */
+  DatasetJobSpec,
+  /** Inspect or import an ONNX backbone (the app's model inspector). */
+  BackboneJobSpec,
 ]);
 export type JobSpec = z.infer<typeof JobSpec>;
 export type JobSpecInput = z.input<typeof JobSpec>;

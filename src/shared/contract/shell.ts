@@ -21,6 +21,17 @@ export const shellContract = {
         .default({ create: false }),
       z.object({ path: z.string().nullable() }),
     ),
+    /** Ask the user for a file (an .onnx, an IDX or .npy file, …); `path` is null when they cancel. */
+    pickFile: method(
+      z
+        .object({
+          title: z.string().max(200).optional(),
+          /** Offered file types, e.g. `{name: 'ONNX models', extensions: ['onnx']}`. */
+          filters: z.array(z.object({ name: z.string().max(100), extensions: z.array(z.string().regex(/^[A-Za-z0-9*]{1,16}$/)).max(20) })).max(10).default([]),
+        })
+        .default({ filters: [] }),
+      z.object({ path: z.string().nullable() }),
+    ),
   },
 };
 

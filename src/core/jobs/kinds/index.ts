@@ -15,6 +15,8 @@ export const jobKinds: Registry = {
   pretrain: () => import('./pretrain'),
   features: () => import('./features'),
   tune: () => import('./tune'),
+  dataset: () => import('./dataset'),
+  backbone: () => import('./backbone'),
 };
 
 export type { JobContext, JobRun, SpecOf } from './types';

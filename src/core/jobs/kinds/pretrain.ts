@@ -55,6 +55,8 @@ export const run: JobRun<'pretrain'> = async (spec, ctx) => {
     id,
     dataset: `project dataset "${spec.dataset}"`,
     signal: ctx.signal,
+    // Every other step: a smooth live loss curve (the runner coalesces what it forwards).
+    stepEvery: 2,
     onEvent: (e) => {
       if (e.kind === 'step') {
         done = e.epoch * e.stepsPerEpoch + e.step + 1;

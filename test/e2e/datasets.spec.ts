@@ -1,0 +1,226 @@
+/**
+ * Datasets and backbones in browser mode, end to end: the real built server and renderer in
+ * Debian's Chromium. Imports the demo's Fashion-MNIST test subset (1000 images, IDX) through
+ * the wizard after a refused bad pair, checks the preview grid and histogram against the files,
+ * adds 20 % symmetric label noise and checks the heatmap against a transition matrix computed
+ * here from the labels on disk, pre-trains a tiny backbone and watches its loss curve receive
+ * points while it runs, then inspects the exported ONNX and extracts features with it.
+ * Screenshots go to test-results/screenshots/{datasets,noise,backbones}.png.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveLab, type ServedLab } from './serve';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const shots = join(root, 'test-results', 'screenshots');
+const demo = join(root, 'resources', 'demo', 'fashion-mnist');
+let lab: ServedLab;
+
+test.describe.configure({ mode: 'serial' });
+test.use({ viewport: { width: 1360, height: 900 } });
+
+test.beforeAll(async () => {
+  lab = await serveLab();
+  await mkdir(shots, { recursive: true });
+});
+
+test.afterAll(async () => {
+  await lab?.stop();
+});
+
+/** An int32 or uint8 vector from a .npy file (little-endian, C order), read independently of NMLab's reader. */
+async function readNpyVector(file: string): Promise<number[]> {
+  const bytes = await readFile(file);
+  expect(bytes.subarray(1, 6).toString('latin1')).toBe('NUMPY');
+  const major = bytes[6];
+  const headerLen = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + headerLen;
+  const header = bytes.subarray(major === 1 ? 10 : 12, start).toString('latin1');
+  const body = bytes.subarray(start);
+  if (header.includes("'<i4'")) return Array.from({ length: body.length / 4 }, (_, i) => body.readInt32LE(4 * i));
+  if (header.includes("'|u1'")) return Array.from(body);
+  throw new Error(`unexpected dtype in ${file}: ${header}`);
+}
+
+/** Count of pixels drawn on a canvas (alpha > 0), i.e. whether the chart actually painted. */
+async function paintedPixels(page: Page, selector: string): Promise<number> {
+  return page.locator(selector).first().evaluate((el) => {
+    const c = el as unknown as { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null };
+    const ctx = c.getContext('2d');
+    if (!ctx) return 0;
+    const data = ctx.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+    return n;
+  });
+}
+
+test('import through the wizard, add label noise, pre-train with a live loss curve, extract features', async ({ page }) => {
+  test.setTimeout(300_000);
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+
+  // A project to work in.
+  const project = join(lab.work, 'projects', 'fmnist-noise');
+  await page.goto(lab.url);
+  await page.getByTestId('new-project-dir').fill(project);
+  await page.getByTestId('new-project-name').fill('Fashion-MNIST noise');
+  await page.getByTestId('new-project-create').click();
+  await expect(page.getByTestId('current-project-name')).toHaveText('Fashion-MNIST noise');
+
+  // The wizard opens by itself on an empty project; browser mode has no Browse… buttons.
+  await page.getByTestId('nav-datasets').click();
+  await expect(page.getByTestId('datasets-empty')).toBeVisible();
+  const wizard = page.getByTestId('import-wizard');
+  await expect(wizard).toBeVisible();
+  await page.getByTestId('import-kind-idx').click();
+  await expect(page.getByTestId('import-idx-images-browse')).toHaveCount(0);
+
+  // A mismatched pair (1000 images, 6000 labels) is refused with both files named; nothing is written.
+  await page.getByTestId('import-idx-images').fill(join(demo, 't10k-images-idx3-ubyte.gz'));
+  await page.getByTestId('import-idx-labels').fill(join(demo, 'train-labels-idx1-ubyte.gz'));
+  await page.getByTestId('import-preview').click();
+  const err = page.getByTestId('import-error');
+  await expect(err).toContainText('t10k-images-idx3-ubyte.gz');
+  await expect(err).toContainText('train-labels-idx1-ubyte.gz');
+  await expect(page.getByTestId('import-preview-pane')).toHaveCount(0);
+  expect((await readdir(project)).includes('datasets') ? (await readdir(join(project, 'datasets'))).filter((n) => !n.startsWith('.')) : []).toEqual([]);
+
+  // The right pair: the preview shows 10 classes × 100 images (demo.json: 100 per class).
+  await page.getByTestId('import-idx-labels').fill(join(demo, 't10k-labels-idx1-ubyte.gz'));
+  await page.getByTestId('import-preview').click();
+  await expect(page.getByTestId('import-preview-pane')).toBeVisible();
+  await expect(err).toHaveCount(0);
+  await expect(page.getByTestId('preview-count')).toHaveText('1000');
+  await expect(page.getByTestId('preview-classes')).toHaveText('10');
+  const demoInfo = JSON.parse(await readFile(join(demo, 'demo.json'), 'utf8')) as { classes: string[]; test: { count: number; perClass: number } };
+  await expect(page.getByTestId('preview-histogram')).toHaveAttribute('data-total', String(demoInfo.test.count));
+  // 8 thumbnails per class were drawn on canvases.
+  const grid = page.getByTestId('preview-grid');
+  await expect(grid).toHaveAttribute('data-images', '80');
+  expect(await paintedPixels(page, '[data-testid=preview-grid] canvas')).toBeGreaterThan(100);
+  expect(await paintedPixels(page, '[data-testid=preview-histogram] canvas')).toBeGreaterThan(500);
+  await page.getByTestId('import-class-names').fill(demoInfo.classes.join(', '));
+  await page.getByTestId('import-name').fill('Fashion-MNIST test subset');
+  await page.getByTestId('import-id').fill('fmnist');
+  await page.getByTestId('import-test-percent').fill('20');
+  await expect(grid).toContainText('Ankle boot');
+  await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, 'datasets.png'), fullPage: true });
+
+  await page.getByTestId('import-run').click();
+  const detail = page.getByTestId('dataset-detail');
+  await expect(detail).toHaveAttribute('data-id', 'fmnist', { timeout: 60_000 });
+  await expect(page.getByTestId('dataset-name')).toHaveText('Fashion-MNIST test subset');
+  await expect(page.getByTestId('dataset-count')).toHaveText('1000');
+  await expect(page.getByTestId('dataset-split')).toContainText('800 train · 200 test');
+  await expect(page.getByTestId('dataset-grid')).toHaveAttribute('data-images', '80');
+  const manifest = JSON.parse(await readFile(join(project, 'datasets', 'fmnist', 'dataset.json'), 'utf8')) as { classCounts: number[]; classes: string[] };
+  expect(manifest.classCounts).toEqual(new Array(10).fill(demoInfo.test.perClass));
+  expect(manifest.classes).toEqual(demoInfo.classes);
+
+  // 20 % symmetric noise on the 800 training rows: a derived dataset with its heatmap.
+  await page.getByTestId('action-tab-noise').click();
+  await page.getByTestId('noise-percent').fill('20');
+  await page.getByTestId('noise-seed').fill('7');
+  await page.getByTestId('noise-run').click();
+  await expect(page.getByTestId('noise-card')).toBeVisible({ timeout: 60_000 });
+  const noisyId = await detail.getAttribute('data-id');
+  expect(noisyId).not.toBe('fmnist');
+  await expect(page.getByTestId('noise-type')).toHaveText('symmetric');
+  await expect(page.getByTestId('noise-ratio')).toHaveText('20.0 %');
+  await expect(page.getByTestId('noise-flipped')).toContainText(`${Math.round(0.2 * 800)} of 800`);
+  // The heatmap against T computed here from the clean and noisy labels and the split on disk.
+  const clean = await readNpyVector(join(project, 'datasets', 'fmnist', 'labels.npy'));
+  const noisy = await readNpyVector(join(project, 'datasets', noisyId!, 'labels.npy'));
+  const split = await readNpyVector(join(project, 'datasets', 'fmnist', 'split.npy'));
+  const counts = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
+  clean.forEach((y, i) => {
+    if (split[i] === 0) counts[y][noisy[i]]++;
+  });
+  const expected = counts.map((row) => row.map((c) => c / row.reduce((a, b) => a + b, 0)));
+  const cells = page.getByTestId('noise-heatmap').getByTestId('heatmap-cell');
+  await expect(cells).toHaveCount(100);
+  const shown = (await cells.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))))) as number[];
+  shown.forEach((v, k) => expect(v).toBeCloseTo(expected[Math.floor(k / 10)][k % 10], 12));
+  const flips = clean.filter((y, i) => y !== noisy[i]).length;
+  expect(flips).toBe(160);
+  // Flipped labels are outlined among the sample images.
+  expect(await page.locator('[data-testid=dataset-grid] canvas.marked').count()).toBeGreaterThan(0);
+  await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, 'noise.png'), fullPage: true });
+
+  // The list shows the derived set under its parent.
+  await expect(page.locator(`[data-testid=dataset-row][data-id="${noisyId}"]`)).toContainText('noise');
+
+  // Pre-train a tiny backbone (320 rows, batch 32, 2 epochs: 20 steps) on the clean set with γ = 10 %.
+  await page.getByTestId('nav-backbones').click();
+  await expect(page.getByTestId('backbones-empty')).toBeVisible();
+  await page.getByTestId('pretrain-dataset').selectOption('fmnist');
+  await page.getByTestId('pretrain-gamma').fill('10');
+  await page.getByTestId('pretrain-epochs').fill('2');
+  await page.getByTestId('pretrain-batch').fill('32');
+  await page.getByTestId('pretrain-limit').fill('320');
+  // Note every point count the live chart shows while the job runs.
+  await page.evaluate(() => {
+    const g = globalThis as unknown as {
+      __points: number[];
+      document: { body: unknown; querySelector(s: string): { getAttribute(n: string): string | null } | null };
+      MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
+    };
+    g.__points = [];
+    new g.MutationObserver(() => {
+      const job = g.document.querySelector('[data-testid=pretrain-job]');
+      const chart = g.document.querySelector('[data-testid=pretrain-loss-chart]');
+      const n = Number(chart?.getAttribute('data-points') ?? '0');
+      if (job?.getAttribute('data-state') === 'running' && g.__points[g.__points.length - 1] !== n) g.__points.push(n);
+    }).observe(g.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+  await page.getByTestId('pretrain-start').click();
+  const job = page.getByTestId('pretrain-job').first();
+  await expect(job).toBeVisible();
+  await expect(job).toHaveAttribute('data-state', 'succeeded', { timeout: 240_000 });
+  const seen = (await page.evaluate(() => (globalThis as unknown as { __points: number[] }).__points)) as number[];
+  // The curve grew while the job was running: several distinct, increasing point counts.
+  expect(seen.filter((n) => n > 0).length, `points seen while running: ${seen}`).toBeGreaterThan(1);
+  expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  // pretrain reports the loss every 10 steps and at each epoch's last step (steps 0 and 9 of
+  // each 10-step epoch here), plus one mean per epoch: 2·2 + 2 points.
+  await expect(page.getByTestId('pretrain-loss-chart')).toHaveAttribute('data-points', '6');
+  expect(await paintedPixels(page, '[data-testid=pretrain-loss-chart] canvas')).toBeGreaterThan(500);
+  await expect(page.getByTestId('pretrain-result')).toContainText('backbones/nmlab-cnn.g10');
+  const row = page.locator('[data-testid=backbone-row][data-id="nmlab-cnn.g10"]');
+  await expect(row).toBeVisible();
+  await expect(row.getByTestId('backbone-noise')).toContainText('symmetric γ = 10 %');
+  const saved = JSON.parse(await readFile(join(project, 'backbones', 'nmlab-cnn.g10', 'backbone.json'), 'utf8')) as {
+    provenance: { noise: { ratio: number; type: string }; flippedCount: number; trainCount: number };
+  };
+  expect(saved.provenance.noise).toMatchObject({ type: 'symmetric', ratio: 0.1 });
+  expect(saved.provenance.trainCount).toBe(320);
+  expect(saved.provenance.flippedCount).toBe(32);
+
+  // Features of the noisy set with the new backbone; then the inspector on its ONNX file.
+  await page.getByTestId('extract-backbone').selectOption('backbones/nmlab-cnn.g10');
+  await page.getByTestId('extract-dataset').selectOption(noisyId!);
+  await page.getByTestId('extract-start').click();
+  await expect(page.getByTestId('extract-result')).toContainText('1000 ×', { timeout: 60_000 });
+  await page.getByTestId('onnx-file').fill(join(project, 'backbones', 'nmlab-cnn.g10', 'model.onnx'));
+  await page.getByTestId('onnx-inspect').click();
+  await expect(page.getByTestId('onnx-inspection')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('onnx-outputs')).toContainText('features');
+  await expect(page.getByTestId('pre-channels')).toHaveValue('1');
+  await expect(page.getByTestId('pre-height')).toHaveValue('28');
+  await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, 'backbones.png'), fullPage: true });
+  // An unreadable model is reported with its name.
+  await page.getByTestId('onnx-file').fill(join(demo, 'demo.json'));
+  await page.getByTestId('onnx-inspect').click();
+  await expect(page.getByTestId('onnx-error')).toContainText('demo.json', { timeout: 60_000 });
+
+  expect(consoleErrors).toEqual([]);
+});
