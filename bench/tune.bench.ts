@@ -7,8 +7,10 @@
  *
  *   npx tsx bench/tune.bench.ts            (BENCH_STEPS=n to change the number of timed steps)
  *
- * NMLab is timed through FeatureTuner.fit itself, from its per-step events; the first steps
- * (kernel set-up, XNNPACK operator creation) are excluded.
+ * NMLab is timed through FeatureTuner.fit itself, from its per-step events, with both of its
+ * engines: tfjs (autodiff; wasm backend here) and onnxruntime (hand-written backward pass,
+ * src/core/tuning/ortGraphs.ts; NMLAB_ORT_THREADS sets its threads, default all cores). The
+ * first steps (kernel set-up, XNNPACK operator creation) are excluded.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { initTfBackend } from '../src/core/tf/backend';
 import { makeTuner, type TuneMethod } from '../src/core/tuning/tuner';
 import type { FeatureSet } from '../src/core/tuning/data';
 import { Rng } from '../src/core/tuning/rng';
+import { ortThreads } from '../src/core/spectrum/gram-ort';
 
 const B = 128;
 const D = 512;
@@ -84,7 +87,7 @@ function median(a: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function nmlabStep(method: TuneMethod): Promise<StepTime> {
+async function nmlabStep(method: TuneMethod, engine: 'tfjs' | 'ort'): Promise<StepTime> {
   const rows = B * (STEPS + WARMUP);
   const rng = new Rng(1);
   const set: FeatureSet = {
@@ -96,7 +99,7 @@ async function nmlabStep(method: TuneMethod): Promise<StepTime> {
   };
   const wall: number[] = [];
   const cpu: number[] = [];
-  const tuner = makeTuner({ method, epochs: 1, batchSize: B, numClasses: C });
+  const tuner = makeTuner({ method, epochs: 1, batchSize: B, numClasses: C, engine });
   let last = performance.now();
   let lastCpu = process.cpuUsage();
   await tuner.fit(set, {
@@ -119,7 +122,8 @@ async function main(): Promise<void> {
   console.log(`NMLab tuning step, batch ${B}, D ${D}, hidden ${4 * D}, ${C} classes; median of ${STEPS} steps after ${WARMUP} warm-up`);
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`${new Date().toISOString()}  ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), tfjs ${tf.version_core} backend ${choice.chosen} (${backend?.detail})`);
-  const ours = { mlp: await nmlabStep('mlp'), nmtune: await nmlabStep('nmtune') };
+  const tfjs = { mlp: await nmlabStep('mlp', 'tfjs'), nmtune: await nmlabStep('nmtune', 'tfjs') };
+  const ort = { mlp: await nmlabStep('mlp', 'ort'), nmtune: await nmlabStep('nmtune', 'ort') };
   const t1 = torchStep(1);
   const tn = torchStep(0);
   // Other processes share this machine: CPU time per step is the fairer single-thread
@@ -129,9 +133,13 @@ async function main(): Promise<void> {
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const m of ['mlp', 'nmtune'] as const) {
     console.log(`\n${m.toUpperCase()} step`);
-    console.log(row(`NMLab (${choice.chosen})`, ours[m]));
-    if (t1) console.log(row(`PyTorch ${t1.torch}, 1 thread`, t1[m]) + ratio(ours[m], t1[m]));
-    if (tn) console.log(row(`PyTorch, ${tn.threads} thread(s) default`, tn[m]) + ratio(ours[m], tn[m]));
+    if (t1) console.log(row(`PyTorch ${t1.torch}, 1 thread`, t1[m]));
+    if (tn) console.log(row(`PyTorch, ${tn.threads} thread(s) default`, tn[m]));
+    for (const [name, ours] of [[`NMLab tfjs-${choice.chosen}`, tfjs[m]], [`NMLab onnxruntime ${ortThreads()} thr`, ort[m]]] as const) {
+      console.log(row(name, ours));
+      if (t1) console.log(`${''.padEnd(30)} vs PyTorch 1 thread${ratio(ours, t1[m])}`);
+      if (tn) console.log(`${''.padEnd(30)} vs PyTorch default${ratio(ours, tn[m])}`);
+    }
   }
 }
 

@@ -13,6 +13,7 @@ import { objective } from '../../src/core/tuning/objective';
 import { svdTerm, svdTermValueAndGrad } from '../../src/core/tuning/losses';
 import { NMTUNE_PRESETS, type NmtunePreset } from '../../src/core/tuning/tuner';
 import { Rng } from '../../src/core/tuning/rng';
+import { OrtMlpStep, MLP_PARAM_NAMES, type MlpArrays } from '../../src/core/tuning/ortStep';
 
 interface PresetRef {
   ce: number;
@@ -193,3 +194,53 @@ describe('SVD-term custom gradient vs finite differences', () => {
     tf.dispose([z, g]);
   });
 });
+
+describe('onnxruntime training step (hand-written backward) vs PyTorch autograd', () => {
+  for (const [ci, c] of fixture.cases.entries())
+    for (const preset of ['mlp', 'paper', 'reference'] as const) {
+      it(`case ${ci} (${c.m}×${c.d}), ${preset}`, async () => {
+        const ref = c.presets[preset === 'mlp' ? 'paper' : preset];
+        const step = await OrtMlpStep.create(preset !== 'mlp', 1);
+        const p = {} as MlpArrays;
+        for (const k of MLP_PARAM_NAMES) p[k] = Float32Array.from(c.weights[k]);
+        const x = Float32Array.from(c.x);
+        const target = preset === 'reference' ? Float32Array.from(c.weak) : x;
+        const onehot = new Float32Array(c.m * c.c);
+        c.y.forEach((y, i) => (onehot[i * c.c + y] = 1));
+        const r = await step.run(p, x, target, onehot, c.m, preset === 'mlp' ? null : NMTUNE_PRESETS[preset]);
+        const close = (g: number, w: number) => expect(Math.abs(g - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w)));
+        close(r.ce, ref.ce);
+        if (preset !== 'mlp') {
+          close(r.mse!, ref.mse);
+          close(r.cov!, ref.cov);
+          close(r.svd!, ref.svd);
+          close(r.total, ref.total);
+          const floor = Math.max(...Object.values(ref.grads).map(maxAbs));
+          for (const k of MLP_PARAM_NAMES) expectClose(r.grads[k], ref.grads[k], 2e-4, floor);
+        } else {
+          // CE-only gradients: the head's gradient does not depend on the NMTune terms
+          expectClose(r.grads['head.weight'], mlpHeadGrad(c), 1e-4);
+        }
+        await step.dispose();
+      });
+    }
+});
+
+/** ∂CE/∂Wₕ = Zᵀ(softmax − onehot)/M from the fixture's Z (float64, independent of the graph). */
+function mlpHeadGrad(c: Case): number[] {
+  const z = c.presets.paper.z;
+  const w = c.weights['head.weight'];
+  const b = c.weights['head.bias'];
+  const g = new Array<number>(c.d * c.c).fill(0);
+  for (let i = 0; i < c.m; i++) {
+    const logits = Array.from({ length: c.c }, (_, k) => b[k] + Array.from({ length: c.d }, (_, j) => z[i * c.d + j] * w[j * c.c + k]).reduce((s, v) => s + v, 0));
+    const mx = Math.max(...logits);
+    const e = logits.map((l) => Math.exp(l - mx));
+    const sum = e.reduce((s, v) => s + v, 0);
+    for (let k = 0; k < c.c; k++) {
+      const d = e[k] / sum - (c.y[i] === k ? 1 : 0);
+      for (let j = 0; j < c.d; j++) g[j * c.c + k] += (z[i * c.d + j] * d) / c.m;
+    }
+  }
+  return g;
+}

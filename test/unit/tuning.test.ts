@@ -130,3 +130,32 @@ describe('NMTune training', () => {
     await expect(new LinearProbe({ epochs: 0 }).fit(train)).rejects.toThrow(/epochs must be a positive integer/);
   });
 });
+
+describe('engines', () => {
+  it('onnxruntime and tfjs train the same model (same init, same batches)', async () => {
+    const fit = async (engine: 'tfjs' | 'ort', preset: 'paper' | 'reference') => {
+      const est = await new NMTune({ epochs: 2, engine, preset, seed: 5 }).fit(train);
+      const z = est.transform(test);
+      const acc = est.evaluate(test).accuracy;
+      expect(est.engine_).toBe(engine);
+      est.dispose();
+      return { z, acc };
+    };
+    for (const preset of ['paper', 'reference'] as const) {
+      const a = await fit('tfjs', preset);
+      const b = await fit('ort', preset);
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < a.z.length; i++) {
+        worst = Math.max(worst, Math.abs(a.z[i] - b.z[i]));
+        scale = Math.max(scale, Math.abs(a.z[i]));
+      }
+      expect(worst / scale).toBeLessThan(1e-3);
+      expect(Math.abs(a.acc - b.acc)).toBeLessThanOrEqual(0.004);
+    }
+  });
+
+  it('engine "ort" refuses shapes it does not implement', async () => {
+    await expect(new MlpTuner({ engine: 'ort', hiddenBlocks: 2, epochs: 1 }).fit(train)).rejects.toThrow(/engine "ort" trains the one-block MLP/);
+  });
+});

@@ -24,6 +24,34 @@ export interface AdamWOptions {
   eps?: number;
 }
 
+/**
+ * One AdamW update of plain arrays at step `t` (1-based): m and v in place, the new parameter
+ * into `out` (which may be `p` itself).
+ */
+export function adamwUpdate(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  lr: number,
+  t: number,
+  opts: { beta1: number; beta2: number; eps: number; weightDecay: number },
+): void {
+  const { beta1, beta2, eps } = opts;
+  const decay = 1 - lr * opts.weightDecay;
+  const step = lr / (1 - beta1 ** t);
+  const sbc2 = Math.sqrt(1 - beta2 ** t);
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i];
+    const mi = beta1 * m[i] + (1 - beta1) * gi;
+    const vi = beta2 * v[i] + (1 - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    out[i] = p[i] * decay - (step * mi) / (Math.sqrt(vi) / sbc2 + eps);
+  }
+}
+
 export class AdamW {
   readonly weightDecay: number;
   readonly beta1: number;
@@ -69,7 +97,7 @@ export class AdamW {
       }
       const mm = m;
       const vv = v;
-      if (this.fused && this.fusedStep(p, g, mm, vv, lr, bc1, bc2)) continue;
+      if (this.fused && this.fusedStep(p, g, mm, vv, lr)) continue;
       tf.tidy(() => {
         const m1 = tf.add(tf.mul(mm, beta1), tf.mul(g, 1 - beta1));
         const v1 = tf.add(tf.mul(vv, beta2), tf.mul(tf.square(g), 1 - beta2));
@@ -89,7 +117,7 @@ export class AdamW {
    * weights by id, so a weight must never change in place). False when the backend does not
    * expose its memory.
    */
-  private fusedStep(p: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, lr: number, bc1: number, bc2: number): boolean {
+  private fusedStep(p: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, lr: number): boolean {
     if (rawFloat32(p) === null) return false;
     const next = tf.zerosLike(p);
     // Views only after the allocation above (a wasm heap growth detaches older views).
@@ -102,18 +130,7 @@ export class AdamW {
       next.dispose();
       return false;
     }
-    const { beta1, beta2, eps } = this;
-    const decay = 1 - lr * this.weightDecay;
-    const step = lr / bc1;
-    const sbc2 = Math.sqrt(bc2);
-    for (let i = 0; i < pw.length; i++) {
-      const gi = gw[i];
-      const mi = beta1 * mw[i] + (1 - beta1) * gi;
-      const vi = beta2 * vw[i] + (1 - beta2) * gi * gi;
-      mw[i] = mi;
-      vw[i] = vi;
-      nw[i] = pw[i] * decay - (step * mi) / (Math.sqrt(vi) / sbc2 + eps);
-    }
+    adamwUpdate(pw, gw, mw, vw, nw, lr, this.t, this);
     p.assign(next);
     next.dispose();
     return true;

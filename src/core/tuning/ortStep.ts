@@ -1,0 +1,153 @@
+/**
+ * Runs one MLP / NMTune training step on onnxruntime-node with the graphs of ortGraphs.ts:
+ * forward, the SVD projector in JS (losses.ts, float64), then loss terms and gradients.
+ * Parameters live in plain Float32Arrays owned by the caller; nothing is copied into ORT
+ * (its tensors wrap the arrays).
+ */
+import { loadOrt, ortThreads } from '../spectrum/gram-ort';
+import { BN_EPS } from './mlp';
+import { backwardModel, forwardModel } from './ortGraphs';
+import { svdTermParts } from './losses';
+import type { NmtuneTerms } from './tuner';
+
+type Ort = typeof import('onnxruntime-node');
+type Session = import('onnxruntime-node').InferenceSession;
+type OrtTensor = import('onnxruntime-node').Tensor;
+
+/** Parameter names, as the tfjs Mlp and head call them. */
+export const MLP_PARAM_NAMES = ['block0.weight', 'block0.bias', 'block0.bn.gamma', 'block0.bn.beta', 'out.weight', 'out.bias', 'head.weight', 'head.bias'] as const;
+export type MlpParamName = (typeof MLP_PARAM_NAMES)[number];
+export type MlpArrays = Record<MlpParamName, Float32Array>;
+
+const GRAD_OF: Record<MlpParamName, string> = {
+  'block0.weight': 'dw1',
+  'block0.bias': 'db1',
+  'block0.bn.gamma': 'dgamma',
+  'block0.bn.beta': 'dbeta',
+  'out.weight': 'dw2',
+  'out.bias': 'db2',
+  'head.weight': 'dwh',
+  'head.bias': 'dbh',
+};
+
+export interface OrtStepResult {
+  ce: number;
+  mse?: number;
+  cov?: number;
+  svd?: number;
+  total: number;
+  grads: MlpArrays;
+  /** Batch mean and biased variance of the hidden pre-activations (for running stats). */
+  mean: Float32Array;
+  variance: Float32Array;
+}
+
+export class OrtMlpStep {
+  private constructor(
+    private readonly ort: Ort,
+    private readonly fwd: Session,
+    private readonly bwd: Session,
+    readonly nmtune: boolean,
+    private readonly opts: import('onnxruntime-node').InferenceSession.SessionOptions,
+  ) {}
+
+  /** The backward graph with Z·P for batches wider than D (built on first need). */
+  private bwdCols: Promise<Session> | null = null;
+
+  /** Load ORT and build both sessions; rejects where onnxruntime-node cannot load. */
+  static async create(nmtune: boolean, threads = ortThreads()): Promise<OrtMlpStep> {
+    const ort = await loadOrt();
+    // No spinning: between the two graphs of a step JS runs, and idle pool threads that spin
+    // steal the core that JS (and other processes) need.
+    const opts = {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all' as const,
+      logSeverityLevel: 3 as const,
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    };
+    const [fwd, bwd] = await Promise.all([ort.InferenceSession.create(forwardModel(BN_EPS), opts), ort.InferenceSession.create(backwardModel(nmtune), opts)]);
+    return new OrtMlpStep(ort, fwd, bwd, nmtune, opts);
+  }
+
+  private t(data: Float32Array, dims: number[]): OrtTensor {
+    return new this.ort.Tensor('float32', data, dims);
+  }
+
+  private s(v: number): OrtTensor {
+    return new this.ort.Tensor('float32', Float32Array.of(v), []);
+  }
+
+  /**
+   * Loss terms and gradients for a batch of `rows` rows: `x` the MLP input, `target` the L_MSE
+   * target (x itself for the paper preset), `onehot` rows×C labels.
+   */
+  async run(p: MlpArrays, x: Float32Array, target: Float32Array, onehot: Float32Array, rows: number, terms: NmtuneTerms | null): Promise<OrtStepResult> {
+    const d = p['out.bias'].length;
+    const hid = p['block0.bias'].length;
+    const c = p['head.bias'].length;
+    const xt = this.t(x, [rows, d]);
+    const f = await this.fwd.run({
+      x: xt,
+      w1: this.t(p['block0.weight'], [d, hid]),
+      b1: this.t(p['block0.bias'], [hid]),
+      gamma: this.t(p['block0.bn.gamma'], [hid]),
+      beta: this.t(p['block0.bn.beta'], [hid]),
+      w2: this.t(p['out.weight'], [hid, d]),
+      b2: this.t(p['out.bias'], [d]),
+    });
+    const feeds: Record<string, OrtTensor> = {
+      x: xt,
+      z: f.z,
+      ah: f.ah,
+      h: f.h,
+      rstd: f.rstd,
+      onehot: this.t(onehot, [rows, c]),
+      gamma: this.t(p['block0.bn.gamma'], [hid]),
+      w2: this.t(p['out.weight'], [hid, d]),
+      wh: this.t(p['head.weight'], [d, c]),
+      bh: this.t(p['head.bias'], [c]),
+      invM: this.s(1 / rows),
+    };
+    let svd = 0;
+    if (this.nmtune) {
+      if (!terms) throw new Error('OrtMlpStep: NMTune step without term weights');
+      const z = f.z.data as Float32Array;
+      const parts = svdTermParts(z, rows, d, terms.svdTopK);
+      svd = parts.value;
+      const n = parts.viaRows ? rows : d;
+      const m1 = Math.max(1, rows - 1);
+      Object.assign(feeds, {
+        target: this.t(target, [rows, d]),
+        p: this.t(Float32Array.from(parts.p), [n, n]),
+        wMse: this.s(terms.mse),
+        wCov: this.s(terms.cov),
+        wSvd: this.s(terms.svd),
+        covAll: this.s(1 / (m1 * m1 * d)),
+        covGrad: this.s(4 / (m1 * m1 * d)),
+        mseGrad: this.s(-2 / rows),
+      });
+    }
+    let bwd = this.bwd;
+    if (this.nmtune && rows > d) {
+      this.bwdCols ??= this.ort.InferenceSession.create(backwardModel(true, 'cols'), this.opts);
+      bwd = await this.bwdCols;
+    }
+    const b = await bwd.run(feeds);
+    const grads = {} as MlpArrays;
+    for (const name of MLP_PARAM_NAMES) grads[name] = b[GRAD_OF[name]].data as Float32Array;
+    const ce = (b.ce.data as Float32Array)[0];
+    const out: OrtStepResult = { ce, total: ce, grads, mean: f.mu.data as Float32Array, variance: f.var.data as Float32Array };
+    if (this.nmtune && terms) {
+      out.mse = (b.mse.data as Float32Array)[0];
+      out.cov = (b.cov.data as Float32Array)[0];
+      out.svd = svd;
+      out.total = ce + terms.mse * out.mse + terms.cov * out.cov + terms.svd * svd;
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.fwd.release(), this.bwd.release(), this.bwdCols?.then((s) => s.release())]);
+  }
+}
