@@ -28,6 +28,8 @@ Options:
   --batch-size N       default 128
   --schedule S         cosine (default), linear or constant
   --warmup-epochs N    linear warm-up length in epochs; default 0
+  --engine E           auto (default: onnxruntime for mlp/nmtune where it loads, else tfjs),
+                       tfjs or ort; both compute the same step
   --project DIR        save the run in DIR/runs/<id>/ (DIR must hold nmlab.json)
   --json               print one JSON object (accuracy, macroF1, backend, seconds, z, config, …)
 
@@ -60,6 +62,7 @@ export const tuneCommand: Command = {
     'batch-size': { type: 'string' },
     schedule: { type: 'string' },
     'warmup-epochs': { type: 'string' },
+    engine: { type: 'string' },
     project: { type: 'string' },
     json: { type: 'boolean' },
   },
@@ -76,6 +79,8 @@ export const tuneCommand: Command = {
     if (preset) overrides.preset = preset;
     const schedule = choice(stringOpt(args, 'schedule'), ['cosine', 'linear', 'constant'] as const, 'schedule') as ScheduleKind | undefined;
     if (schedule) overrides.schedule = schedule;
+    const engine = choice(stringOpt(args, 'engine'), ['auto', 'tfjs', 'ort'] as const, 'engine');
+    if (engine) overrides.engine = engine;
     const num: Array<[string, keyof TuneParams, (v: number) => boolean, string]> = [
       ['epochs', 'epochs', (v) => Number.isInteger(v) && v >= 1, 'a positive integer'],
       ['fraction', 'fraction', (v) => v > 0 && v <= 1, 'in (0, 1]'],
@@ -133,6 +138,7 @@ export const tuneCommand: Command = {
         accuracy: m.accuracy,
         macroF1: m.macroF1,
         backend: tuner.backend_,
+        engine: tuner.engine_,
         seconds: tuner.fitSeconds_,
         z: m.z,
         trainRows: tuner.trainRows_,
