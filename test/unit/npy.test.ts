@@ -75,6 +75,18 @@ describe('encodeNpy / writeNpy', () => {
     }
     expect(starts).toEqual([0, 3, 6]);
     expect(all).toEqual(Array.from(data));
+    // Reused buffers: same values, chunks alternate between two buffers.
+    const seen: number[] = [];
+    const bufs: ArrayBufferLike[] = [];
+    for await (const chunk of iterateNpyRows(file, 2, { reuseBuffers: true })) {
+      seen.push(...(chunk.data as Float32Array));
+      bufs.push(chunk.data.buffer);
+    }
+    expect(seen).toEqual(Array.from(data));
+    expect(bufs).toHaveLength(4);
+    expect(bufs[0]).toBe(bufs[2]);
+    expect(bufs[1]).toBe(bufs[3]);
+    expect(bufs[0]).not.toBe(bufs[1]);
   });
   it('rejects a data/shape mismatch and a wrong typed array', () => {
     expect(() => encodeNpy({ dtype: 'float32', shape: [2, 2], data: new Float32Array(3) })).toThrow(/4 elements/);

@@ -116,23 +116,33 @@ export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function makeTyped(dtype: NpyDtype, bytes: Uint8Array): NpyData {
-  // Copy into a fresh, aligned buffer: the data offset is only guaranteed 16/64-aligned in
-  // files numpy wrote, and Node Buffers from readFile may share a pooled ArrayBuffer.
-  const buf = new ArrayBuffer(bytes.length);
-  new Uint8Array(buf).set(bytes);
+function typedView(dtype: NpyDtype, buf: ArrayBufferLike, byteOffset: number, length: number): NpyData {
   switch (dtype) {
     case 'float32':
-      return new Float32Array(buf);
+      return new Float32Array(buf, byteOffset, length);
     case 'float64':
-      return new Float64Array(buf);
+      return new Float64Array(buf, byteOffset, length);
     case 'int32':
-      return new Int32Array(buf);
+      return new Int32Array(buf, byteOffset, length);
     case 'int64':
-      return new BigInt64Array(buf);
+      return new BigInt64Array(buf, byteOffset, length);
     case 'uint8':
-      return new Uint8Array(buf);
+      return new Uint8Array(buf, byteOffset, length);
   }
+}
+
+/**
+ * A typed array over `bytes`: a view when the bytes are aligned for the element type and own
+ * their buffer outright (large reads), otherwise a copy (Node pools small Buffers, and a data
+ * offset is only guaranteed 16/64-aligned in files numpy wrote).
+ */
+function makeTyped(dtype: NpyDtype, bytes: Uint8Array): NpyData {
+  const size = NPY_ITEMSIZE[dtype];
+  const length = bytes.length / size;
+  if (bytes.byteOffset % size === 0 && bytes.buffer.byteLength - bytes.length < 4096) return typedView(dtype, bytes.buffer, bytes.byteOffset, length);
+  const buf = new ArrayBuffer(bytes.length);
+  new Uint8Array(buf).set(bytes);
+  return typedView(dtype, buf, 0, length);
 }
 
 /** Decodes a whole `.npy` file held in memory; `file` only names it in errors. */
@@ -216,20 +226,22 @@ export async function readNpyRows(file: string, start: number, count: number): P
   }
 }
 
-async function readRowsFrom(fh: FileHandle, header: NpyHeader, file: string, start: number, count: number): Promise<NpyArray> {
+async function readRowsFrom(fh: FileHandle, header: NpyHeader, file: string, start: number, count: number, target?: ArrayBuffer): Promise<NpyArray> {
   if (header.shape.length === 0) throw bad(file, 'a 0-d array has no rows');
   const rows = header.shape[0];
   if (!Number.isInteger(start) || start < 0 || start > rows) throw new NmlabError('BAD_REQUEST', `${file}: row ${start} is out of range (the array has ${rows} rows)`);
   const n = Math.max(0, Math.min(count, rows - start));
   const rowBytes = shapeSize(header.shape.slice(1)) * NPY_ITEMSIZE[header.dtype];
-  const bytes = Buffer.alloc(n * rowBytes);
+  // Read straight into the buffer the typed array will view: no second copy, and with
+  // `target` no fresh memory at all (first-touch page faults dominate on some VMs).
+  const bytes = target && target.byteLength >= n * rowBytes ? new Uint8Array(target, 0, n * rowBytes) : new Uint8Array(new ArrayBuffer(n * rowBytes));
   let off = 0;
   while (off < bytes.length) {
     const { bytesRead } = await fh.read(bytes, off, bytes.length - off, header.dataOffset + start * rowBytes + off);
     if (bytesRead === 0) throw bad(file, `truncated while reading rows ${start}..${start + n}`);
     off += bytesRead;
   }
-  return { dtype: header.dtype, shape: [n, ...header.shape.slice(1)], data: makeTyped(header.dtype, bytes) };
+  return { dtype: header.dtype, shape: [n, ...header.shape.slice(1)], data: typedView(header.dtype, bytes.buffer, 0, bytes.length / NPY_ITEMSIZE[header.dtype]) };
 }
 
 /** One chunk yielded by {@link iterateNpyRows}. */
@@ -238,12 +250,22 @@ export interface NpyRowChunk extends NpyArray {
   start: number;
 }
 
+/** Options of {@link iterateNpyRows}. */
+export interface IterateNpyOptions {
+  /**
+   * Read into two buffers used in turn instead of a fresh one per chunk. A yielded chunk's
+   * data is then overwritten when the chunk two places after it is read: the consumer must
+   * be done with chunk k before asking for chunk k+2 (reading one ahead is fine).
+   */
+  reuseBuffers?: boolean;
+}
+
 /**
  * Streams a `.npy` file in chunks of `chunkRows` rows along the first axis, so arrays larger
  * than memory can be reduced (e.g. the Gram matrix of a feature cache) with memory bounded by
- * one chunk.
+ * one chunk (two with read-ahead).
  */
-export async function* iterateNpyRows(file: string, chunkRows: number): AsyncGenerator<NpyRowChunk, void, undefined> {
+export async function* iterateNpyRows(file: string, chunkRows: number, opts: IterateNpyOptions = {}): AsyncGenerator<NpyRowChunk, void, undefined> {
   if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new NmlabError('BAD_REQUEST', `iterateNpyRows: chunkRows must be a positive integer, got ${chunkRows}`);
   let fh: FileHandle;
   try {
@@ -254,8 +276,12 @@ export async function* iterateNpyRows(file: string, chunkRows: number): AsyncGen
   try {
     const header = await headerOf(fh, file);
     if (header.shape.length === 0) throw bad(file, 'a 0-d array has no rows');
-    for (let start = 0; start < header.shape[0]; start += chunkRows) {
-      const chunk = await readRowsFrom(fh, header, file, start, chunkRows);
+    const rows = header.shape[0];
+    const chunkBytes = Math.min(chunkRows, rows) * shapeSize(header.shape.slice(1)) * NPY_ITEMSIZE[header.dtype];
+    const buffers = opts.reuseBuffers ? [new ArrayBuffer(chunkBytes), new ArrayBuffer(chunkBytes)] : undefined;
+    let k = 0;
+    for (let start = 0; start < rows; start += chunkRows) {
+      const chunk = await readRowsFrom(fh, header, file, start, chunkRows, buffers?.[k++ % 2]);
       yield { ...chunk, start };
     }
   } finally {

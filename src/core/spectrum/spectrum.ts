@@ -200,8 +200,9 @@ export async function spectrumOfFile(file: string, opts: SpectrumOptions & { csv
   let zeroRows = 0;
   let pre: Float64Array | undefined;
   // Read chunk k+1 while the Gram of chunk k runs (file I/O and ORT both leave the JS thread
-  // free), so reading costs little beyond the first chunk. Memory: two chunks at most.
-  const chunks = iterateNpyRows(file, chunkRows);
+  // free), so reading costs little beyond the first chunk. Memory: two chunk buffers, reused
+  // (chunk k is finished before chunk k+2 is read into its buffer).
+  const chunks = iterateNpyRows(file, chunkRows, { reuseBuffers: true });
   let next = chunks.next();
   try {
     for (;;) {
