@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { escapeXml, lineChartSvg, niceTicks } from '../../src/core/demo/svg';
-import { formatTable, resultsCsv, summarize, type DemoRow } from '../../src/core/demo/results';
+import { aggregateSeeds, formatTable, resultsCsv, sampleStd, summarize, type DemoSeedRow } from '../../src/core/demo/results';
 import { ProgressReporter, formatDuration } from '../../src/core/demo/progress';
 
-function row(gamma: number, method: DemoRow['method'], domain: string, accuracy: number, zLsvr = 0.5): DemoRow {
+function row(gamma: number, method: DemoSeedRow['method'], domain: string, accuracy: number, zLsvr = 0.5, seed = 0): DemoSeedRow {
   return {
     gamma,
+    seed,
     method,
     domain,
     kind: domain === 'id' ? 'id' : 'ood',
@@ -76,28 +77,57 @@ describe('lineChartSvg', () => {
   });
 });
 
-describe('summary, table and CSV', () => {
-  const rows = [row(0, 'lp', 'id', 0.8), row(0, 'lp', 'rotation', 0.4, 0.2), row(0, 'lp', 'blur', 0.6, 0.4), row(0.05, 'lp', 'id', 0.81), row(0.05, 'lp', 'blur', 0.5)];
+describe('seeds, summary, table and CSV', () => {
+  // γ = 0: two seeds; γ = 5 %: one.
+  const rows = [
+    row(0, 'lp', 'id', 0.8, 0.5, 0),
+    row(0, 'lp', 'rotation', 0.4, 0.2, 0),
+    row(0, 'lp', 'blur', 0.6, 0.4, 0),
+    row(0, 'lp', 'id', 0.7, 0.5, 1),
+    row(0, 'lp', 'rotation', 0.3, 0.6, 1),
+    row(0, 'lp', 'blur', 0.3, 0.8, 1),
+    row(0.05, 'lp', 'id', 0.81),
+    row(0.05, 'lp', 'blur', 0.5),
+  ];
 
-  it('averages OOD rows over target domains', () => {
-    const s = summarize(rows);
-    expect(s).toHaveLength(2);
-    expect(s[0]).toMatchObject({ gamma: 0, method: 'lp', idAccuracy: 0.8, oodAccuracy: 0.5, oodMacroF1: 0.25 });
-    expect(s[0].oodZLsvr).toBeCloseTo(0.3, 15);
-    expect(s[1].oodAccuracy).toBe(0.5);
+  it('computes the sample standard deviation', () => {
+    expect(sampleStd([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(Math.sqrt(32 / 7), 14);
+    expect(sampleStd([3])).toBe(0);
   });
 
-  it('prints percentages with two decimals and spectra with four', () => {
+  it('averages each domain over seeds', () => {
+    const a = aggregateSeeds(rows);
+    expect(a.map((r) => `${r.gamma}/${r.domain}/${r.seeds}`)).toEqual(['0/id/2', '0/rotation/2', '0/blur/2', '0.05/id/1', '0.05/blur/1']);
+    expect(a[0].accuracy).toBeCloseTo(0.75, 15);
+    expect(a[0].accuracyStd).toBeCloseTo(Math.SQRT1_2 * 0.1, 15);
+    expect(a[2].zLsvr).toBeCloseTo(0.6, 15);
+    expect(a[3].accuracyStd).toBe(0);
+  });
+
+  it('summarises OOD as the mean over target domains, its std over the seeds\' means', () => {
+    const s = summarize(rows);
+    expect(s).toHaveLength(2);
+    expect(s[0]).toMatchObject({ gamma: 0, method: 'lp', seeds: 2 });
+    expect(s[0].idAccuracy).toBeCloseTo(0.75, 15);
+    // Seed 0: OOD mean (0.4 + 0.6)/2 = 0.5; seed 1: 0.3. Mean 0.4, std √2·0.1.
+    expect(s[0].oodAccuracy).toBeCloseTo(0.4, 15);
+    expect(s[0].oodAccuracyStd).toBeCloseTo(Math.SQRT2 * 0.1, 15);
+    expect(s[0].oodZLsvr).toBeCloseTo((0.3 + 0.7) / 2, 15);
+    expect(s[0].oodFeatLsvr).toBe(0.7);
+    expect(s[1]).toMatchObject({ seeds: 1, idAccuracy: 0.81, oodAccuracy: 0.5, idAccuracyStd: 0, oodAccuracyStd: 0 });
+  });
+
+  it('prints accuracy as mean±std in percent and spectra with four decimals', () => {
     const t = formatTable(summarize(rows)).split('\n');
     expect(t[0]).toMatch(/^γ\s+method\s+ID acc %\s+ID F1\s+SVE\(F\)\s+SVE\(Z\)\s+OOD acc %\s+OOD F1\s+LSVR\(F\)\s+LSVR\(Z\)$/);
-    expect(t[2].split(/\s+/)).toEqual(['0%', 'lp', '80.00', '0.4000', '2.0000', '1.5000', '50.00', '0.2500', '0.7000', '0.3000']);
+    expect(t[2].split(/\s+/)).toEqual(['0%', 'lp', '75.00±7.07', '0.3750', '2.0000', '1.5000', '40.00±14.14', '0.2000', '0.7000', '0.5000']);
     expect(t[3].split(/\s+/)[0]).toBe('5%');
   });
 
   it('writes one CSV line per row at full precision', () => {
-    const csv = resultsCsv([row(0.1, 'nmtune', 'gaussian-noise', 1 / 3)]).split('\n');
-    expect(csv[0]).toBe('gamma,method,domain,kind,rows,accuracy,macroF1,featSve,featLsvr,zSve,zLsvr,featSveRaw,featLsvrRaw,zSveRaw,zLsvrRaw');
-    expect(csv[1]).toBe(`0.1,nmtune,gaussian-noise,ood,100,${1 / 3},${1 / 6},2,0.7,1.5,0.5,1,0.3,1.1,0.4`);
+    const csv = resultsCsv(aggregateSeeds([row(0.1, 'nmtune', 'gaussian-noise', 1 / 3)])).split('\n');
+    expect(csv[0]).toBe('gamma,method,domain,kind,rows,accuracy,macroF1,featSve,featLsvr,zSve,zLsvr,featSveRaw,featLsvrRaw,zSveRaw,zLsvrRaw,seeds,accuracyStd,macroF1Std');
+    expect(csv[1]).toBe(`0.1,nmtune,gaussian-noise,ood,100,${1 / 3},${1 / 6},2,0.7,1.5,0.5,1,0.3,1.1,0.4,1,0,0`);
   });
 });
 

@@ -90,9 +90,11 @@ describe('nmlab demo --quick', () => {
     const targets = QUICK_CONFIG.corruptions.map((c) => c.name);
     expect(first.protocol.oodTargets).toEqual(targets);
     expect(first.rows).toHaveLength(QUICK_CONFIG.gammas.length * 3 * (1 + targets.length));
+    expect(first.seedRows).toHaveLength(first.rows.length * QUICK_CONFIG.tuneSeeds.length);
+    expect(first.rows.every((r) => r.seeds === QUICK_CONFIG.tuneSeeds.length)).toBe(true);
     expect(first.backbones.map((b) => b.gamma)).toEqual(QUICK_CONFIG.gammas);
     const dim = QUICK_CONFIG.arch.widths!.at(-1)!;
-    for (const r of first.rows) {
+    for (const r of [...first.rows, ...first.seedRows]) {
       for (const v of [r.accuracy, r.macroF1]) expect(v >= 0 && v <= 1).toBe(true);
       // SVE of n singular values is at most log n; LSVR = −log(σ₁ share) is between 0 and log n.
       for (const v of [r.featSve, r.zSve, r.featSveRaw, r.zSveRaw, r.featLsvr, r.zLsvr, r.featLsvrRaw, r.zLsvrRaw]) {
@@ -101,6 +103,7 @@ describe('nmlab demo --quick', () => {
         expect(v).toBeLessThanOrEqual(Math.log(Math.min(dim, r.rows)) + 1e-9);
       }
       expect(r.rows).toBe(QUICK_CONFIG.downstreamTestPerClass * QUICK_CONFIG.downstreamClasses.length);
+      if ('accuracyStd' in r) expect(Number.isFinite(r.accuracyStd) && r.accuracyStd >= 0).toBe(true);
       // Linear probing leaves the features as they are: Z = F.
       if (r.method === 'lp') {
         expect(r.zSve).toBeCloseTo(r.featSve, 9);
@@ -113,15 +116,27 @@ describe('nmlab demo --quick', () => {
     expect(first.timing.stages.every((s) => !s.reused)).toBe(true);
   });
 
-  it('summarises OOD as the mean over target domains, and the CSV holds the same rows', async () => {
+  it('averages seeds and target domains as documented, and the CSV holds the same rows', async () => {
+    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    for (const r of first.rows) {
+      const seeds = first.seedRows.filter((x) => x.gamma === r.gamma && x.method === r.method && x.domain === r.domain);
+      expect(seeds.map((x) => x.seed)).toEqual(QUICK_CONFIG.tuneSeeds);
+      expect(r.accuracy).toBeCloseTo(avg(seeds.map((x) => x.accuracy)), 12);
+      expect(r.zSve).toBeCloseTo(avg(seeds.map((x) => x.zSve)), 12);
+      // Two seeds: the sample std is |a − b|/√2.
+      expect(r.accuracyStd).toBeCloseTo(Math.abs(seeds[0].accuracy - seeds[1].accuracy) / Math.SQRT2, 12);
+    }
     for (const s of first.summary) {
       const mine = first.rows.filter((r) => r.gamma === s.gamma && r.method === s.method);
       const ood = mine.filter((r) => r.kind === 'ood');
       const id = mine.find((r) => r.kind === 'id')!;
-      expect(s.idAccuracy).toBe(id.accuracy);
+      expect(s.idAccuracy).toBeCloseTo(id.accuracy, 12);
+      expect(s.idAccuracyStd).toBeCloseTo(id.accuracyStd, 12);
       expect(s.idFeatSve).toBe(id.featSve);
-      expect(s.oodAccuracy).toBeCloseTo(ood.reduce((a, r) => a + r.accuracy, 0) / ood.length, 12);
-      expect(s.oodZLsvr).toBeCloseTo(ood.reduce((a, r) => a + r.zLsvr, 0) / ood.length, 12);
+      expect(s.oodAccuracy).toBeCloseTo(avg(ood.map((r) => r.accuracy)), 12);
+      expect(s.oodZLsvr).toBeCloseTo(avg(ood.map((r) => r.zLsvr)), 12);
+      const perSeedOod = QUICK_CONFIG.tuneSeeds.map((seed) => avg(first.seedRows.filter((x) => x.gamma === s.gamma && x.method === s.method && x.kind === 'ood' && x.seed === seed).map((x) => x.accuracy)));
+      expect(s.oodAccuracyStd).toBeCloseTo(Math.abs(perSeedOod[0] - perSeedOod[1]) / Math.SQRT2, 12);
     }
     const csv = (await readFile(join(project, 'results', 'demo-results.csv'), 'utf8')).trimEnd().split('\n');
     const header = csv[0].split(',');
@@ -144,9 +159,11 @@ describe('nmlab demo --quick', () => {
       const s = first.summary[i];
       expect(cells[0]).toBe(`${Math.round(s.gamma * 1000) / 10}%`);
       expect(cells[1]).toBe(s.method);
-      const nums = cells.slice(2).map(Number);
-      const want = [100 * s.idAccuracy, s.idMacroF1, s.idFeatSve, s.idZSve, 100 * s.oodAccuracy, s.oodMacroF1, s.oodFeatLsvr, s.oodZLsvr];
-      const places = [2, 4, 4, 4, 2, 4, 4, 4];
+      // Accuracy cells read mean±std.
+      const nums = cells.slice(2).flatMap((c) => c.split('±')).map(Number);
+      const want = [100 * s.idAccuracy, 100 * s.idAccuracyStd, s.idMacroF1, s.idFeatSve, s.idZSve, 100 * s.oodAccuracy, 100 * s.oodAccuracyStd, s.oodMacroF1, s.oodFeatLsvr, s.oodZLsvr];
+      const places = [2, 2, 4, 4, 4, 2, 2, 4, 4, 4];
+      expect(nums).toHaveLength(want.length);
       nums.forEach((v, k) => expect(Math.abs(v - want[k])).toBeLessThanOrEqual(0.5 * 10 ** -places[k] + 1e-12));
     });
   });
@@ -158,7 +175,8 @@ describe('nmlab demo --quick', () => {
     const mtime = (await stat(weights)).mtimeMs;
     // Make the last tuning stage look killed mid-run: its process is gone, the status still says running.
     const tunes = await runsOf('demo.tune');
-    const last = tunes.find((r) => r.config.gamma === QUICK_CONFIG.gammas.at(-1) && r.config.method === 'nmtune')!;
+    const lastSeed = QUICK_CONFIG.tuneSeeds.at(-1)!;
+    const last = tunes.find((r) => r.config.gamma === QUICK_CONFIG.gammas.at(-1) && r.config.method === 'nmtune' && r.config.seed === lastSeed)!;
     const statusFile = join(project, 'runs', last.id, 'status.json');
     const status = JSON.parse(await readFile(statusFile, 'utf8')) as Record<string, unknown>;
     await writeFile(statusFile, JSON.stringify({ ...status, status: 'running', endedAt: null, pid: 2 ** 22 + 12345 }));
@@ -167,11 +185,12 @@ describe('nmlab demo --quick', () => {
     expect(again.code, again.stderr).toBe(0);
     const second = DemoResults.parse(JSON.parse(again.stdout));
     const redone = second.timing.stages.filter((s) => !s.reused);
-    expect(redone.map((s) => s.label)).toEqual([`tune nmtune γ=${Math.round(QUICK_CONFIG.gammas.at(-1)! * 100)}%`]);
+    expect(redone.map((s) => s.label)).toEqual([`tune nmtune γ=${Math.round(QUICK_CONFIG.gammas.at(-1)! * 100)}% seed ${lastSeed}`]);
     expect(await runsOf('demo.pretrain')).toHaveLength(QUICK_CONFIG.gammas.length);
     expect((await stat(weights)).mtimeMs).toBe(mtime);
     expect(again.stderr).toMatch(/done earlier, reused/);
     // Everything reused reads back identically; the redone stage is seeded, so it matches too.
+    expect(second.seedRows).toEqual(first.seedRows);
     expect(second.rows).toEqual(first.rows);
     expect(second.backbones).toEqual(first.backbones);
   });

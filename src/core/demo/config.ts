@@ -47,9 +47,10 @@ export interface DemoConfig {
   arch: Partial<Omit<CnnSpec, 'numClasses' | 'inputSize'>>;
   /** Tuning methods; NMTune uses the paper preset (λ = 0.01). */
   methods: TuneMethod[];
-  /** Tuning epochs (paper: 30) and seed. Other tuning hyper-parameters are the paper's defaults. */
+  /** Tuning epochs (paper: 30). Other tuning hyper-parameters are the paper's defaults. */
   tuneEpochs: number;
-  tuneSeed: number;
+  /** Tuning seeds (paper: three); results are the mean and standard deviation over them. */
+  tuneSeeds: number[];
   tuneBatchSize: number;
   /** Corruption seed (rotation sign, noise draws). */
   corruptionSeed: number;
@@ -89,7 +90,7 @@ export const FULL_CONFIG: DemoConfig = {
   arch: {},
   methods: ['lp', 'mlp', 'nmtune'],
   tuneEpochs: 30,
-  tuneSeed: 0,
+  tuneSeeds: [0, 1, 2],
   tuneBatchSize: 128,
   corruptionSeed: 7,
 };
@@ -109,6 +110,7 @@ export const QUICK_CONFIG: DemoConfig = {
   pretrainHyper: { epochs: 1, batchSize: 32 },
   arch: { stemWidth: 8, widths: [8, 16], blocks: [1, 1] },
   tuneEpochs: 10,
+  tuneSeeds: [0, 1],
   tuneBatchSize: 32,
 };
 

@@ -39,7 +39,7 @@ import type { Run } from '../runs/store';
 import { FASHION_CLASSES, gammaPct, hashOf, type DemoConfig } from './config';
 import { demoDatasetIds, imageSetOf, prepareDatasets, prepareNoisy, type DemoDatasetIds } from './data';
 import { ProgressReporter, type ProgressSink, type StagePlan } from './progress';
-import { DemoResults, demoCharts, formatTable, resultsCsv, summarize, type DemoBackbone, type DemoRow } from './results';
+import { DemoResults, aggregateSeeds, demoCharts, formatTable, resultsCsv, summarize, type DemoBackbone, type DemoSeedRow } from './results';
 import { StageRunner } from './stages';
 
 export interface DemoOptions {
@@ -188,7 +188,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     pretrain: (g: number) => `demo.pretrain:${pretrainHash}:${g}`,
     features: (g: number) => `demo.features:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}`,
     spectrum: (g: number) => `demo.spectrum:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}`,
-    tune: (g: number, m: TuneMethod) => `demo.tune:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}:${m}:${hashOf({ e: cfg.tuneEpochs, s: cfg.tuneSeed, b: cfg.tuneBatchSize })}`,
+    tune: (g: number, m: TuneMethod, seed: number) => `demo.tune:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}:${m}:${seed}:${hashOf({ e: cfg.tuneEpochs, b: cfg.tuneBatchSize })}`,
   };
   const plan: StagePlan[] = [{ key: keys.data, kind: 'data', label: 'datasets', estimate: est.data }];
   for (const g of cfg.gammas) {
@@ -196,7 +196,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     plan.push({ key: keys.pretrain(g), kind: 'pretrain', label: `pre-train ${gl}`, estimate: est.pretrain });
     plan.push({ key: keys.features(g), kind: 'features', label: `features ${gl}`, estimate: est.features });
     plan.push({ key: keys.spectrum(g), kind: 'spectrum', label: `spectra ${gl}`, estimate: est.spectrum });
-    for (const m of cfg.methods) plan.push({ key: keys.tune(g, m), kind: `tune-${m}`, label: `tune ${m} ${gl}`, estimate: est[`tune-${m}`] });
+    for (const m of cfg.methods) {
+      for (const seed of cfg.tuneSeeds) plan.push({ key: keys.tune(g, m, seed), kind: `tune-${m}`, label: `tune ${m} ${gl} seed ${seed}`, estimate: est[`tune-${m}`] });
+    }
   }
   for (const p of plan) p.done = runner.has(p.key);
   const progress = new ProgressReporter(plan, opts.progress);
@@ -229,7 +231,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const ood = await loadDataset(projectDir, ids.ood);
 
   const backbones: DemoBackbone[] = [];
-  const rows: DemoRow[] = [];
+  const seedRows: DemoSeedRow[] = [];
   for (const g of cfg.gammas) {
     // 2. Noisy labels and pre-training.
     const bb = await stage(
@@ -293,34 +295,37 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
 
     // 5. Tuning: fit on the source (ID train), evaluate on ID test and each target domain.
     for (const m of cfg.methods) {
-      const tr = await stage(
-        keys.tune(g, m),
-        'demo.tune',
-        { gamma: g, method: m, preset: m === 'nmtune' ? 'paper' : null, epochs: cfg.tuneEpochs, seed: cfg.tuneSeed, batchSize: cfg.tuneBatchSize, features: [feats.downstream.file, feats.ood.file] },
-        (run) => tuneStage(cfg, m, views, run, progress, opts.signal),
-        parseAs<TuneStageResult>((v) => typeof v.evals === 'object' && v.evals !== null),
-      );
-      tfBackend = tfBackend ?? tr.backend;
-      for (const [domain, e] of Object.entries(tr.evals)) {
-        const f = spec.sets[domain];
-        if (!f) throw new NmlabError('INTERNAL', `no spectrum of the "${domain}" features for γ=${g}`);
-        rows.push({
-          gamma: g,
-          method: m,
-          domain,
-          kind: domain === 'id' ? 'id' : 'ood',
-          rows: e.rows,
-          accuracy: e.accuracy,
-          macroF1: e.macroF1,
-          featSve: f.reference.sve,
-          featLsvr: f.reference.lsvr,
-          zSve: e.z.reference.sve,
-          zLsvr: e.z.reference.lsvr,
-          featSveRaw: f.none.sve,
-          featLsvrRaw: f.none.lsvr,
-          zSveRaw: e.z.none.sve,
-          zLsvrRaw: e.z.none.lsvr,
-        });
+      for (const seed of cfg.tuneSeeds) {
+        const tr = await stage(
+          keys.tune(g, m, seed),
+          'demo.tune',
+          { gamma: g, method: m, seed, preset: m === 'nmtune' ? 'paper' : null, epochs: cfg.tuneEpochs, batchSize: cfg.tuneBatchSize, features: [feats.downstream.file, feats.ood.file] },
+          (run) => tuneStage(cfg, m, seed, views, run, progress, opts.signal),
+          parseAs<TuneStageResult>((v) => typeof v.evals === 'object' && v.evals !== null),
+        );
+        tfBackend = tfBackend ?? tr.backend;
+        for (const [domain, e] of Object.entries(tr.evals)) {
+          const f = spec.sets[domain];
+          if (!f) throw new NmlabError('INTERNAL', `no spectrum of the "${domain}" features for γ=${g}`);
+          seedRows.push({
+            gamma: g,
+            method: m,
+            seed,
+            domain,
+            kind: domain === 'id' ? 'id' : 'ood',
+            rows: e.rows,
+            accuracy: e.accuracy,
+            macroF1: e.macroF1,
+            featSve: f.reference.sve,
+            featLsvr: f.reference.lsvr,
+            zSve: e.z.reference.sve,
+            zLsvr: e.z.reference.lsvr,
+            featSveRaw: f.none.sve,
+            featLsvrRaw: f.none.lsvr,
+            zSveRaw: e.z.none.sve,
+            zLsvrRaw: e.z.none.lsvr,
+          });
+        }
       }
     }
   }
@@ -328,7 +333,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   // 6. Results.
   const resultsDir = join(projectDir, RESULTS_FOLDER);
   await mkdir(resultsDir, { recursive: true });
-  const summary = summarize(rows);
+  const rows = aggregateSeeds(seedRows);
+  const summary = summarize(seedRows);
   const charts = demoCharts(summary, cfg.gammas);
   for (const [name, svg] of Object.entries(charts)) await writeFile(join(resultsDir, name), svg);
   const csv = resultsCsv(rows);
@@ -353,6 +359,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     timing: { wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, loadAverage: loadavg(), cores: cpus().length, stages: timings },
     backbones,
     rows,
+    seedRows,
     summary,
     files: { json: `${RESULTS_FOLDER}/demo-results.json`, csv: `${RESULTS_FOLDER}/demo-results.csv`, charts: Object.keys(charts).map((n) => `${RESULTS_FOLDER}/${n}`) },
   });
@@ -421,9 +428,9 @@ async function pretrainStage(
   };
 }
 
-async function tuneStage(cfg: DemoConfig, method: TuneMethod, views: FeatureViews, run: Run, progress: ProgressReporter, signal: AbortSignal | undefined): Promise<TuneStageResult> {
+async function tuneStage(cfg: DemoConfig, method: TuneMethod, seed: number, views: FeatureViews, run: Run, progress: ProgressReporter, signal: AbortSignal | undefined): Promise<TuneStageResult> {
   const numClasses = cfg.downstreamClasses.length;
-  const tuner = makeTuner({ method, epochs: cfg.tuneEpochs, seed: cfg.tuneSeed, batchSize: cfg.tuneBatchSize, numClasses, preset: 'paper' });
+  const tuner = makeTuner({ method, epochs: cfg.tuneEpochs, seed, batchSize: cfg.tuneBatchSize, numClasses, preset: 'paper' });
   try {
     await tuner.fit(views.train, {
       signal,

@@ -15,7 +15,7 @@ const Finite = z.number().refine(Number.isFinite, 'must be finite');
 const Unit = Finite.refine((v) => v >= 0 && v <= 1, 'must be in [0, 1]');
 const NonNeg = Finite.refine((v) => v >= 0, 'must be ≥ 0');
 
-export const DemoRow = z.object({
+const RowCore = {
   gamma: Unit,
   method: z.enum(['lp', 'mlp', 'nmtune']),
   /** `id` (clean held-out downstream images) or the name of an OOD target domain. */
@@ -32,14 +32,28 @@ export const DemoRow = z.object({
   featLsvrRaw: NonNeg,
   zSveRaw: NonNeg,
   zLsvrRaw: NonNeg,
-});
+};
+
+/** One tuning seed's numbers on one domain. */
+export const DemoSeedRow = z.object({ ...RowCore, seed: z.number().int() });
+export type DemoSeedRow = z.infer<typeof DemoSeedRow>;
+
+/**
+ * One γ × method × domain: means over the tuning seeds, with the sample standard deviation
+ * (n − 1; 0 for a single seed) of accuracy and macro-F1.
+ */
+export const DemoRow = z.object({ ...RowCore, seeds: z.number().int().min(1), accuracyStd: NonNeg, macroF1Std: NonNeg });
 export type DemoRow = z.infer<typeof DemoRow>;
 
 /** One line of the printed table: ID numbers, and OOD numbers averaged over the target domains. */
 export const DemoSummary = z.object({
   gamma: Unit,
   method: z.enum(['lp', 'mlp', 'nmtune']),
+  seeds: z.number().int().min(1),
   idAccuracy: Unit,
+  /** Standard deviation over seeds of the ID accuracy, and of each seed's mean OOD accuracy. */
+  idAccuracyStd: NonNeg,
+  oodAccuracyStd: NonNeg,
   idMacroF1: Unit,
   idFeatSve: NonNeg,
   idZSve: NonNeg,
@@ -89,6 +103,7 @@ export const DemoResults = z.object({
   timing: z.object({ wallSeconds: NonNeg, cpuSeconds: NonNeg, loadAverage: z.array(z.number()), cores: z.number().int(), stages: z.array(DemoStageTiming) }),
   backbones: z.array(DemoBackbone).min(1),
   rows: z.array(DemoRow).min(1),
+  seedRows: z.array(DemoSeedRow).min(1),
   summary: z.array(DemoSummary).min(1),
   files: z.object({ json: z.string(), csv: z.string(), charts: z.array(z.string()) }),
 });
@@ -110,6 +125,9 @@ const CSV_COLUMNS: Array<keyof DemoRow> = [
   'featLsvrRaw',
   'zSveRaw',
   'zLsvrRaw',
+  'seeds',
+  'accuracyStd',
+  'macroF1Std',
 ];
 
 /** CSV (RFC 4180 quoting) of the rows, full precision. */
@@ -123,26 +141,73 @@ export function resultsCsv(rows: DemoRow[]): string {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** The per-γ × method summary: ID row as it is, OOD rows averaged over the target domains. */
-export function summarize(rows: DemoRow[]): DemoSummary[] {
+/** Sample standard deviation (n − 1), 0 for fewer than two values. */
+export function sampleStd(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of xs) out.set(key(x), [...(out.get(key(x)) ?? []), x]);
+  return out;
+}
+
+/** Per γ × method × domain: means over seeds (first-seen order), std of accuracy and macro-F1. */
+export function aggregateSeeds(seedRows: DemoSeedRow[]): DemoRow[] {
+  return [...groupBy(seedRows, (r) => `${r.gamma}|${r.method}|${r.domain}`).values()].map((g) => {
+    const avg = (f: (r: DemoSeedRow) => number) => mean(g.map(f));
+    return {
+      gamma: g[0].gamma,
+      method: g[0].method,
+      domain: g[0].domain,
+      kind: g[0].kind,
+      rows: g[0].rows,
+      accuracy: avg((r) => r.accuracy),
+      macroF1: avg((r) => r.macroF1),
+      featSve: g[0].featSve,
+      featLsvr: g[0].featLsvr,
+      zSve: avg((r) => r.zSve),
+      zLsvr: avg((r) => r.zLsvr),
+      featSveRaw: g[0].featSveRaw,
+      featLsvrRaw: g[0].featLsvrRaw,
+      zSveRaw: avg((r) => r.zSveRaw),
+      zLsvrRaw: avg((r) => r.zLsvrRaw),
+      seeds: g.length,
+      accuracyStd: sampleStd(g.map((r) => r.accuracy)),
+      macroF1Std: sampleStd(g.map((r) => r.macroF1)),
+    };
+  });
+}
+
+/**
+ * The per-γ × method summary: ID numbers and OOD numbers averaged over the target domains,
+ * both averaged over seeds; the OOD standard deviation is over the seeds' OOD means.
+ */
+export function summarize(seedRows: DemoSeedRow[]): DemoSummary[] {
   const out: DemoSummary[] = [];
-  const keys = [...new Set(rows.map((r) => `${r.gamma}|${r.method}`))];
-  for (const k of keys) {
-    const mine = rows.filter((r) => `${r.gamma}|${r.method}` === k);
-    const id = mine.find((r) => r.kind === 'id');
-    const ood = mine.filter((r) => r.kind === 'ood');
-    if (!id || ood.length === 0) continue;
+  for (const g of groupBy(seedRows, (r) => `${r.gamma}|${r.method}`).values()) {
+    const bySeed = [...groupBy(g, (r) => String(r.seed)).values()];
+    const ids = bySeed.map((s) => s.find((r) => r.kind === 'id'));
+    const oods = bySeed.map((s) => s.filter((r) => r.kind === 'ood'));
+    if (ids.some((r) => !r) || oods.some((o) => o.length === 0)) continue;
+    const id = ids as DemoSeedRow[];
+    const oodMean = (f: (r: DemoSeedRow) => number) => oods.map((o) => mean(o.map(f)));
     out.push({
-      gamma: id.gamma,
-      method: id.method,
-      idAccuracy: id.accuracy,
-      idMacroF1: id.macroF1,
-      idFeatSve: id.featSve,
-      idZSve: id.zSve,
-      oodAccuracy: mean(ood.map((r) => r.accuracy)),
-      oodMacroF1: mean(ood.map((r) => r.macroF1)),
-      oodFeatLsvr: mean(ood.map((r) => r.featLsvr)),
-      oodZLsvr: mean(ood.map((r) => r.zLsvr)),
+      gamma: g[0].gamma,
+      method: g[0].method,
+      seeds: bySeed.length,
+      idAccuracy: mean(id.map((r) => r.accuracy)),
+      idAccuracyStd: sampleStd(id.map((r) => r.accuracy)),
+      oodAccuracyStd: sampleStd(oodMean((r) => r.accuracy)),
+      idMacroF1: mean(id.map((r) => r.macroF1)),
+      idFeatSve: id[0].featSve,
+      idZSve: mean(id.map((r) => r.zSve)),
+      oodAccuracy: mean(oodMean((r) => r.accuracy)),
+      oodMacroF1: mean(oodMean((r) => r.macroF1)),
+      oodFeatLsvr: mean(oods[0].map((r) => r.featLsvr)),
+      oodZLsvr: mean(oodMean((r) => r.zLsvr)),
     });
   }
   return out;
@@ -155,11 +220,11 @@ export function tableCells(s: DemoSummary): string[] {
   return [
     `${Math.round(s.gamma * 1000) / 10}%`,
     s.method,
-    (100 * s.idAccuracy).toFixed(2),
+    `${(100 * s.idAccuracy).toFixed(2)}±${(100 * s.idAccuracyStd).toFixed(2)}`,
     s.idMacroF1.toFixed(4),
     s.idFeatSve.toFixed(4),
     s.idZSve.toFixed(4),
-    (100 * s.oodAccuracy).toFixed(2),
+    `${(100 * s.oodAccuracy).toFixed(2)}±${(100 * s.oodAccuracyStd).toFixed(2)}`,
     s.oodMacroF1.toFixed(4),
     s.oodFeatLsvr.toFixed(4),
     s.oodZLsvr.toFixed(4),
@@ -174,14 +239,14 @@ export function formatTable(summary: DemoSummary[]): string {
   return [line(TABLE_HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
 }
 
-const METHOD_LABEL: Record<DemoRow['method'], string> = { lp: 'LP', mlp: 'MLP', nmtune: 'NMTune' };
+const METHOD_LABEL: Record<DemoSummary['method'], string> = { lp: 'LP', mlp: 'MLP', nmtune: 'NMTune' };
 
 /** The four comparison charts, as file name → SVG text. */
 export function demoCharts(summary: DemoSummary[], gammas: number[]): Record<string, string> {
   const methods = [...new Set(summary.map((s) => s.method))];
   const xTicks = gammas.map((g) => Math.round(g * 1000) / 10);
   const pct = (v: number) => `${v}%`;
-  const by = (m: DemoRow['method'], f: (s: DemoSummary) => number): ChartSeries => ({
+  const by = (m: DemoSummary['method'], f: (s: DemoSummary) => number): ChartSeries => ({
     name: METHOD_LABEL[m],
     points: summary.filter((s) => s.method === m).map((s) => ({ x: Math.round(s.gamma * 1000) / 10, y: f(s) })),
   });
