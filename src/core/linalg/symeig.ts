@@ -70,7 +70,12 @@ export class SymEigWorkspace {
       this.hu = new Float64Array(n);
       this.hp = new Float64Array(n);
     }
+  }
+
+  /** The n×n working matrix (allocated on first need, then reused). */
+  matrix(n: number): Float64Array {
     if (this.v.length < n * n) this.v = new Float64Array(n * n);
+    return this.v;
   }
 }
 
@@ -87,27 +92,31 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
   const wantVectors = opts.vectors === true;
   const ws = opts.workspace ?? new SymEigWorkspace();
   ws.ensure(n);
-  const V = ws.v;
   const d = ws.d;
   const e = ws.e;
   for (let i = 0; i < n * n; i++) {
     const x = a[i];
-    if (!Number.isFinite(x)) throw new NmlabError('NUMERIC', `symmetricEigen: matrix element ${i} (row ${Math.floor(i / n)}, column ${i % n}) is ${x}`);
-    V[i] = x;
+    // x - x is NaN exactly for NaN and ±Inf.
+    if (x - x !== 0) throw new NmlabError('NUMERIC', `symmetricEigen: matrix element ${i} (row ${Math.floor(i / n)}, column ${i % n}) is ${x}`);
   }
 
-  // Vectors path: with the WebAssembly kernels, V lives in their memory so that the QL
-  // rotations (most of the work) run as f64x2 SIMD.
-  let W = V;
+  // The working copy of `a` lives in the WebAssembly kernels' memory when they run (the QL
+  // rotations of the vectors path, the fused reduction of the values path), else in the
+  // workspace. Either way it is reused between calls: fresh memory costs page faults.
+  let W: Float64Array;
   let k: LinalgWasm | null = null;
   if (wantVectors) {
     k = (opts.engine ?? 'auto') === 'auto' && n >= 32 ? linalgWasm() : null;
-    if (k && k.reserve(8 * n * n)) {
-      W = new Float64Array(k.memory.buffer, 0, n * n);
-      W.set(V.subarray(0, n * n));
-    } else k = null;
+    if (k && k.reserve(8 * n * n)) W = new Float64Array(k.memory.buffer, 0, n * n);
+    else {
+      k = null;
+      W = ws.matrix(n);
+    }
+    W.set(a.subarray(0, n * n));
     tridiagonalize(W, n, d, e, true);
-  } else tridiagonalizeValues(V, n, d, e, ws, opts.engine ?? 'auto');
+  } else {
+    W = tridiagonalizeValues(a, n, d, e, ws, opts.engine ?? 'auto');
+  }
   tql(W, n, d, e, wantVectors, k);
 
   // Sort descending (QL returns ascending-ish, not guaranteed) and lay vectors out row-major.
@@ -237,19 +246,23 @@ function tridiagonalize(V: Float64Array, n: number, d: Float64Array, e: Float64A
  * - two columns per pass, so v, w, v' and p are loaded once for two matrix elements.
  * On return d is the diagonal and e[1..n-1] the sub-diagonal (e[0] = 0), as tql() expects.
  */
-function tridiagonalizeValues(V: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, engine: 'auto' | 'js'): void {
+/** Copies `a` to a working matrix, reduces it (values only) and returns the working matrix. */
+function tridiagonalizeValues(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, engine: 'auto' | 'js'): Float64Array {
   const k = engine === 'auto' && n >= 64 ? linalgWasm() : null;
   // Working set in wasm memory: A (n²), v, w, u, p (n each), 2 result slots.
   if (k && k.reserve(8 * (n * n + 4 * n + 2))) {
     const buf = k.memory.buffer;
     const A = new Float64Array(buf, 0, n * n);
-    A.set(V.subarray(0, n * n));
+    A.set(a.subarray(0, n * n));
     const at = (i: number): Float64Array => new Float64Array(buf, 8 * (n * n + i * n), n);
     const out = new Float64Array(buf, 8 * (n * n + 4 * n), 2);
     tridiagonalizeFused(A, n, d, e, at(0), at(1), at(2), at(3), { k, out });
-  } else {
-    tridiagonalizeFused(V, n, d, e, ws.hv, ws.hw, ws.hu, ws.hp);
+    return A;
   }
+  const V = ws.matrix(n);
+  V.set(a.subarray(0, n * n));
+  tridiagonalizeFused(V, n, d, e, ws.hv, ws.hw, ws.hu, ws.hp);
+  return V;
 }
 
 /** The WebAssembly kernels and a 2-element result slot in their memory. */
