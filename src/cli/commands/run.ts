@@ -14,10 +14,23 @@ import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/ex
 const USAGE = `Usage:
   nmlab run SPEC.yaml --project DIR [--id ID] [--concurrency N] [--json]
 
-Creates an experiment from SPEC (YAML or JSON; see README "Experiments") in the project and runs
-every job in worker processes, N at a time (default: cores − 1). Progress goes to stderr; the
-final state (and, with --json, the whole experiment) to stdout. Exit code 0 when every job
-succeeded, 1 otherwise. Resume an interrupted run with \`nmlab experiment resume ID --project DIR\`.
+Creates an experiment from SPEC (YAML or JSON) in the project and runs every job in worker
+processes, N at a time (default: cores − 1). Progress goes to stderr; the final state (and, with
+--json, the whole experiment) to stdout. Exit code 0 when every job succeeded, 1 otherwise.
+Resume an interrupted run with \`nmlab experiment resume ID --project DIR\`.
+
+A spec (paths are inside the project; {backbone}, {task} and {gamma} are filled in per job):
+  name: Noise study
+  preset: noise-study            # or method-comparison, custom (the compare view's layout)
+  backbones: [{ id: g0, gamma: 0 }, { id: g10, gamma: 0.1 }]
+  tasks:
+    - { type: id, id: cifar, train: { features: features/{backbone}/cifar/train.npy, labels: features/{backbone}/cifar/train.labels.npy },
+        test: { features: features/{backbone}/cifar/test.npy, labels: features/{backbone}/cifar/test.labels.npy } }
+    - { type: ood, id: cifar-ood, train: {...}, targets: [{ name: rotation, features: ..., labels: ... }] }
+  methods: [{ method: lp }, { method: mlp }, { method: nmtune, preset: paper, params: { lr: 0.001 } }]
+  fractions: [1]
+  seeds: [0, 1, 2]
+  defaults: { epochs: 30 }      # overrides for every method (epochs, lr, weightDecay, batchSize, ...)
 `;
 
 /** Parse a spec file's text: JSON when it looks like JSON, YAML otherwise (YAML is a superset). */

@@ -161,9 +161,9 @@ export const run: JobRun<'tune'> = async (spec, ctx) => {
     live.flush();
     await metrics.flush();
   }
-  if (tuner.stopped_?.reason === 'aborted') {
-    await log(`cancelled after ${tuner.stopped_.steps} of ${tuner.stopped_.totalSteps} steps`);
-    throw new NmlabError('CANCELLED', `run ${runId} cancelled at step ${tuner.stopped_.steps} of ${tuner.stopped_.totalSteps}`);
+  if (tuner.stopped_?.reason === 'aborted' || ctx.signal.aborted) {
+    await log(`cancelled after ${tuner.stopped_?.steps} of ${tuner.stopped_?.totalSteps} steps`);
+    throw new NmlabError('CANCELLED', `run ${runId} cancelled at step ${tuner.stopped_?.steps} of ${tuner.stopped_?.totalSteps}`);
   }
 
   // Final evaluation: accuracy, macro-F1, SVE/LSVR of Z on every set; the full spectrum on the first.

@@ -1,8 +1,9 @@
 /**
  * The queue view's state: the experiment detail, kept current by `experiment` events. Events
- * arrive already coalesced per job (at most ~10 a second each); here they only touch plain
- * arrays and a version counter, and the views read them through `shallowRef`s, so handling one
- * costs microseconds, not a re-render of the whole page.
+ * arrive already coalesced per job (at most ~10 a second each); handling one only appends to
+ * plain arrays. The views read the state through `shallowRef`s that are triggered at most
+ * every FLUSH_MS, in an animation frame, so however many jobs stream at once the page re-renders
+ * a few times a second and never inside the message handler.
  */
 import { onBeforeUnmount, shallowRef, triggerRef } from 'vue';
 import type { ExperimentDetail, ExperimentEvent, LiveProgress, MetricPoint } from '../../../../shared/contract/experiments';
@@ -18,6 +19,8 @@ export interface JobLive {
 
 /** Live points kept per job (older ones are thinned by half when exceeded). */
 const MAX_POINTS = 2000;
+/** Shortest interval between two re-renders caused by live events. */
+const FLUSH_MS = 250;
 
 export function useExperimentLive(projectDir: () => string | null, id: () => string) {
   const client = useLabClient();
@@ -31,11 +34,37 @@ export function useExperimentLive(projectDir: () => string | null, id: () => str
     return j;
   }
 
+  let pendingQueue: Extract<ExperimentEvent, { type: 'queue' }> | null = null;
+  let liveDirty = false;
+  let scheduled = false;
+  let lastFlush = 0;
+
+  function flush(): void {
+    scheduled = false;
+    lastFlush = performance.now();
+    if (pendingQueue) {
+      const d = detail.value;
+      if (d) detail.value = { ...d, summary: pendingQueue.summary, jobs: pendingQueue.jobs };
+      pendingQueue = null;
+    }
+    if (liveDirty) {
+      liveDirty = false;
+      triggerRef(live);
+    }
+  }
+
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    const wait = Math.max(0, lastFlush + FLUSH_MS - performance.now());
+    setTimeout(() => requestAnimationFrame(flush), wait);
+  }
+
   function onEvent(e: ExperimentEvent): void {
     if (e.experimentId !== id() || e.projectDir !== projectDir()) return;
     if (e.type === 'queue') {
-      const d = detail.value;
-      detail.value = d ? { ...d, summary: e.summary, jobs: e.jobs } : d;
+      pendingQueue = e;
+      schedule();
       return;
     }
     const j = jobLive(e.key);
@@ -48,7 +77,8 @@ export function useExperimentLive(projectDir: () => string | null, id: () => str
       else if (p.series === 'spectrum') j.spectrum = p;
     }
     if (j.loss.length > MAX_POINTS) j.loss = j.loss.filter((_, i) => i % 2 === 1);
-    triggerRef(live);
+    liveDirty = true;
+    schedule();
   }
 
   async function load(): Promise<void> {

@@ -1,0 +1,157 @@
+/**
+ * Experiments in browser mode, end to end: a features-only project (seeded synthetic features,
+ * two backbones at γ = 0 and 30 %) is opened in the UI; the builder makes a noise study; the
+ * queue shows progress and a live loss chart with data; one running job is cancelled, the
+ * rest finish, Resume re-runs it; the compare view shows real numbers. Event handling is
+ * timed in the page: no main-thread task over 50 ms may come from handling a pushed message.
+ * Screenshots go to test-results/screenshots/.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveLab, type ServedLab } from './serve';
+import { makeFeatureProject } from '../integration/experiments-project';
+
+const shots = join(fileURLToPath(new URL('../..', import.meta.url)), 'test-results', 'screenshots');
+let lab: ServedLab;
+let project: string;
+
+test.describe.configure({ mode: 'serial' });
+test.use({ viewport: { width: 1360, height: 900 } });
+
+test.beforeAll(async () => {
+  lab = await serveLab();
+  await mkdir(shots, { recursive: true });
+  project = join(lab.work, 'projects', 'features-study');
+  await makeFeatureProject(project, join(lab.work, 'home'), { backbones: [{ id: 'g0', gamma: 0 }, { id: 'g30', gamma: 0.3 }], trainRows: 320 });
+});
+
+test.afterAll(async () => {
+  await lab?.stop();
+});
+
+/**
+ * Instrument the page before it loads: long tasks from PerformanceObserver, and the start of
+ * every handler of a pushed event (`{"event": …}` messages, not replies to the page's own
+ * requests). A handler and the microtasks it queues are one task, so a long task that contains
+ * a handler's start came from handling that event.
+ */
+async function instrument(page: Page): Promise<void> {
+  // A string, because this file is type-checked without the DOM library.
+  await page.addInitScript({
+    content: `
+      window.__longtasks = [];
+      window.__handlers = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__longtasks.push({ start: e.startTime, duration: e.duration });
+      }).observe({ type: 'longtask', buffered: true });
+      const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage');
+      Object.defineProperty(WebSocket.prototype, 'onmessage', {
+        configurable: true,
+        get: desc.get,
+        set(fn) {
+          desc.set.call(this, fn ? (e) => { if (typeof e.data === 'string' && e.data.startsWith('{"event"')) window.__handlers.push(performance.now()); fn.call(this, e); } : null);
+        },
+      });`,
+  });
+}
+
+test('build a noise study in the UI, watch it live, cancel a job, resume, compare', async ({ page }) => {
+  // Eight real tuning runs in worker processes on two cores.
+  test.setTimeout(600_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await instrument(page);
+  await page.goto(lab.url);
+
+  // Open the prepared project.
+  await page.getByTestId('open-project-dir').fill(project);
+  await page.getByTestId('open-project-submit').click();
+  await expect(page.getByTestId('header-project')).toContainText('experiment test project');
+
+  // Builder: the preset fills in backbones and datasets found in features/.
+  await page.getByTestId('nav-experiments').click();
+  const builder = page.getByTestId('builder');
+  await expect(builder).toContainText('2 backbones, 1 datasets');
+  await expect(page.getByTestId('backbone-g30')).toBeChecked();
+  await page.getByTestId('method-mlp').uncheck();
+  await page.getByTestId('epochs').fill('12');
+  // One job at a time (the default on two cores: cores − 1), so the page and the server keep a core.
+  await page.getByTestId('concurrency').fill('1');
+  await page.getByTestId('exp-name').fill('UI noise study');
+  // 2 backbones × (ID + OOD task) × (LP, NMTune) × 1 fraction × 1 seed.
+  await expect(page.getByTestId('job-count')).toHaveText('8 jobs');
+  await expect(page.getByTestId('spec-text')).toHaveValue(/preset: noise-study/);
+  await expect(page.getByTestId('spec-text')).toHaveValue(/epochs: 12/);
+  await page.screenshot({ path: join(shots, 'experiment-builder.png'), fullPage: true });
+
+  await page.getByTestId('create-start').click();
+  await expect(page).toHaveURL(/#\/experiments\/ui-noise-study$/);
+  const t0 = (await page.evaluate('performance.now()')) as number;
+
+  // Progress and a live chart with data.
+  await expect(page.locator('[data-state="running"]').first()).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByTestId('live-loss')).toHaveAttribute('data-points', /^([3-9]|\d{2,})$/, { timeout: 120_000 });
+  await expect(page.locator('[data-state="running"] [role="progressbar"]').first()).toBeVisible();
+  await page.screenshot({ path: join(shots, 'experiment-queue-live.png'), fullPage: true });
+
+  // Cancel one running job (an NMTune one: the slowest, so it is still running when the click lands).
+  const running = page.locator('tr[data-state="running"]', { hasText: '/nmtune/' }).first();
+  await expect(running).toBeVisible({ timeout: 180_000 });
+  const cancelledIndex = Number((await running.getAttribute('data-testid'))!.replace('job-', ''));
+  await page.getByTestId(`cancel-${cancelledIndex}`).click();
+  await expect(page.getByTestId(`job-${cancelledIndex}`)).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
+
+  // The others finish; then Resume re-runs the cancelled one.
+  await expect(page.getByTestId('overall-counts')).toContainText('7 succeeded · 0 running · 0 pending · 1 cancelled', { timeout: 300_000 });
+  await page.getByTestId('resume').click();
+  await expect(page.getByTestId(`job-${cancelledIndex}`)).toHaveAttribute('data-state', /running|succeeded/, { timeout: 30_000 });
+  await expect(page.getByTestId('overall-counts')).toContainText('8 succeeded · 0 running · 0 pending · 0 cancelled', { timeout: 180_000 });
+  const t1 = (await page.evaluate('performance.now()')) as number;
+
+  // No main-thread task over 50 ms came from handling pushed events during the run.
+  const { longtasks, handlers } = (await page.evaluate('({ longtasks: window.__longtasks, handlers: window.__handlers })')) as {
+    longtasks: Array<{ start: number; duration: number }>;
+    handlers: number[];
+  };
+  const during = handlers.filter((h) => h >= t0 && h <= t1);
+  expect(during.length).toBeGreaterThan(10);
+  const fromEvents = longtasks.filter((t) => t.duration > 50 && during.some((h) => h >= t.start && h <= t.start + t.duration));
+  console.log(`events handled during the run: ${during.length}; long tasks in the window: ${longtasks.filter((t) => t.start >= t0 && t.start <= t1).length}; from event handling: ${fromEvents.length}`);
+  expect(fromEvents, JSON.stringify(fromEvents)).toEqual([]);
+
+  // The job that was cancelled ran again as a second attempt; its first run is marked on disk.
+  const queue = JSON.parse(await readFile(join(project, 'experiments', 'ui-noise-study', 'queue.json'), 'utf8')) as { entries: Array<{ attempts: number; runIds: string[]; state: string }> };
+  const again = queue.entries[cancelledIndex];
+  expect(again).toMatchObject({ state: 'succeeded', attempts: 2 });
+  const first = JSON.parse(await readFile(join(project, 'runs', again.runIds[0], 'status.json'), 'utf8')) as { status: string };
+  expect(first.status).toBe('cancelled');
+
+  // Run detail: loss curves, accuracy, spectrum on a log scale, config, log.
+  await page.locator('tr[data-state="succeeded"] a').first().click();
+  await expect(page.getByTestId('run-status')).toHaveText('succeeded');
+  await expect(page.getByTestId('run-loss')).toHaveAttribute('data-points', /^[1-9]\d*$/);
+  await expect(page.getByTestId('run-spectrum')).toHaveAttribute('data-points', /^[1-9]\d*$/);
+  await expect(page.getByTestId('run-log')).toContainText('done in');
+  await page.screenshot({ path: join(shots, 'experiment-run.png'), fullPage: true });
+
+  // Compare: real numbers, equal to the results on disk.
+  await page.goto(`${lab.origin}/#/experiments/ui-noise-study/compare`);
+  const table = page.getByTestId('compare-table');
+  await expect(table).toBeVisible();
+  const cell = page.getByTestId('cell-g0-synth-lp');
+  await expect(cell).toHaveText(/^\d{1,3}\.\d{2}$/);
+  const exp = JSON.parse(await readFile(join(project, 'experiments', 'ui-noise-study', 'experiment.json'), 'utf8')) as { jobs: Array<{ key: string }> };
+  const lpIndex = exp.jobs.findIndex((j) => j.key === 'g0/synth/lp/f1/s0');
+  const lpResult = JSON.parse(await readFile(join(project, 'runs', queue.entries[lpIndex].runIds.at(-1)!, 'result.json'), 'utf8')) as { test: { accuracy: number } };
+  await expect(cell).toHaveText((100 * lpResult.test.accuracy).toFixed(2));
+  for (const id of ['chart-id-acc', 'chart-id-sve', 'chart-ood-acc', 'chart-ood-lsvr']) await expect(page.getByTestId(id)).toHaveAttribute('data-points', '4');
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export-csv').click();
+  const csv = await readFile(await (await download).path(), 'utf8');
+  expect(csv.split('\n')[0]).toContain('accuracy_mean');
+  expect(csv.trim().split('\n').length).toBe(1 + 8);
+  await page.screenshot({ path: join(shots, 'experiment-compare.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
