@@ -3,9 +3,9 @@
  * Debian's Chromium. Imports the demo's Fashion-MNIST test subset (1000 images, IDX) through
  * the wizard after a refused bad pair, checks the preview grid and histogram against the files,
  * adds 20 % symmetric label noise and checks the heatmap against a transition matrix computed
- * here from the labels on disk, pre-trains a tiny backbone and watches its loss curve receive
- * points while it runs, then inspects the exported ONNX and extracts features with it.
- * Screenshots go to test-results/screenshots/{datasets,noise,backbones}.png.
+ * here from the labels on disk, adds the six corruption domains, pre-trains a tiny backbone and
+ * watches its loss curve receive points while it runs, then extracts features with it and
+ * inspects its exported ONNX. Screenshots go to test-results/screenshots/{datasets,noise,corruptions,backbones}.png.
  */
 import { expect, test, type Page } from '@playwright/test';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
@@ -157,6 +157,20 @@ test('import through the wizard, add label noise, pre-train with a live loss cur
 
   // The list shows the derived set under its parent.
   await expect(page.locator(`[data-testid=dataset-row][data-id="${noisyId}"]`)).toContainText('noise');
+
+  // Corruption domains of the clean set's 200 test rows: one grid column per domain.
+  await page.locator('[data-testid=dataset-row][data-id="fmnist"]').click();
+  await expect(detail).toHaveAttribute('data-id', 'fmnist');
+  await page.getByTestId('action-tab-corrupt').click();
+  await page.getByTestId('corrupt-run').click();
+  await expect(detail).toHaveAttribute('data-id', 'fmnist-ood', { timeout: 60_000 });
+  await expect(page.getByTestId('dataset-count')).toHaveText(String(200 * 7));
+  const oodGrid = page.getByTestId('dataset-grid');
+  for (const domain of ['clean', 'rotation', 'inversion', 'edge', 'gaussian-noise', 'blur', 'low-contrast']) await expect(oodGrid.locator('th.domain', { hasText: domain })).toHaveCount(1);
+  // With 7 domains a cell shows 2 thumbnails: 10 classes × 7 domains × 2.
+  await expect(oodGrid).toHaveAttribute('data-images', '140');
+  await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, 'corruptions.png'), fullPage: true });
 
   // Pre-train a tiny backbone (320 rows, batch 32, 2 epochs: 20 steps) on the clean set with γ = 10 %.
   await page.getByTestId('nav-backbones').click();
