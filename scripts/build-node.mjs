@@ -2,7 +2,7 @@
 // Bundles NMLab's Node entry points with esbuild (`npm run build:node`):
 //   src/cli/main.ts        -> out/node/cli.mjs     (the `nmlab` command, run by bin/nmlab.mjs)
 //   src/core/jobs/worker.ts -> out/node/worker.mjs  (one job per worker process)
-//   src/server/index.ts    -> out/node/server.mjs  (browser mode; only when that file exists)
+//   src/server/main.ts     -> out/node/server.mjs  (browser mode; only when that file exists)
 // node_modules stay external: onnxruntime-node and tfjs load native/wasm files relative to
 // their own package folders, which bundling would break (NOTES.md §1).
 import { build } from 'esbuild';
@@ -16,7 +16,7 @@ const outdir = join(root, 'out', 'node');
 const entries = [
   { in: 'src/cli/main.ts', out: 'cli' },
   { in: 'src/core/jobs/worker.ts', out: 'worker' },
-  { in: 'src/server/index.ts', out: 'server', optional: true },
+  { in: 'src/server/main.ts', out: 'server', optional: true },
 ].filter((e) => {
   if (existsSync(join(root, e.in))) return true;
   if (!e.optional) throw new Error(`build-node: missing entry ${e.in}`);
@@ -37,7 +37,7 @@ const banner = [
 
 // Overwrite in place rather than emptying the folder first, so a CLI started while a build
 // runs never finds the bundles missing; only remove bundles whose entry has gone.
-for (const e of [{ in: 'src/server/index.ts', out: 'server' }]) {
+for (const e of [{ in: 'src/server/main.ts', out: 'server' }]) {
   if (!existsSync(join(root, e.in))) for (const ext of ['.mjs', '.mjs.map']) rmSync(join(outdir, e.out + ext), { force: true });
 }
 const started = Date.now();

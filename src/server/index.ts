@@ -11,8 +11,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { cookieName, hostAllowed, newToken, originMatches, readCookie, sessionCookie, tokenMatches } from './auth';
 import { securityHeaders, sendText, serveStatic } from './static';
@@ -137,35 +135,4 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         server.close(() => resolveClose());
       }),
   };
-}
-
-/**
- * `node out/node/server.mjs [--host H] [--port N] [--json]` runs browser mode without the
- * CLI. Only when this module is the process's entry script: bundled into the CLI or imported
- * by tests, it does nothing.
- */
-async function runAsScript(): Promise<void> {
-  const { parseArgs } = await import('node:util');
-  const { serveUntilSignal } = await import('./run');
-  const { values } = parseArgs({ options: { host: { type: 'string' }, port: { type: 'string' }, json: { type: 'boolean' } } });
-  const port = Number(values.port ?? 0);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer 0..65535, got ${values.port}`);
-  const io = { out: (t: string) => process.stdout.write(t), err: (t: string) => process.stderr.write(t) };
-  await serveUntilSignal({ host: values.host ?? '127.0.0.1', port, json: values.json === true, ...io });
-}
-
-const entryScript = process.argv[1] ? realpathOrSelf(process.argv[1]) : '';
-if (entryScript && entryScript === realpathOrSelf(fileURLToPath(import.meta.url))) {
-  runAsScript().catch((err: unknown) => {
-    process.stderr.write(`nmlab server: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
-
-function realpathOrSelf(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
-  }
 }
