@@ -16,7 +16,8 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readNpy } from '../src/core/arrays/npy';
 import { FeatureExtractor } from '../src/core/features/extract';
 import type { RawImage } from '../src/core/images/image';
@@ -144,7 +145,7 @@ async function main() {
         '```',
         '',
       ];
-      appendFileSync(join(__dirname, 'RESULTS.md'), md.join('\n'));
+      appendFileSync(join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md'), md.join('\n'));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
