@@ -8,7 +8,7 @@ import { serveUntilSignal } from '../../server/run';
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'Serve the app to a web browser on localhost (browser mode)',
+  summary: 'serve the app to a web browser on localhost (browser mode)',
   usage: `Usage: nmlab serve [--host 127.0.0.1] [--port N] [--json]
 
 Serves NMLab's interface and API on http://HOST:PORT. The printed URL carries a random
