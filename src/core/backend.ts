@@ -23,6 +23,9 @@ import { listRuns, readRunDetail } from './experiments/runStore';
 import { describeDataset, previewImport } from './backend/datasets';
 import { listBackbones } from './backend/backbones';
 import { listDatasets } from './datasets/store';
+import { gatherReport } from './reports/gather';
+import { exportReport, type ReportPrinter } from './reports/export';
+import { NmlabError } from '../shared/errors';
 
 export interface LabBackendOptions {
   /** Per-user folder (recent projects); `nmlabHome()` by default. */
@@ -48,6 +51,11 @@ export interface LabBackend {
   readonly projects: ProjectService;
   readonly jobs: JobRunner;
   readonly experiments: ExperimentService;
+  /**
+   * Set how `reports.exportPdf` prints: Electron's printToPDF in the app, headless Chromium in
+   * browser mode. Without one, export answers UNSUPPORTED (the CLI prints by itself).
+   */
+  setReportPrinter(printer: ReportPrinter | null): void;
 }
 
 export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
@@ -58,6 +66,7 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
   const experimentJobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: 256 });
   const experiments = new ExperimentService({ runner: experimentJobs, concurrency: opts.experimentConcurrency });
   let lastReport: EnvironmentReport | null = null;
+  let reportPrinter: ReportPrinter | null = null;
 
   const listeners: { [E in EventName]: Set<(p: EventPayload<E>) => void> } = { job: new Set(), experiment: new Set() };
   const stopExperimentEvents = experiments.onEvent((e) => {
@@ -118,6 +127,13 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
       setPriority: ({ projectDir, id, key, priority }) => experiments.setPriority(projectDir, id, key, priority),
       compare: ({ projectDir, id }) => experiments.compare(projectDir, id),
     },
+    reports: {
+      get: (query) => gatherReport(query, { doctor: lastReport }),
+      exportPdf: async (input) => {
+        if (!reportPrinter) throw new NmlabError('UNSUPPORTED', 'PDF export needs the desktop app or browser mode (`nmlab serve`); from a terminal use `nmlab report --project DIR --out R.pdf`');
+        return exportReport(input, reportPrinter);
+      },
+    },
     runs: {
       list: ({ projectDir, experimentId }) => listRuns(projectDir, experimentId),
       get: ({ projectDir, id }) => readRunDetail(projectDir, id),
@@ -137,6 +153,9 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
     projects,
     jobs,
     experiments,
+    setReportPrinter(printer) {
+      reportPrinter = printer;
+    },
     onEvent(name, cb) {
       const set = listeners[name];
       set.add(cb);

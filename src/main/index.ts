@@ -14,6 +14,7 @@ import { registerIpc } from './ipc';
 import { buildMenu } from './menu';
 import { hardenApp } from './security';
 import { utilityProcessLauncher } from './utilityLauncher';
+import { electronReportPrinter } from './report';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const rendererIndex = resolve(join(here, '..', 'renderer', 'index.html'));
@@ -74,6 +75,8 @@ async function main(): Promise<void> {
 
   // utilityProcess.fork is only safe after `ready`, so the backend is built here.
   const backend = createLabBackend({ launcher: utilityProcessLauncher });
+  // Reports page "Export PDF": printToPDF of the report route in a hidden window.
+  backend.setReportPrinter(electronReportPrinter({ rendererIndex, devServerUrl, preload: join(here, '..', 'preload', 'index.cjs') }));
   const handlers: HandlersOf<AppContract> = {
     ...backend.handlers,
     dialog: {

@@ -9,6 +9,7 @@ import { createLabBackend } from '../core/backend';
 import { appRoot } from '../core/paths';
 import { NmlabError } from '../shared/errors';
 import { startServer } from './index';
+import { chromiumReportPrinter } from './report';
 
 /** The built renderer: `$NMLAB_RENDERER_DIR`, else `out/renderer` of this install. */
 export function rendererDir(): string {
@@ -38,6 +39,8 @@ export async function serveUntilSignal(opts: ServeOptions): Promise<void> {
     await backend.dispose();
     throw err;
   });
+  // "Export PDF" on the Reports page prints this server's own report route.
+  backend.setReportPrinter(chromiumReportPrinter(server));
   if (opts.json) {
     // One line, so a parent process can read it as soon as it arrives.
     opts.out(JSON.stringify({ url: server.url, host: server.host, port: server.port, token: server.token }) + '\n');

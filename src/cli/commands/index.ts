@@ -12,6 +12,7 @@ import { runCommand } from './run';
 import { runsCommand } from './runs';
 import { experimentCommand } from './experiment';
 import { demoCommand } from './demo';
+import { reportCommand } from './report';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [demoCommand, projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand, datasetCommand, featuresCommand, runCommand, runsCommand, experimentCommand];
+export const commands: Command[] = [demoCommand, projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, pretrainCommand, datasetCommand, featuresCommand, runCommand, runsCommand, experimentCommand, reportCommand];

@@ -11,6 +11,8 @@ import ExperimentsView from './views/ExperimentsView.vue';
 import QueueView from './views/QueueView.vue';
 import RunView from './views/RunView.vue';
 import CompareView from './views/CompareView.vue';
+import ReportsView from './views/ReportsView.vue';
+import ReportPrintView from './views/ReportPrintView.vue';
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/projects' },
@@ -22,6 +24,9 @@ export const routes: RouteRecordRaw[] = [
   { path: '/experiments/:id', name: 'queue', component: QueueView, meta: { title: 'Queue', nav: false } },
   { path: '/experiments/:id/compare', name: 'compare', component: CompareView, meta: { title: 'Compare', nav: false } },
   { path: '/runs/:id', name: 'run', component: RunView, meta: { title: 'Run', nav: false } },
+  { path: '/reports', name: 'reports', component: ReportsView, meta: { title: 'Reports', icon: 'report' } },
+  // The report alone, for the printers (Electron printToPDF, headless Chromium): no shell.
+  { path: '/print/report', name: 'report-print', component: ReportPrintView, meta: { title: 'Report', nav: false, bare: true } },
   { path: '/environment', name: 'environment', component: EnvironmentView, meta: { title: 'Environment', icon: 'gauge' } },
   { path: '/:pathMatch(.*)*', redirect: '/projects' },
 ];

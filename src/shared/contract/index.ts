@@ -22,6 +22,7 @@ import {
   RunDetail,
   RunSummary,
 } from './experiments';
+import { ReportDocument, ReportExport, ReportExportInput, ReportQuery } from './reports';
 
 export * from './define';
 export * from './projects';
@@ -33,6 +34,7 @@ export * from './backbones';
 export * from './pretrain';
 export * from './datasetsService';
 export * from './backbonesService';
+export * from './reports';
 
 const Dir = z.string().min(1, 'a folder path is required').max(4096);
 
@@ -92,6 +94,13 @@ export const contract = {
   /** Backbones of a project with their provenance and cached features (issue 4). */
   backbones: {
     list: method(BackbonesListInput, z.array(BackboneEntry)),
+  },
+  /** Reports (issue 6): one document per project or experiment; PDF export by the entry point's printer. */
+  reports: {
+    /** Gather the report's document (what the report route draws). */
+    get: method(ReportQuery, ReportDocument),
+    /** Print the report route to PDF and save it in the project's reports/ folder. */
+    exportPdf: method(ReportExportInput, ReportExport),
   },
   runs: {
     list: method(z.object({ projectDir: ProjectDir, experimentId: z.string().optional() }), z.array(RunSummary)),
