@@ -119,7 +119,8 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   expect(during.length).toBeGreaterThan(10);
   const fromEvents = longtasks.filter((t) => t.duration > 50 && during.some((h) => h >= t.start && h <= t.start + t.duration));
   console.log(`events handled during the run: ${during.length}; long tasks in the window: ${longtasks.filter((t) => t.start >= t0 && t.start <= t1).length}; from event handling: ${fromEvents.length}`);
-  expect(fromEvents, JSON.stringify(fromEvents)).toEqual([]);
+  // Soft: the rest of the flow (run view, compare) is still checked and photographed if this fails.
+  expect.soft(fromEvents, `long tasks containing an event handler: ${JSON.stringify(fromEvents)}`).toEqual([]);
 
   // The job that was cancelled ran again as a second attempt; its first run is marked on disk.
   const queue = JSON.parse(await readFile(join(project, 'experiments', 'ui-noise-study', 'queue.json'), 'utf8')) as { entries: Array<{ attempts: number; runIds: string[]; state: string }> };
