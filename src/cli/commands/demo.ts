@@ -3,12 +3,12 @@
  * Fashion-MNIST subset (src/core/demo; protocol and timings in docs/demo.md).
  */
 import { resolve } from 'node:path';
-import { UsageError, printJson, stringOpt, type Command } from '../command';
+import { UsageError, numberOpt, printJson, stringOpt, type Command } from '../command';
 import { FULL_CONFIG, QUICK_CONFIG, type DemoConfig } from '../../core/demo/config';
 import { runDemo } from '../../core/demo/pipeline';
 import { formatDuration } from '../../core/demo/progress';
 
-const USAGE = `Usage: nmlab demo [--out DIR] [--quick] [--gammas 0,5,10,20,30] [--json]
+const USAGE = `Usage: nmlab demo [--out DIR] [--quick] [--gammas 0,5,10,20,30] [--workers N] [--json]
 
 Runs the paper's noise study at small scale, out of the box: for each pre-training label-noise
 ratio γ it pre-trains a CNN on noisy labels (6 Fashion-MNIST classes), exports it to ONNX,
@@ -26,6 +26,8 @@ Options:
   --out DIR        project folder (default ./nmlab-demo); new, empty, or an earlier demo project
   --quick          tiny sizes (seconds, for tests); results are not meaningful
   --gammas LIST    noise ratios in percent (default 0,5,10,20,30)
+  --workers N      backbones pre-trained at once, one worker process each (default: 2, or 1
+                   on a one-core machine)
   --json           print the results JSON on stdout (the table goes to stderr)
 
 Progress with ETA goes to stderr. Ctrl-C stops after the current step; run again to resume.
@@ -47,6 +49,7 @@ export const demoCommand: Command = {
     out: { type: 'string' },
     quick: { type: 'boolean' },
     gammas: { type: 'string' },
+    workers: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
@@ -55,6 +58,8 @@ export const demoCommand: Command = {
     const gammas = parseGammas(stringOpt(args, 'gammas'));
     const config: DemoConfig = { ...base, ...(gammas ? { gammas } : {}) };
     const dir = resolve(stringOpt(args, 'out') ?? 'nmlab-demo');
+    const workers = numberOpt(args, 'workers');
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new UsageError(`--workers must be an integer from 1 to 64, got ${workers}`);
     const controller = new AbortController();
     const onSigint = (): void => controller.abort();
     process.once('SIGINT', onSigint);
@@ -65,6 +70,7 @@ export const demoCommand: Command = {
         config,
         progress: { write: io.err, isTTY: process.stderr.isTTY === true },
         signal: controller.signal,
+        ...(workers !== undefined ? { workers } : {}),
       });
       const t = results.timing;
       const reused = t.stages.filter((s) => s.reused).length;

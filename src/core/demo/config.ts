@@ -16,8 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CorruptionSpec } from '../../shared/contract/datasets';
-import type { PretrainHyper } from '../pretrain/train';
-import type { CnnSpec } from '../pretrain/cnn';
+import type { PretrainJobSpec } from '../../shared/contract/pretrain';
 import type { TuneMethod } from '../tuning/tuner';
 
 /** The whole study. */
@@ -43,8 +42,9 @@ export interface DemoConfig {
   noiseSeed: number;
   /** Seed of the backbone's initialisation and shuffling (the same for every γ). */
   pretrainSeed: number;
-  pretrainHyper: Partial<PretrainHyper>;
-  arch: Partial<Omit<CnnSpec, 'numClasses' | 'inputSize'>>;
+  pretrainHyper: PretrainJobSpec['hyper'];
+  /** CNN architecture overrides (src/core/pretrain/cnn.ts defaults otherwise). */
+  arch: PretrainJobSpec['arch'];
   /** Tuning methods; NMTune uses the paper preset (λ = 0.01). */
   methods: TuneMethod[];
   /** Tuning epochs (paper: 30). Other tuning hyper-parameters are the paper's defaults. */

@@ -18,17 +18,18 @@
  * run in order in this process. See docs/demo.md for the protocol and its timings.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { NmlabError } from '../../shared/errors';
 import { readNpy } from '../arrays/npy';
 import { loadDataset, type LoadedDataset } from '../datasets/store';
 import { extractDatasetFeatures } from '../features/cache';
 import { writeJsonAtomic } from '../fs/atomic';
 import { appVersion } from '../paths';
-import { backboneIdFor } from '../pretrain/backbone';
-import { runPretrain } from '../pretrain/run';
+import { backboneIdFor, type PretrainProvenance } from '../pretrain/backbone';
+import { JobRunner } from '../jobs/runner';
+import { readBackboneManifest } from '../features/backbone';
 import { ProjectService, MANIFEST_FILE } from '../projects';
 import { spectrumOfMatrix } from '../spectrum';
 import type { SpectrumStats } from '../spectrum/stats';
@@ -37,7 +38,7 @@ import { accuracy, macroF1 } from '../tuning/metrics';
 import { makeTuner, type TuneMethod } from '../tuning/tuner';
 import type { Run } from '../runs/store';
 import { FASHION_CLASSES, gammaPct, hashOf, type DemoConfig } from './config';
-import { demoDatasetIds, imageSetOf, prepareDatasets, prepareNoisy, type DemoDatasetIds } from './data';
+import { demoDatasetIds, prepareDatasets, prepareNoisy, type DemoDatasetIds } from './data';
 import { ProgressReporter, type ProgressSink, type StagePlan } from './progress';
 import { DemoResults, aggregateSeeds, demoCharts, formatTable, resultsCsv, summarize, type DemoBackbone, type DemoSeedRow } from './results';
 import { StageRunner } from './stages';
@@ -52,6 +53,8 @@ export interface DemoOptions {
   home?: string;
   progress: ProgressSink;
   signal?: AbortSignal;
+  /** Backbones pre-trained at once, each in its own worker process (default min(2, cores)). */
+  workers?: number;
 }
 
 export interface DemoOutcome {
@@ -170,11 +173,26 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/**
+ * CPU seconds of the worker processes this one has started and reaped (Linux: cutime + cstime
+ * of /proc/self/stat, in clock ticks of 1/100 s); 0 where that is not available.
+ */
+function childCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // After "pid (comm) " come state (field 3) … cutime (field 16) and cstime (field 17).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Run (or resume) the demo study; returns the results, the printed table and where they are. */
 export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const cfg = opts.config;
   const t0 = performance.now();
-  const cpu0 = cpuSeconds();
+  const cpu0 = cpuSeconds() + childCpuSeconds();
   const projectDir = await openProject(opts.dir, opts.home);
   const runner = await StageRunner.open(projectDir);
   const ids = demoDatasetIds(cfg);
@@ -191,9 +209,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     tune: (g: number, m: TuneMethod, seed: number) => `demo.tune:${pretrainHash}:${g}:${ids.downstream}:${ids.ood}:${m}:${seed}:${hashOf({ e: cfg.tuneEpochs, b: cfg.tuneBatchSize })}`,
   };
   const plan: StagePlan[] = [{ key: keys.data, kind: 'data', label: 'datasets', estimate: est.data }];
+  for (const g of cfg.gammas) plan.push({ key: keys.pretrain(g), kind: 'pretrain', label: `pre-train γ=${gammaPct(g)}%`, estimate: est.pretrain });
   for (const g of cfg.gammas) {
     const gl = `γ=${gammaPct(g)}%`;
-    plan.push({ key: keys.pretrain(g), kind: 'pretrain', label: `pre-train ${gl}`, estimate: est.pretrain });
     plan.push({ key: keys.features(g), kind: 'features', label: `features ${gl}`, estimate: est.features });
     plan.push({ key: keys.spectrum(g), kind: 'spectrum', label: `spectra ${gl}`, estimate: est.spectrum });
     for (const m of cfg.methods) {
@@ -201,17 +219,24 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     }
   }
   for (const p of plan) p.done = runner.has(p.key);
-  const progress = new ProgressReporter(plan, opts.progress);
+  const workers = Math.max(1, Math.floor(opts.workers ?? Math.min(2, availableParallelism())));
+  const progress = new ProgressReporter(plan, opts.progress, 2000, { pretrain: workers });
   const timings: DemoResults['timing']['stages'] = [];
   let tfBackend: string | null = null;
 
-  const stage = async <T>(key: string, kind: string, config: Record<string, unknown>, fn: (run: Run) => Promise<T>, parse: (raw: unknown) => T): Promise<T> => {
+  /**
+   * One stage as a run. `inWorker`: the work runs in a worker process, which calls
+   * `progress.begin` itself once it actually starts (it may wait for a free worker), and whose
+   * CPU time is not this process's.
+   */
+  const stage = async <T>(key: string, kind: string, config: Record<string, unknown>, fn: (run: Run) => Promise<T>, parse: (raw: unknown) => T, inWorker = false): Promise<T> => {
     if (opts.signal?.aborted) throw new NmlabError('CANCELLED', `the demo was stopped before "${plan.find((p) => p.key === key)?.label}"; run it again to resume`);
-    progress.begin(key);
+    if (!inWorker || runner.has(key)) progress.begin(key);
     const c0 = cpuSeconds();
     const out = await runner.stage(kind, key, { demo: { preset: cfg.preset, configHash: cfgHash }, ...config }, fn, parse);
-    progress.end(out.reused);
-    timings.push({ kind, label: plan.find((p) => p.key === key)?.label ?? kind, seconds: out.seconds, cpuSeconds: out.reused ? 0 : cpuSeconds() - c0, reused: out.reused, runId: out.runId });
+    progress.end(out.reused, key);
+    const cpu = out.reused ? 0 : inWorker ? null : cpuSeconds() - c0;
+    timings.push({ kind, label: plan.find((p) => p.key === key)?.label ?? kind, seconds: out.seconds, cpuSeconds: cpu, reused: out.reused, runId: out.runId });
     return out.result;
   };
 
@@ -230,17 +255,40 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const down = await loadDataset(projectDir, ids.downstream);
   const ood = await loadDataset(projectDir, ids.ood);
 
+  // 2. Noisy labels and pre-training of every γ, `workers` backbones at a time, each in a
+  // worker process (tfjs' wasm backend uses one core per process).
+  const jobs = new JobRunner({ maxConcurrent: workers });
+  const cancelJobs = (): void => {
+    for (const j of jobs.list()) jobs.cancel(j.id);
+  };
+  opts.signal?.addEventListener('abort', cancelJobs);
+  let pretrained: PretrainStageResult[];
+  try {
+    pretrained = await Promise.all(
+      cfg.gammas.map((g) =>
+        stage(
+          keys.pretrain(g),
+          'demo.pretrain',
+          { gamma: g, noise: { type: 'symmetric', ratio: g, seed: cfg.noiseSeed }, dataset: ids.noisy(g), hyper: cfg.pretrainHyper, arch: cfg.arch, seed: cfg.pretrainSeed },
+          (run) => pretrainStage(jobs, projectDir, cfg, ids, g, backboneId(g), run, progress, keys.pretrain(g)),
+          parseAs<PretrainStageResult>((v) => typeof v.sha256 === 'string' && typeof v.id === 'string'),
+          true,
+        ).catch((err: unknown) => {
+          // One failure stops the others: the demo cannot finish without every backbone.
+          cancelJobs();
+          throw err;
+        }),
+      ),
+    );
+  } finally {
+    opts.signal?.removeEventListener('abort', cancelJobs);
+    await jobs.dispose();
+  }
+
   const backbones: DemoBackbone[] = [];
   const seedRows: DemoSeedRow[] = [];
-  for (const g of cfg.gammas) {
-    // 2. Noisy labels and pre-training.
-    const bb = await stage(
-      keys.pretrain(g),
-      'demo.pretrain',
-      { gamma: g, noise: { type: 'symmetric', ratio: g, seed: cfg.noiseSeed }, dataset: ids.noisy(g), hyper: cfg.pretrainHyper, arch: cfg.arch, seed: cfg.pretrainSeed },
-      (run) => pretrainStage(projectDir, cfg, ids, g, backboneId(g), run, progress, opts.signal),
-      parseAs<PretrainStageResult>((v) => typeof v.sha256 === 'string' && typeof v.id === 'string'),
-    );
+  for (const [gi, g] of cfg.gammas.entries()) {
+    const bb = pretrained[gi];
     tfBackend = tfBackend ?? bb.backend;
     const { backend: _b, ...backbone } = bb;
     backbones.push(backbone);
@@ -356,7 +404,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
       spectrumPreprocess: 'reference',
     },
     backend: { tf: tfBackend, features: 'onnxruntime-node' },
-    timing: { wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, loadAverage: loadavg(), cores: cpus().length, stages: timings },
+    timing: { wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() + childCpuSeconds() - cpu0, loadAverage: loadavg(), cores: cpus().length, stages: timings },
     backbones,
     rows,
     seedRows,
@@ -367,7 +415,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   return { results, table: formatTable(summary), resultsDir };
 }
 
+/**
+ * Pre-train one backbone as a `pretrain` job (src/core/jobs/kinds/pretrain.ts) in a worker:
+ * symmetric noise γ on the training split of the pre-training set, the same rows and seed as
+ * the recorded noisy dataset, which is checked against the backbone's provenance afterwards.
+ */
 async function pretrainStage(
+  jobs: JobRunner,
   projectDir: string,
   cfg: DemoConfig,
   ids: DemoDatasetIds,
@@ -375,47 +429,60 @@ async function pretrainStage(
   id: string,
   run: Run,
   progress: ProgressReporter,
-  signal: AbortSignal | undefined,
+  key: string,
 ): Promise<PretrainStageResult> {
   const noisy = await prepareNoisy(projectDir, cfg, gamma);
-  const clean = await loadDataset(projectDir, ids.pretrain);
-  const train = imageSetOf(clean, 0);
-  const test = imageSetOf(clean, 1);
-  const epochs = cfg.pretrainHyper.epochs ?? 6;
-  const r = await runPretrain({
-    train,
-    test,
-    numClasses: clean.manifest.classes.length,
+  const job = jobs.start({
+    kind: 'pretrain',
+    projectDir,
+    dataset: ids.pretrain,
     noise: { type: 'symmetric', ratio: gamma, seed: cfg.noiseSeed },
     seed: cfg.pretrainSeed,
+    id,
+    // An earlier attempt may have saved the backbone and died before its run was marked done.
+    force: true,
     hyper: cfg.pretrainHyper,
     arch: cfg.arch,
-    outDir: join(projectDir, 'backbones', id),
-    id,
-    dataset: noisy.id,
-    signal,
-    onEvent: (e) => {
-      if (e.kind === 'step') progress.update((e.epoch + (e.step + 1) / e.stepsPerEpoch) / epochs, `epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(3)}`);
-      else {
-        run.metric('epoch', e.epoch + 1, { loss: e.loss, trainAcc: e.trainAcc, seconds: e.seconds, imagesPerSecond: e.imagesPerSecond });
-        void run.log(`epoch ${e.epoch + 1}/${e.epochs}: loss ${e.loss.toFixed(4)}, train acc (noisy labels) ${(100 * e.trainAcc).toFixed(2)} %, ${e.imagesPerSecond.toFixed(0)} img/s`);
-      }
-    },
   });
-  // The backbone's noise is injected by runPretrain from the same seed over the same rows as
-  // the recorded derived dataset; check that they are the same noise.
-  const rec = noisy.derived?.op === 'noise' ? noisy.derived.noise : null;
-  const p = r.provenance;
-  const sameMatrix = rec !== null && JSON.stringify(rec.transitionMatrix) === JSON.stringify(p.transitionMatrix);
-  if (!rec || rec.flippedCount !== p.flippedCount || !sameMatrix) {
-    throw new NmlabError('INTERNAL', `the noise of backbone ${id} (${p.flippedCount} flipped) differs from the recorded dataset "${noisy.id}" (${rec?.flippedCount ?? '?'} flipped)`);
+  await run.log(`pretrain job ${job.id}: ${id} on "${ids.pretrain}" (train split), symmetric γ=${gamma}, seed ${cfg.noiseSeed}`);
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    progress.begin(key);
+  };
+  const off = jobs.onEvent((e) => {
+    if (e.type === 'state' && e.job.id === job.id && e.job.state === 'running') start();
+    else if (e.type === 'progress' && e.jobId === job.id) {
+      start();
+      progress.update(e.progress.total > 0 ? e.progress.done / e.progress.total : 0, e.progress.message ?? '', key);
+    } else if (e.type === 'metric' && e.jobId === job.id && e.name === 'epoch') run.metric('epoch', e.step, e.values);
+    else if (e.type === 'log' && e.jobId === job.id) void run.log(e.message);
+  });
+  let info;
+  try {
+    info = await jobs.wait(job.id);
+  } finally {
+    off();
   }
-  await run.log(`saved ${r.dir}: ${p.flippedCount} of ${p.trainCount} labels flipped, test acc ${p.testAcc !== undefined ? (100 * p.testAcc).toFixed(2) : '—'} %`);
+  start();
+  if (info.state !== 'succeeded') {
+    const err = info.error;
+    throw new NmlabError(err?.code === 'CANCELLED' ? 'CANCELLED' : 'JOB_FAILED', `pre-training of ${id} (γ=${gamma}) ${info.state}: ${err?.message ?? 'no reason given'}`);
+  }
+  const manifest = await readBackboneManifest(join(projectDir, 'backbones', id, 'backbone.json'));
+  const p = manifest.provenance as PretrainProvenance | undefined;
+  // The worker injects the noise itself; it must be the noise recorded in the derived dataset.
+  const rec = noisy.derived?.op === 'noise' ? noisy.derived.noise : null;
+  if (!p || !rec || rec.flippedCount !== p.flippedCount || JSON.stringify(rec.transitionMatrix) !== JSON.stringify(p.transitionMatrix)) {
+    throw new NmlabError('INTERNAL', `the noise of backbone ${id} (${p?.flippedCount ?? '?'} flipped) differs from the recorded dataset "${noisy.id}" (${rec?.flippedCount ?? '?'} flipped)`);
+  }
+  await run.log(`saved backbones/${id}: ${p.flippedCount} of ${p.trainCount} labels flipped, test acc ${p.testAcc !== undefined ? (100 * p.testAcc).toFixed(2) : '—'} %`);
   return {
     gamma,
     id,
     dir: `backbones/${id}`,
-    sha256: r.manifest.sha256,
+    sha256: manifest.sha256,
     noisyDataset: noisy.id,
     flippedCount: p.flippedCount,
     trainCount: p.trainCount,
@@ -423,8 +490,8 @@ async function pretrainStage(
     trainAccuracyClean: p.trainAccClean,
     trainAccuracyNoisy: p.trainAccNoisy,
     epochs: p.epochs,
-    seconds: r.seconds,
-    backend: r.backend,
+    seconds: p.seconds,
+    backend: p.backend,
   };
 }
 

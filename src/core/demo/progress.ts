@@ -31,18 +31,30 @@ export function formatDuration(seconds: number): string {
   return `${m}:${String(s % 60).padStart(2, '0')}`;
 }
 
+interface Active {
+  plan: StagePlan;
+  index: number;
+  t0: number;
+  fraction: number;
+  detail: string;
+}
+
 export class ProgressReporter {
   private readonly stages: StagePlan[];
   private readonly ratio = new Map<string, { actual: number; estimate: number }>();
-  private current: { plan: StagePlan; index: number; t0: number; fraction: number; detail: string } | null = null;
+  private readonly active = new Map<string, Active>();
   private lastWrite = 0;
   private readonly t0 = performance.now();
-  private finished = 0;
 
+  /**
+   * `parallel[kind]`: how many stages of that kind run at once (e.g. pre-training in two
+   * worker processes); the time left for that kind is divided by it.
+   */
   constructor(
     stages: StagePlan[],
     private readonly sink: ProgressSink,
     private readonly intervalMs = 2000,
+    private readonly parallel: Record<string, number> = {},
   ) {
     this.stages = stages.map((s) => ({ ...s }));
   }
@@ -62,55 +74,69 @@ export class ProgressReporter {
     return plan.estimate * factor;
   }
 
-  /** Estimated seconds left for everything after the current stage. */
-  private remainingAfterCurrent(): number {
-    const idx = this.current?.index ?? -1;
-    return this.stages.slice(idx + 1).reduce((a, s) => a + this.scaled(s), 0);
+  /** Estimated wall seconds left: running stages from their own rate, the others from estimates. */
+  private remaining(): number {
+    const byKind = new Map<string, number>();
+    const add = (kind: string, secs: number) => byKind.set(kind, (byKind.get(kind) ?? 0) + secs);
+    for (const s of this.stages) {
+      const a = this.active.get(s.key);
+      if (a) {
+        const secs = (performance.now() - a.t0) / 1000;
+        add(s.kind, a.fraction > 0.02 ? (secs / a.fraction) * (1 - a.fraction) : Math.max(0, this.scaled(s) - secs));
+      } else add(s.kind, this.scaled(s));
+    }
+    let total = 0;
+    for (const [kind, secs] of byKind) total += secs / Math.max(1, this.parallel[kind] ?? 1);
+    return total;
   }
 
   begin(key: string): void {
     const index = this.stages.findIndex((s) => s.key === key);
     if (index < 0) return;
-    this.current = { plan: this.stages[index], index, t0: performance.now(), fraction: 0, detail: '' };
-    this.print(true);
+    this.active.set(key, { plan: this.stages[index], index, t0: performance.now(), fraction: 0, detail: '' });
+    this.print(key, true);
   }
 
-  /** Fraction 0–1 of the current stage, and what it is doing. */
-  update(fraction: number, detail = ''): void {
-    if (!this.current) return;
-    this.current.fraction = Math.min(1, Math.max(0, fraction));
-    this.current.detail = detail;
-    this.print(false);
+  /** Fraction 0–1 of stage `key` (the only running stage when omitted), and what it is doing. */
+  update(fraction: number, detail = '', key?: string): void {
+    const k = key ?? (this.active.size === 1 ? [...this.active.keys()][0] : undefined);
+    const a = k === undefined ? undefined : this.active.get(k);
+    if (!a || k === undefined) return;
+    a.fraction = Math.min(1, Math.max(0, fraction));
+    a.detail = detail;
+    this.print(k, false);
   }
 
-  /** The current stage finished; `reused` = nothing was computed. */
-  end(reused = false): void {
-    const c = this.current;
-    if (!c) return;
-    const secs = (performance.now() - c.t0) / 1000;
+  /** Stage `key` (the only running stage when omitted) finished; `reused` = nothing was computed. */
+  end(reused = false, key?: string): void {
+    const k = key ?? (this.active.size === 1 ? [...this.active.keys()][0] : undefined);
+    const a = k === undefined ? undefined : this.active.get(k);
+    if (!a || k === undefined) return;
+    const secs = (performance.now() - a.t0) / 1000;
     if (!reused) {
-      const r = this.ratio.get(c.plan.kind) ?? { actual: 0, estimate: 0 };
-      this.ratio.set(c.plan.kind, { actual: r.actual + secs, estimate: r.estimate + c.plan.estimate });
+      const r = this.ratio.get(a.plan.kind) ?? { actual: 0, estimate: 0 };
+      this.ratio.set(a.plan.kind, { actual: r.actual + secs, estimate: r.estimate + a.plan.estimate });
     }
-    c.plan.done = true;
-    this.finished++;
-    const line = `[${c.index + 1}/${this.stages.length}] ${c.plan.label}: ${reused ? 'done earlier, reused' : `done in ${secs.toFixed(1)} s`}` +
-      `  (elapsed ${formatDuration(this.elapsed())}, ETA ${formatDuration(this.remainingAfterCurrent())})`;
+    a.plan.done = true;
+    this.active.delete(k);
+    const line = `[${a.index + 1}/${this.stages.length}] ${a.plan.label}: ${reused ? 'done earlier, reused' : `done in ${secs.toFixed(1)} s`}` +
+      `  (elapsed ${formatDuration(this.elapsed())}, ETA ${formatDuration(this.remaining())})`;
     this.emit(line, true);
-    this.current = null;
   }
 
-  private print(force: boolean): void {
-    const c = this.current;
-    if (!c) return;
+  private print(key: string, force: boolean): void {
+    const a = this.active.get(key);
+    if (!a) return;
     const now = performance.now();
     if (!force && !this.sink.isTTY && now - this.lastWrite < this.intervalMs) return;
     if (!force && this.sink.isTTY && now - this.lastWrite < 100) return;
-    const secs = (now - c.t0) / 1000;
-    const stageLeft = c.fraction > 0.02 ? (secs / c.fraction) * (1 - c.fraction) : Math.max(0, this.scaled(c.plan) - secs);
-    const total = stageLeft + this.remainingAfterCurrent();
-    const pct = `${Math.round(c.fraction * 100)}%`.padStart(4);
-    const line = `[${c.index + 1}/${this.stages.length}] ${c.plan.label} ${pct}${c.detail ? ` ${c.detail}` : ''}  stage ETA ${formatDuration(stageLeft)}, total ETA ${formatDuration(total)}`;
+    const secs = (now - a.t0) / 1000;
+    const stageLeft = a.fraction > 0.02 ? (secs / a.fraction) * (1 - a.fraction) : Math.max(0, this.scaled(a.plan) - secs);
+    const others = [...this.active.values()].filter((o) => o !== a).map((o) => `${o.plan.label} ${Math.round(o.fraction * 100)}%`);
+    const pct = `${Math.round(a.fraction * 100)}%`.padStart(4);
+    const line =
+      `[${a.index + 1}/${this.stages.length}] ${a.plan.label} ${pct}${a.detail ? ` ${a.detail}` : ''}  stage ETA ${formatDuration(stageLeft)}, ` +
+      `total ETA ${formatDuration(this.remaining())}${others.length ? `  (also running: ${others.join(', ')})` : ''}`;
     this.emit(line, false);
   }
 

@@ -81,7 +81,7 @@ export const DemoBackbone = z.object({
 });
 export type DemoBackbone = z.infer<typeof DemoBackbone>;
 
-export const DemoStageTiming = z.object({ kind: z.string(), label: z.string(), seconds: NonNeg, cpuSeconds: NonNeg, reused: z.boolean(), runId: z.string() });
+export const DemoStageTiming = z.object({ kind: z.string(), label: z.string(), seconds: NonNeg, /** Null for stages that ran in a worker process (counted in the total). */ cpuSeconds: NonNeg.nullable(), reused: z.boolean(), runId: z.string() });
 
 export const DemoResults = z.object({
   schemaVersion: z.literal(1),
