@@ -20,7 +20,7 @@ export function scalarFields(value: unknown, max = 40, depth = 3, skip: Readonly
     }
     if (Array.isArray(v)) {
       // Short lists of scalars read well inline (gammas, fractions, seeds); the rest is skipped.
-      if (v.length <= 8 && v.every((x) => typeof x === 'number' || typeof x === 'string')) out.push({ key, value: v.join(', ') });
+      if (v.length > 0 && v.length <= 8 && v.every((x) => typeof x === 'number' || typeof x === 'string')) out.push({ key, value: v.join(', ') });
       return;
     }
     if (typeof v === 'object' && d > 0) {

@@ -6,7 +6,8 @@
  * (small feature sets only, see ./demo.ts). The renderer's report route draws this document,
  * whichever printer prints it.
  */
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { EnvironmentReport } from '../../shared/contract/environment';
 import type { ExperimentFile, QueueEntry } from '../../shared/contract/experiments';
 import { ReportDocument, type ReportBackbone, type ReportDataset, type ReportMethod, type ReportQuery, type ReportRun, type ReportSection } from '../../shared/contract/reports';
@@ -15,7 +16,7 @@ import { listBackbones } from '../backend/backbones';
 import { listDatasets, readDatasetManifest } from '../datasets/store';
 import { listExperimentIds, readExperiment, readQueue } from '../experiments/store';
 import { readManifest } from '../projects/manifest';
-import { RunStore } from '../runs/store';
+import { listRuns, runDir } from '../experiments/runStore';
 import { demoPart, readDemoResults } from './demo';
 import { environmentSnapshot } from './environment';
 import { experimentPart } from './experiment';
@@ -78,6 +79,8 @@ async function backbonesOf(projectDir: string, experiments: ExperimentFile[]): P
 
 /** Tuning parameters are listed once per method (Methods), not in every run's result. */
 const RESULT_SKIP = new Set(['params']);
+/** The experiment job's key is the run's label; its feature paths are in the spec. */
+const CONFIG_SKIP = new Set(['jobKey', 'experimentId', 'job']);
 
 /** A short label for a run: its experiment job, or its kind with γ and method for demo stages. */
 function runLabel(config: Record<string, unknown>): string {
@@ -88,28 +91,41 @@ function runLabel(config: Record<string, unknown>): string {
   return parts.join(' ');
 }
 
+async function readJsonOrNull(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every run of the project (or the given ones): experiment jobs and the demo's stages alike,
+ * through the experiments' run reader, which accepts both id styles.
+ */
 async function runsOf(projectDir: string, only: Set<string> | null): Promise<{ runs: ReportRun[]; tuneParams: Map<string, Record<string, unknown>> }> {
-  const store = new RunStore(projectDir);
   const runs: ReportRun[] = [];
   const tuneParams = new Map<string, Record<string, unknown>>();
-  for (const r of await store.list()) {
+  for (const r of await listRuns(projectDir)) {
     if (only && !only.has(r.id)) continue;
-    const result = r.status === 'succeeded' ? await store.result(r.id).catch(() => null) : null;
+    const dir = await runDir(projectDir, r.id);
+    const config = ((await readJsonOrNull(join(dir, 'config.json'))) ?? {}) as Record<string, unknown>;
+    const result = r.status === 'succeeded' ? await readJsonOrNull(join(dir, 'result.json')) : null;
     if (r.kind === 'demo.tune' && result && typeof result === 'object') {
       const { method, params } = result as { method?: unknown; params?: unknown };
       if (typeof method === 'string' && params && typeof params === 'object' && !tuneParams.has(method)) tuneParams.set(method, params as Record<string, unknown>);
     }
-    const started = r.stored ? Date.parse(r.stored.startedAt) : NaN;
-    const ended = r.stored?.endedAt ? Date.parse(r.stored.endedAt) : NaN;
+    const started = Date.parse(r.createdAt);
+    const ended = r.endedAt ? Date.parse(r.endedAt) : NaN;
     runs.push({
       id: r.id,
       kind: r.kind,
       status: r.status,
-      label: runLabel(r.config),
+      label: runLabel(config),
       createdAt: r.createdAt,
       seconds: Number.isFinite(started) && Number.isFinite(ended) ? Math.max(0, (ended - started) / 1000) : null,
-      config: scalarFields(r.config, 24),
-      result: result ? scalarFields(result, 32, 3, RESULT_SKIP) : r.stored?.error ? [{ key: 'error', value: r.stored.error }] : [],
+      config: scalarFields(config, 24, 3, CONFIG_SKIP),
+      result: result ? scalarFields(result, 32, 3, RESULT_SKIP) : r.error ? [{ key: 'error', value: r.error }] : [],
     });
   }
   return { runs, tuneParams };
