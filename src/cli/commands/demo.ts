@@ -19,8 +19,8 @@ in domain (ID) and on every corruption domain (OOD).
 
 Everything is saved in a project at DIR; running the command again resumes where it stopped
 and never redoes a finished stage. Results: DIR/results/demo-results.json and .csv, and the
-charts accuracy-id.svg, accuracy-ood.svg, sve-id.svg, lsvr-ood.svg. About 10 minutes on two
-idle cores (wasm backend).
+charts accuracy-id.svg, accuracy-ood.svg, sve-id.svg, lsvr-ood.svg. A few minutes on two
+cores with the wasm backend (6:16 measured on a shared, loaded machine; see docs/demo.md).
 
 Options:
   --out DIR        project folder (default ./nmlab-demo); new, empty, or an earlier demo project
@@ -43,7 +43,7 @@ function parseGammas(text: string | undefined): number[] | undefined {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: "run the paper's noise study on the embedded Fashion-MNIST subset (≈10 min)",
+  summary: "run the paper's noise study on the embedded Fashion-MNIST subset (a few minutes)",
   usage: USAGE,
   options: {
     out: { type: 'string' },

@@ -95,18 +95,22 @@ interface TuneStageResult {
 
 const RESULTS_FOLDER = 'results';
 
-/** Prior stage costs in seconds (2 idle cores, wasm); the ETA rescales them as stages finish. */
+/**
+ * Prior stage costs in seconds on one idle core (wasm), from the CPU time of the full demo's
+ * stages (docs/demo.md); the ETA rescales them by the measured speed as stages finish.
+ */
 function estimates(cfg: DemoConfig): Record<string, number> {
   const imgs = cfg.pretrainClasses.length * cfg.pretrainPerClass * (cfg.pretrainHyper.epochs ?? 6);
   const rows = cfg.downstreamClasses.length * cfg.downstreamTrainPerClass * cfg.tuneEpochs;
+  const images = cfg.downstreamClasses.length * (cfg.downstreamTrainPerClass + cfg.downstreamTestPerClass * (2 + cfg.corruptions.length));
   return {
-    data: 4,
-    pretrain: 5 + imgs / 450,
-    features: 1 + (cfg.downstreamClasses.length * (cfg.downstreamTrainPerClass + cfg.downstreamTestPerClass * (2 + cfg.corruptions.length))) / 3000,
-    spectrum: 1,
-    'tune-lp': 1 + rows / 60000,
-    'tune-mlp': 1 + rows / 20000,
-    'tune-nmtune': 1 + rows / 8000,
+    data: 2,
+    pretrain: 5 + imgs / 900,
+    features: 0.3 + images / 8000,
+    spectrum: 0.2,
+    'tune-lp': 0.3 + rows / 150000,
+    'tune-mlp': 0.3 + rows / 80000,
+    'tune-nmtune': 0.5 + rows / 36000,
   };
 }
 
