@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { ResolvedPreprocess, type PreprocessSpec } from '../../shared/contract/backbones';
 import { NmlabError } from '../../shared/errors';
@@ -170,7 +170,8 @@ export async function extractDatasetFeatures(projectDir: string, opts: ExtractDa
       key,
       file: `${FEATURES_FOLDER}/${key}.npy`,
       dataset: opts.dataset,
-      backbone: { id: ref.manifest?.id ?? null, sha256: sha, file: ref.onnxFile },
+      // Project-relative when the model lives in the project, so the folder can be moved (DESIGN §5).
+      backbone: { id: ref.manifest?.id ?? null, sha256: sha, file: projectRelative(projectDir, ref.onnxFile) },
       output: fx.output.name,
       preprocess: pre,
       preprocessHash: preprocessHash(pre),
@@ -187,4 +188,9 @@ export async function extractDatasetFeatures(projectDir: string, opts: ExtractDa
   } finally {
     await fx.release();
   }
+}
+
+function projectRelative(projectDir: string, file: string): string {
+  const rel = relative(projectDir, file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : file;
 }
