@@ -95,6 +95,9 @@ interface TuneStageResult {
 
 const RESULTS_FOLDER = 'results';
 
+/** Progress of one stage: fraction 0–1 and what it is doing. */
+type Report = (fraction: number, detail: string) => void;
+
 /**
  * Prior stage costs in seconds on one idle core (wasm), from the CPU time of the full demo's
  * stages (docs/demo.md); the ETA rescales them by the measured speed as stages finish.
@@ -172,6 +175,13 @@ async function openProject(dir: string, home: string | undefined): Promise<strin
   return (await svc.create(abs, 'NMLab demo')).dir;
 }
 
+/** A promise with its resolve function (idempotent). */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -233,11 +243,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
    * `progress.begin` itself once it actually starts (it may wait for a free worker), and whose
    * CPU time is not this process's.
    */
-  const stage = async <T>(key: string, kind: string, config: Record<string, unknown>, fn: (run: Run) => Promise<T>, parse: (raw: unknown) => T, inWorker = false): Promise<T> => {
+  const stage = async <T>(key: string, kind: string, config: Record<string, unknown>, fn: (run: Run, report: Report) => Promise<T>, parse: (raw: unknown) => T, inWorker = false): Promise<T> => {
     if (opts.signal?.aborted) throw new NmlabError('CANCELLED', `the demo was stopped before "${plan.find((p) => p.key === key)?.label}"; run it again to resume`);
     if (!inWorker || runner.has(key)) progress.begin(key);
     const c0 = cpuSeconds();
-    const out = await runner.stage(kind, key, { demo: { preset: cfg.preset, configHash: cfgHash }, ...config }, fn, parse);
+    const report: Report = (fraction, detail) => progress.update(fraction, detail, key);
+    const out = await runner.stage(kind, key, { demo: { preset: cfg.preset, configHash: cfgHash }, ...config }, (run) => fn(run, report), parse);
     progress.end(out.reused, key);
     const cpu = out.reused ? 0 : inWorker ? null : cpuSeconds() - c0;
     timings.push({ kind, label: plan.find((p) => p.key === key)?.label ?? kind, seconds: out.seconds, cpuSeconds: cpu, reused: out.reused, runId: out.runId });
@@ -260,126 +271,129 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const ood = await loadDataset(projectDir, ids.ood);
 
   // 2. Noisy labels and pre-training of every γ, `workers` backbones at a time, each in a
-  // worker process (tfjs' wasm backend uses one core per process).
+  // worker process (tfjs' wasm backend uses one core per process). Jobs start in γ order, and
+  // the downstream stages of a γ (steps 3–5, in this process) run as soon as its backbone is
+  // there, so they overlap the pre-training still going on.
   const jobs = new JobRunner({ maxConcurrent: workers });
   const cancelJobs = (): void => {
     for (const j of jobs.list()) jobs.cancel(j.id);
   };
   opts.signal?.addEventListener('abort', cancelJobs);
-  let pretrained: PretrainStageResult[];
-  try {
-    pretrained = await Promise.all(
-      cfg.gammas.map((g) =>
-        stage(
-          keys.pretrain(g),
-          'demo.pretrain',
-          { gamma: g, noise: { type: 'symmetric', ratio: g, seed: cfg.noiseSeed }, dataset: ids.noisy(g), hyper: cfg.pretrainHyper, arch: cfg.arch, seed: cfg.pretrainSeed },
-          (run) => pretrainStage(jobs, projectDir, cfg, ids, g, backboneId(g), run, progress, keys.pretrain(g)),
-          parseAs<PretrainStageResult>((v) => typeof v.sha256 === 'string' && typeof v.id === 'string'),
-          true,
-        ).catch((err: unknown) => {
-          // One failure stops the others: the demo cannot finish without every backbone.
-          cancelJobs();
-          throw err;
-        }),
-      ),
-    );
-  } finally {
-    opts.signal?.removeEventListener('abort', cancelJobs);
-    await jobs.dispose();
-  }
+  const gates = cfg.gammas.map(() => deferred());
+  const pretraining = cfg.gammas.map((g, gi) =>
+    stage(
+      keys.pretrain(g),
+      'demo.pretrain',
+      { gamma: g, noise: { type: 'symmetric', ratio: g, seed: cfg.noiseSeed }, dataset: ids.noisy(g), hyper: cfg.pretrainHyper, arch: cfg.arch, seed: cfg.pretrainSeed },
+      (run) => pretrainStage(jobs, projectDir, cfg, ids, g, backboneId(g), run, progress, keys.pretrain(g), gi > 0 ? gates[gi - 1].promise : Promise.resolve(), gates[gi].resolve),
+      parseAs<PretrainStageResult>((v) => typeof v.sha256 === 'string' && typeof v.id === 'string'),
+      true,
+    ).finally(gates[gi].resolve),
+  );
+  // Awaited one by one below; a failure of a later one must not go unhandled meanwhile.
+  for (const p of pretraining) p.catch(() => undefined);
 
   const backbones: DemoBackbone[] = [];
   const seedRows: DemoSeedRow[] = [];
-  for (const [gi, g] of cfg.gammas.entries()) {
-    const bb = pretrained[gi];
-    tfBackend = tfBackend ?? bb.backend;
-    const { backend: _b, ...backbone } = bb;
-    backbones.push(backbone);
+  try {
+    for (const [gi, g] of cfg.gammas.entries()) {
+      const bb = await pretraining[gi];
+      tfBackend = tfBackend ?? bb.backend;
+      const { backend: _b, ...backbone } = bb;
+      backbones.push(backbone);
 
-    // 3. Features through onnxruntime.
-    const feats = await stage(
-      keys.features(g),
-      'demo.features',
-      { gamma: g, backbone: bb.dir, datasets: [ids.downstream, ids.ood] },
-      async (run) => {
-        const one = async (dataset: string, base: number, total: number) => {
-          const r = await extractDatasetFeatures(projectDir, {
-            backbone: bb.dir,
-            dataset,
-            batchSize: 256,
-            signal: opts.signal,
-            onProgress: (done) => progress.update((base + done) / total, `${dataset} ${done} images`),
-          });
-          await run.log(`${dataset}: ${r.meta.count}×${r.meta.featureDim} → ${r.meta.file}${r.cached ? ' (cached)' : ''} in ${r.meta.seconds.toFixed(2)} s`);
-          return { file: r.meta.file, count: r.meta.count, dim: r.meta.featureDim, cached: r.cached };
-        };
-        const total = down.labels.length + ood.labels.length;
-        const d = await one(ids.downstream, 0, total);
-        const o = await one(ids.ood, down.labels.length, total);
-        return { downstream: d, ood: o, featureDim: d.dim };
-      },
-      parseAs<FeaturesStageResult>((v) => typeof v.featureDim === 'number'),
-    );
-    const views = await featureViews(projectDir, feats, down, ood);
+      // 3. Features through onnxruntime.
+      const feats = await stage(
+        keys.features(g),
+        'demo.features',
+        { gamma: g, backbone: bb.dir, datasets: [ids.downstream, ids.ood] },
+        async (run, report) => {
+          const one = async (dataset: string, base: number, total: number) => {
+            const r = await extractDatasetFeatures(projectDir, {
+              backbone: bb.dir,
+              dataset,
+              batchSize: 256,
+              signal: opts.signal,
+              onProgress: (done) => report((base + done) / total, `${dataset} ${done} images`),
+            });
+            await run.log(`${dataset}: ${r.meta.count}×${r.meta.featureDim} → ${r.meta.file}${r.cached ? ' (cached)' : ''} in ${r.meta.seconds.toFixed(2)} s`);
+            return { file: r.meta.file, count: r.meta.count, dim: r.meta.featureDim, cached: r.cached };
+          };
+          const total = down.labels.length + ood.labels.length;
+          const d = await one(ids.downstream, 0, total);
+          const o = await one(ids.ood, down.labels.length, total);
+          return { downstream: d, ood: o, featureDim: d.dim };
+        },
+        parseAs<FeaturesStageResult>((v) => typeof v.featureDim === 'number'),
+      );
+      const views = await featureViews(projectDir, feats, down, ood);
 
-    // 4. Spectra of the backbone features (SVE on ID, LSVR on OOD; both kept everywhere).
-    const spec = await stage(
-      keys.spectrum(g),
-      'demo.spectrum',
-      { gamma: g, features: [feats.downstream.file, feats.ood.file], preprocess: ['none', 'reference'] },
-      async (run) => {
-        const sets: Record<string, SpectrumPair> = {};
-        const all = [
-          { name: 'id-train', set: views.train },
-          { name: 'id', set: views.test },
-          ...views.targets,
-        ];
-        for (const [k, s] of all.entries()) {
-          sets[s.name] = await spectrumPair(s.set.features, s.set.rows, s.set.dim, `${s.name} features of ${bb.id}`);
-          run.metric('spectrum', k, { sve: sets[s.name].reference.sve, lsvr: sets[s.name].reference.lsvr, sveRaw: sets[s.name].none.sve, lsvrRaw: sets[s.name].none.lsvr });
-          progress.update((k + 1) / all.length, s.name);
-        }
-        return { sets };
-      },
-      parseAs<SpectrumStageResult>((v) => typeof v.sets === 'object' && v.sets !== null),
-    );
+      // 4. Spectra of the backbone features (SVE on ID, LSVR on OOD; both kept everywhere).
+      const spec = await stage(
+        keys.spectrum(g),
+        'demo.spectrum',
+        { gamma: g, features: [feats.downstream.file, feats.ood.file], preprocess: ['none', 'reference'] },
+        async (run, report) => {
+          const sets: Record<string, SpectrumPair> = {};
+          const all = [
+            { name: 'id-train', set: views.train },
+            { name: 'id', set: views.test },
+            ...views.targets,
+          ];
+          for (const [k, s] of all.entries()) {
+            sets[s.name] = await spectrumPair(s.set.features, s.set.rows, s.set.dim, `${s.name} features of ${bb.id}`);
+            run.metric('spectrum', k, { sve: sets[s.name].reference.sve, lsvr: sets[s.name].reference.lsvr, sveRaw: sets[s.name].none.sve, lsvrRaw: sets[s.name].none.lsvr });
+            report((k + 1) / all.length, s.name);
+          }
+          return { sets };
+        },
+        parseAs<SpectrumStageResult>((v) => typeof v.sets === 'object' && v.sets !== null),
+      );
 
-    // 5. Tuning: fit on the source (ID train), evaluate on ID test and each target domain.
-    for (const m of cfg.methods) {
-      for (const seed of cfg.tuneSeeds) {
-        const tr = await stage(
-          keys.tune(g, m, seed),
-          'demo.tune',
-          { gamma: g, method: m, seed, preset: m === 'nmtune' ? 'paper' : null, epochs: cfg.tuneEpochs, batchSize: cfg.tuneBatchSize, features: [feats.downstream.file, feats.ood.file] },
-          (run) => tuneStage(cfg, m, seed, views, run, progress, opts.signal),
-          parseAs<TuneStageResult>((v) => typeof v.evals === 'object' && v.evals !== null),
-        );
-        tfBackend = tfBackend ?? tr.backend;
-        for (const [domain, e] of Object.entries(tr.evals)) {
-          const f = spec.sets[domain];
-          if (!f) throw new NmlabError('INTERNAL', `no spectrum of the "${domain}" features for γ=${g}`);
-          seedRows.push({
-            gamma: g,
-            method: m,
-            seed,
-            domain,
-            kind: domain === 'id' ? 'id' : 'ood',
-            rows: e.rows,
-            accuracy: e.accuracy,
-            macroF1: e.macroF1,
-            featSve: f.reference.sve,
-            featLsvr: f.reference.lsvr,
-            zSve: e.z.reference.sve,
-            zLsvr: e.z.reference.lsvr,
-            featSveRaw: f.none.sve,
-            featLsvrRaw: f.none.lsvr,
-            zSveRaw: e.z.none.sve,
-            zLsvrRaw: e.z.none.lsvr,
-          });
+      // 5. Tuning: fit on the source (ID train), evaluate on ID test and each target domain.
+      for (const m of cfg.methods) {
+        for (const seed of cfg.tuneSeeds) {
+          const tr = await stage(
+            keys.tune(g, m, seed),
+            'demo.tune',
+            { gamma: g, method: m, seed, preset: m === 'nmtune' ? 'paper' : null, epochs: cfg.tuneEpochs, batchSize: cfg.tuneBatchSize, features: [feats.downstream.file, feats.ood.file] },
+            (run, report) => tuneStage(cfg, m, seed, views, run, report, opts.signal),
+            parseAs<TuneStageResult>((v) => typeof v.evals === 'object' && v.evals !== null),
+          );
+          tfBackend = tfBackend ?? tr.backend;
+          for (const [domain, e] of Object.entries(tr.evals)) {
+            const f = spec.sets[domain];
+            if (!f) throw new NmlabError('INTERNAL', `no spectrum of the "${domain}" features for γ=${g}`);
+            seedRows.push({
+              gamma: g,
+              method: m,
+              seed,
+              domain,
+              kind: domain === 'id' ? 'id' : 'ood',
+              rows: e.rows,
+              accuracy: e.accuracy,
+              macroF1: e.macroF1,
+              featSve: f.reference.sve,
+              featLsvr: f.reference.lsvr,
+              zSve: e.z.reference.sve,
+              zLsvr: e.z.reference.lsvr,
+              featSveRaw: f.none.sve,
+              featLsvrRaw: f.none.lsvr,
+              zSveRaw: e.z.none.sve,
+              zLsvrRaw: e.z.none.lsvr,
+            });
+          }
         }
       }
     }
+  } catch (err) {
+    // The demo cannot finish without every backbone: stop the pre-training still running.
+    cancelJobs();
+    throw err;
+  } finally {
+    await Promise.allSettled(pretraining);
+    opts.signal?.removeEventListener('abort', cancelJobs);
+    await jobs.dispose();
   }
 
   // 6. Results.
@@ -434,8 +448,12 @@ async function pretrainStage(
   run: Run,
   progress: ProgressReporter,
   key: string,
+  /** Resolves once the previous γ's job has been queued (so jobs queue in γ order). */
+  previous: Promise<void>,
+  queued: () => void,
 ): Promise<PretrainStageResult> {
   const noisy = await prepareNoisy(projectDir, cfg, gamma);
+  await previous;
   const job = jobs.start({
     kind: 'pretrain',
     projectDir,
@@ -448,6 +466,7 @@ async function pretrainStage(
     hyper: cfg.pretrainHyper,
     arch: cfg.arch,
   });
+  queued();
   await run.log(`pretrain job ${job.id}: ${id} on "${ids.pretrain}" (train split), symmetric γ=${gamma}, seed ${cfg.noiseSeed}`);
   let started = false;
   const start = (): void => {
@@ -499,7 +518,7 @@ async function pretrainStage(
   };
 }
 
-async function tuneStage(cfg: DemoConfig, method: TuneMethod, seed: number, views: FeatureViews, run: Run, progress: ProgressReporter, signal: AbortSignal | undefined): Promise<TuneStageResult> {
+async function tuneStage(cfg: DemoConfig, method: TuneMethod, seed: number, views: FeatureViews, run: Run, report: Report, signal: AbortSignal | undefined): Promise<TuneStageResult> {
   const numClasses = cfg.downstreamClasses.length;
   const tuner = makeTuner({ method, epochs: cfg.tuneEpochs, seed, batchSize: cfg.tuneBatchSize, numClasses, preset: 'paper' });
   try {
@@ -507,7 +526,7 @@ async function tuneStage(cfg: DemoConfig, method: TuneMethod, seed: number, view
       signal,
       onStep: (e) => {
         if (e.step % 20 === 0) run.metric('loss', e.step, { total: e.total, ce: e.ce, ...(e.mse !== undefined ? { mse: e.mse, cov: e.cov ?? NaN, svd: e.svd ?? NaN } : {}) });
-        progress.update((0.9 * e.step) / e.totalSteps, `epoch ${e.epoch + 1}/${cfg.tuneEpochs}`);
+        report((0.9 * e.step) / e.totalSteps, `epoch ${e.epoch + 1}/${cfg.tuneEpochs}`);
       },
       onEpoch: (e) => run.metric('epoch', e.epoch, { meanLoss: e.meanLoss, seconds: e.seconds }),
     });
