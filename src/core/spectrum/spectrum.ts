@@ -115,18 +115,8 @@ function finish(
   tGram: number,
   topK?: number,
 ): SpectrumResult {
-  const { values } = symmetricEigen(g, n);
+  const { sigma, rank } = sigmaFromGram(g, n, m, d);
   const tEig = performance.now();
-  const floor = (m + d) * 2 ** -52 * Math.max(values[0], 0);
-  const sigma: number[] = new Array(n);
-  let rank = 0;
-  for (let i = 0; i < n; i++) {
-    const lam = values[i];
-    if (lam > floor) {
-      sigma[i] = Math.sqrt(lam);
-      rank++;
-    } else sigma[i] = 0;
-  }
   const stats = spectrumStats(sigma);
   if (Number.isNaN(stats.sve)) throw new NmlabError('NUMERIC', `the ${m}×${d} feature matrix is all zeros: its spectrum has no SVE or LSVR`);
   const k = topK !== undefined ? Math.min(topK, n) : undefined;
@@ -145,6 +135,37 @@ function finish(
     seconds: (tEig - t0) / 1000,
     timings: { gramSeconds: (tGram - t0) / 1000, eigenSeconds: (tEig - tGram) / 1000 },
   };
+}
+
+/**
+ * Singular values from the eigenvalues of an n×n Gram matrix of an m×d matrix, with the
+ * resolution floor described at the top of this file: eigenvalues under (m+d)·ε·λ₁ are
+ * rounding noise and become σ = 0. Overwrites `g`.
+ */
+function sigmaFromGram(g: Float64Array, n: number, m: number, d: number): { sigma: number[]; rank: number } {
+  const { values } = symmetricEigen(g, n);
+  const floor = (m + d) * 2 ** -52 * Math.max(values[0], 0);
+  const sigma: number[] = new Array(n);
+  let rank = 0;
+  for (let i = 0; i < n; i++) {
+    const lam = values[i];
+    if (lam > floor) {
+      sigma[i] = Math.sqrt(lam);
+      rank++;
+    } else sigma[i] = 0;
+  }
+  return { sigma, rank };
+}
+
+/**
+ * All singular values (descending) of a small in-memory m×d matrix, synchronously, by the same
+ * method and floor as {@link spectrumOfMatrix} but with the JS Gram: for training loops
+ * (per-epoch spectra of Z) that cannot await onnxruntime.
+ */
+export function singularValuesSync(data: Float32Array | Float64Array, m: number, d: number): number[] {
+  const n = Math.min(m, d);
+  const g = m <= d ? gramRows(data, m, d) : gramCols(data, m, d);
+  return sigmaFromGram(g, n, m, d).sigma;
 }
 
 function checkTopK(topK: number | undefined): void {

@@ -225,6 +225,9 @@ export const EvalResult = z.object({
   rows: z.number().int(),
   sve: z.number(),
   lsvr: z.number(),
+  /** SVE and LSVR of the backbone's features F on the same set (absent in runs made before they were recorded). */
+  backboneSve: z.number().optional(),
+  backboneLsvr: z.number().optional(),
 });
 export type EvalResult = z.infer<typeof EvalResult>;
 
@@ -243,7 +246,9 @@ export const TuneRunResult = z.object({
   singularValues: z.array(z.number()),
   /** The same for the backbone's own features F on that set. */
   backboneSingularValues: z.array(z.number()),
+  /** SVE of F on the set Z's `sve` is read on (ID test, else the first target). */
   backboneSve: z.number(),
+  /** LSVR of F: the mean over OOD targets for OOD tasks, like `oodLsvr`; else on the test set. */
   backboneLsvr: z.number(),
   backend: z.string(),
   seconds: z.number(),

@@ -16,9 +16,8 @@ import { loadFeatureSet } from '../../tuning/load';
 import { makeTuner, type FeatureTuner, type TuneParams } from '../../tuning/tuner';
 import type { FeatureSet } from '../../tuning/data';
 import { accuracy } from '../../tuning/metrics';
-import { spectrumOfMatrix } from '../../spectrum/spectrum';
-import { gramCols, gramRows } from '../../linalg/gram';
-import { symmetricEigen } from '../../linalg/symeig';
+import { singularValuesSync, spectrumOfMatrix } from '../../spectrum/spectrum';
+import { spectrumStats } from '../../spectrum/stats';
 import { MetricsWriter, appendRunLog, runDir, setRunStatus, writeRunResult } from '../../experiments/runStore';
 
 /** Live messages to the parent per series, at most one per this many ms (the file gets every point). */
@@ -45,18 +44,6 @@ function maxLabel(sets: FeatureSet[]): number {
 function headRows(set: FeatureSet, rows: number): FeatureSet {
   const n = Math.min(rows, set.rows);
   return { ...set, rows: n, features: set.features.subarray(0, n * set.dim), labels: set.labels.subarray(0, n) };
-}
-
-/**
- * Singular values of a small matrix, synchronously (for the per-epoch spectrum inside the
- * training loop's callback): square roots of the eigenvalues of the smaller Gram matrix, as
- * src/core/spectrum does (paper §5), without its file streaming.
- */
-function singularValuesOf(z: Float32Array, rows: number, cols: number): number[] {
-  const n = Math.min(rows, cols);
-  const g = rows <= cols ? gramRows(z, rows, cols) : gramCols(z, rows, cols);
-  const { values } = symmetricEigen(g, n);
-  return Array.from(values, (v) => Math.sqrt(Math.max(v, 0)));
 }
 
 /** A throttle per series: the latest point goes out at most every LIVE_INTERVAL_MS, the last one always. */
@@ -94,9 +81,11 @@ export function tuneParams(job: ExperimentJob, numClasses: number): Partial<Tune
   return { ...job.params, method: job.baseMethod, preset: job.preset, seed: job.seed, fraction: job.fraction, numClasses };
 }
 
+/** Accuracy, macro-F1 and the spectra of Z and of the backbone's F, on the same set. */
 async function evaluate(tuner: FeatureTuner, set: FeatureSet, name: string): Promise<EvalResult> {
   const m = tuner.evaluate(set);
-  return { name, accuracy: m.accuracy, macroF1: m.macroF1, rows: m.rows, sve: m.z.sve, lsvr: m.z.lsvr };
+  const f = spectrumStats(singularValuesSync(set.features, set.rows, set.dim));
+  return { name, accuracy: m.accuracy, macroF1: m.macroF1, rows: m.rows, sve: m.z.sve, lsvr: m.z.lsvr, backboneSve: f.sve, backboneLsvr: f.lsvr };
 }
 
 export const run: JobRun<'tune'> = async (spec, ctx) => {
@@ -148,7 +137,7 @@ export const run: JobRun<'tune'> = async (spec, ctx) => {
           // Accuracy per epoch on the first evaluation set (eval mode, running BatchNorm stats).
           values.accuracy = accuracy(monitor.set.labels, tuner.predict(monitor.set));
           const sample = headRows(monitor.set, EPOCH_SPECTRUM_ROWS);
-          const sigma = singularValuesOf(tuner.transform(sample), sample.rows, sample.dim);
+          const sigma = singularValuesSync(tuner.transform(sample), sample.rows, sample.dim);
           const point = { series: 'spectrum', step: e.epoch, values: spectrumValues(sigma, EPOCH_TOP_K) };
           metrics.push(point);
           live.send('spectrum', e.epoch, point.values);
@@ -194,8 +183,9 @@ export const run: JobRun<'tune'> = async (spec, ctx) => {
     oodLsvr: job.taskType === 'ood' ? mean(targetResults.map((t) => t.lsvr)) : null,
     singularValues,
     backboneSingularValues: backbone.singularValues,
-    backboneSve: backbone.sve,
-    backboneLsvr: backbone.lsvr,
+    // F's SVE and LSVR on the same sets as Z's (the ID test, and the mean over OOD targets).
+    backboneSve: testResult?.backboneSve ?? targetResults[0]?.backboneSve ?? backbone.sve,
+    backboneLsvr: job.taskType === 'ood' ? (mean(targetResults.map((t) => t.backboneLsvr ?? NaN)) ?? backbone.lsvr) : (testResult?.backboneLsvr ?? backbone.lsvr),
     backend: tuner.backend_ ?? 'unknown',
     seconds: tuner.fitSeconds_,
     trainRows: tuner.trainRows_,
