@@ -39,7 +39,7 @@ import { makeTuner, type TuneMethod } from '../tuning/tuner';
 import type { Run } from '../runs/store';
 import { FASHION_CLASSES, gammaPct, hashOf, type DemoConfig } from './config';
 import { demoDatasetIds, prepareDatasets, prepareNoisy, type DemoDatasetIds } from './data';
-import { ProgressReporter, type ProgressSink, type StagePlan } from './progress';
+import { ProgressReporter, type DemoStatus, type ProgressSink, type StagePlan } from './progress';
 import { DemoResults, aggregateSeeds, demoCharts, formatTable, resultsCsv, summarize, type DemoBackbone, type DemoSeedRow } from './results';
 import { StageRunner } from './stages';
 
@@ -52,6 +52,8 @@ export interface DemoOptions {
   /** Per-user folder for the recent-projects list (default nmlabHome()). */
   home?: string;
   progress: ProgressSink;
+  /** Structured progress (every stage begin, update and end), besides the text lines. */
+  onStatus?: (s: DemoStatus) => void;
   signal?: AbortSignal;
   /** Backbones pre-trained at once, each in its own worker process (default min(2, cores)). */
   workers?: number;
@@ -235,6 +237,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   for (const p of plan) p.done = runner.has(p.key);
   const workers = Math.max(1, Math.floor(opts.workers ?? Math.min(2, availableParallelism())));
   const progress = new ProgressReporter(plan, opts.progress, 2000, { pretrain: workers });
+  progress.listener = opts.onStatus;
   const timings: DemoResults['timing']['stages'] = [];
   let tfBackend: string | null = null;
 

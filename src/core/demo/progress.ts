@@ -24,6 +24,27 @@ export interface ProgressSink {
   isTTY: boolean;
 }
 
+/**
+ * A structured snapshot of the study's progress (what the text lines say), for listeners that
+ * are not terminals: the app's demo job turns it into job progress events.
+ */
+export interface DemoStatus {
+  /** 1-based index of the stage this snapshot is about, of `stages`. */
+  stage: number;
+  stages: number;
+  /** Stages finished (computed or reused) so far. */
+  stagesDone: number;
+  label: string;
+  /** Fraction 0–1 of that stage. */
+  fraction: number;
+  detail: string;
+  /** The stage has just finished. */
+  ended: boolean;
+  elapsedSeconds: number;
+  /** Estimated wall seconds left for the whole study. */
+  etaSeconds: number;
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
   const s = Math.round(seconds);
@@ -45,6 +66,8 @@ export class ProgressReporter {
   private readonly active = new Map<string, Active>();
   private lastWrite = 0;
   private readonly t0 = performance.now();
+  /** Told of every begin, update and end, unthrottled (the text output is throttled). */
+  listener: ((s: DemoStatus) => void) | undefined;
 
   /**
    * `parallel[kind]`: how many stages of that kind run at once (e.g. pre-training in two
@@ -119,14 +142,31 @@ export class ProgressReporter {
     }
     a.plan.done = true;
     this.active.delete(k);
+    this.notify(a, true);
     const line = `[${a.index + 1}/${this.stages.length}] ${a.plan.label}: ${reused ? 'done earlier, reused' : `done in ${secs.toFixed(1)} s`}` +
       `  (elapsed ${formatDuration(this.elapsed())}, ETA ${formatDuration(this.remaining())})`;
     this.emit(line, true);
   }
 
+  private notify(a: Active, ended: boolean): void {
+    if (!this.listener) return;
+    this.listener({
+      stage: a.index + 1,
+      stages: this.stages.length,
+      stagesDone: this.stages.filter((s) => s.done).length,
+      label: a.plan.label,
+      fraction: ended ? 1 : a.fraction,
+      detail: a.detail,
+      ended,
+      elapsedSeconds: this.elapsed(),
+      etaSeconds: this.remaining(),
+    });
+  }
+
   private print(key: string, force: boolean): void {
     const a = this.active.get(key);
     if (!a) return;
+    this.notify(a, false);
     const now = performance.now();
     if (!force && !this.sink.isTTY && now - this.lastWrite < this.intervalMs) return;
     if (!force && this.sink.isTTY && now - this.lastWrite < 100) return;

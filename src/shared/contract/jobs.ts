@@ -5,6 +5,7 @@ import { FeaturesJobSpec } from './backbones';
 import { TuneJobSpec } from './experiments';
 import { DatasetJobSpec } from './datasetsService';
 import { BackboneJobSpec } from './backbonesService';
+import { DemoJobSpec } from './demo';
 
 /**
  * A job is work that runs in a worker process. Each kind names its parameters here; the
@@ -32,6 +33,8 @@ export const JobSpec = z.discriminatedUnion('kind', [
   DatasetJobSpec,
   /** Inspect or import an ONNX backbone (the app's model inspector). */
   BackboneJobSpec,
+  /** The demo study (`nmlab demo`) into a project folder: the app's "Open demo project". */
+  DemoJobSpec,
 ]);
 export type JobSpec = z.infer<typeof JobSpec>;
 export type JobSpecInput = z.input<typeof JobSpec>;

@@ -17,6 +17,7 @@ export const jobKinds: Registry = {
   tune: () => import('./tune'),
   dataset: () => import('./dataset'),
   backbone: () => import('./backbone'),
+  demo: () => import('./demo'),
 };
 
 export type { JobContext, JobRun, SpecOf } from './types';

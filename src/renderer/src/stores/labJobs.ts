@@ -26,7 +26,7 @@ export interface TrackedJob {
 }
 
 /** Kinds this store follows; the Environment page and the experiment queue follow their own. */
-const FOLLOWED = new Set(['dataset', 'backbone', 'pretrain', 'features']);
+const FOLLOWED = new Set(['dataset', 'backbone', 'pretrain', 'features', 'demo']);
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 /** Points kept per series; older ones are thinned out by half when it is exceeded. */
 const MAX_POINTS = 4000;

@@ -1,0 +1,108 @@
+/**
+ * "Open demo project" end to end in browser mode: the real built server runs the demo study as
+ * a job (quick sizes: the server is started with NMLAB_DEMO_QUICK=1, which the job kind reads),
+ * the Projects page shows its progress with stage text and ETA, and the project is open when
+ * it ends, with results/demo-results.json on disk. A second click opens the finished project at
+ * once. Screenshots: test-results/screenshots/demo-progress.png and demo.png.
+ */
+import { expect, test } from '@playwright/test';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveLab, type ServedLab } from './serve';
+
+const shots = join(fileURLToPath(new URL('../..', import.meta.url)), 'test-results', 'screenshots');
+let lab: ServedLab;
+
+test.describe.configure({ mode: 'serial' });
+test.use({ viewport: { width: 1360, height: 900 } });
+
+test.beforeAll(async () => {
+  // serveLab passes our environment to the server, and the server to its job workers.
+  process.env.NMLAB_DEMO_QUICK = '1';
+  try {
+    lab = await serveLab();
+  } finally {
+    delete process.env.NMLAB_DEMO_QUICK;
+  }
+  await mkdir(shots, { recursive: true });
+});
+
+test.afterAll(async () => {
+  await lab?.stop();
+});
+
+test('Open demo project runs the study with progress and opens the project', async ({ page }) => {
+  test.setTimeout(240_000);
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+
+  await page.goto(lab.url);
+  await expect(page.getByTestId('demo-card')).toBeVisible();
+  // Note every state of the progress bar the page shows (percent and text), however briefly.
+  await page.evaluate(() => {
+    const g = globalThis as unknown as {
+      __demo: Array<{ pct: string | null; text: string }>;
+      document: { body: unknown; querySelector(s: string): { getAttribute(n: string): string | null; textContent: string | null } | null };
+      MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
+    };
+    g.__demo = [];
+    new g.MutationObserver(() => {
+      const bar = g.document.querySelector('[data-testid=demo-progress]');
+      if (!bar) return;
+      const state = { pct: bar.getAttribute('aria-valuenow'), text: (bar.textContent ?? '').replace(/\s+/g, ' ').trim() };
+      const last = g.__demo[g.__demo.length - 1];
+      if (!last || last.pct !== state.pct || last.text !== state.text) g.__demo.push(state);
+    }).observe(g.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+
+  // The default folder: <NMLAB_HOME>/demo-project (serveLab sets NMLAB_HOME to work/home).
+  const dir = join(lab.work, 'home', 'demo-project');
+  await page.getByTestId('demo-open').click();
+  await expect(page.getByTestId('demo-progress')).toBeVisible();
+  // Past the datasets and into pre-training, where the ETA has something to go on.
+  await expect(page.getByTestId('demo-progress')).toContainText(/Stage ([3-9]|\d\d)\/\d+/, { timeout: 60_000 });
+  await page.screenshot({ path: join(shots, 'demo-progress.png'), fullPage: true });
+
+  await expect(page.getByTestId('demo-opened')).toBeVisible({ timeout: 200_000 });
+  await expect(page.getByTestId('demo-error')).toHaveCount(0);
+  await expect(page.getByTestId('demo-progress')).toHaveCount(0);
+  await expect(page.getByTestId('current-project-dir')).toHaveText(dir);
+  await expect(page.getByTestId('demo-opened')).toContainText('Demo study finished');
+
+  const seen = await page.evaluate(() => (globalThis as unknown as { __demo: Array<{ pct: string | null; text: string }> }).__demo);
+  const stageTexts = seen.filter((s) => /Stage \d+\/\d+/.test(s.text));
+  expect(stageTexts.length, JSON.stringify(seen.slice(-5))).toBeGreaterThan(2);
+  // Several distinct stages were named, the bar moved, and an ETA was shown.
+  expect(new Set(stageTexts.map((s) => /Stage (\d+)\//.exec(s.text)?.[1])).size).toBeGreaterThan(2);
+  const pcts = seen.map((s) => Number(s.pct)).filter((n) => Number.isFinite(n));
+  expect(Math.max(...pcts)).toBeGreaterThan(0);
+  expect(seen.some((s) => /about .* left/.test(s.text))).toBe(true);
+
+  // The results are on disk, for the quick preset, in the project that is open.
+  const results = JSON.parse(await readFile(join(dir, 'results', 'demo-results.json'), 'utf8')) as {
+    preset: string;
+    project: string;
+    timing: { wallSeconds: number; stages: unknown[] };
+  };
+  expect(results.preset).toBe('quick');
+  expect(results.timing.wallSeconds).toBeGreaterThan(0);
+  expect(results.timing.stages.length).toBe(stageTexts.map((s) => Number(/Stage \d+\/(\d+)/.exec(s.text)?.[1]))[0]);
+  const manifest = JSON.parse(await readFile(join(dir, 'nmlab.json'), 'utf8')) as { name: string };
+  await expect(page.getByTestId('current-project-name')).toHaveText(manifest.name);
+  await page.screenshot({ path: join(shots, 'demo.png'), fullPage: true });
+
+  // Again after a reload: the finished project opens at once, nothing is recomputed.
+  await page.getByTestId('close-project').click();
+  await expect(page.getByTestId('current-project')).toHaveCount(0);
+  await page.reload();
+  await page.getByTestId('demo-open').click();
+  await expect(page.getByTestId('demo-opened')).toContainText('Opened the finished demo project', { timeout: 30_000 });
+  await expect(page.getByTestId('current-project-dir')).toHaveText(dir);
+  const again = JSON.parse(await readFile(join(dir, 'results', 'demo-results.json'), 'utf8')) as { timing: { wallSeconds: number } };
+  expect(again.timing.wallSeconds).toBe(results.timing.wallSeconds);
+  expect(consoleErrors).toEqual([]);
+});
