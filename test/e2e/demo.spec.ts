@@ -3,7 +3,8 @@
  * a job (quick sizes: the server is started with NMLAB_DEMO_QUICK=1, which the job kind reads),
  * the Projects page shows its progress with stage text and ETA, and the project is open when
  * it ends, with results/demo-results.json on disk. A second click opens the finished project at
- * once. Screenshots: test-results/screenshots/demo-progress.png and demo.png.
+ * once. Stop cancels a run mid pre-training (nested workers) and starting again resumes it.
+ * Screenshots: test-results/screenshots/demo-progress.png and demo.png.
  */
 import { expect, test } from '@playwright/test';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -105,4 +106,25 @@ test('Open demo project runs the study with progress and opens the project', asy
   const again = JSON.parse(await readFile(join(dir, 'results', 'demo-results.json'), 'utf8')) as { timing: { wallSeconds: number } };
   expect(again.timing.wallSeconds).toBe(results.timing.wallSeconds);
   expect(consoleErrors).toEqual([]);
+});
+
+test('Stop cancels the study mid pre-training, and starting again resumes it', async ({ page }) => {
+  test.setTimeout(240_000);
+  const dir = join(lab.work, 'typed', 'my-demo');
+  await page.goto(lab.url);
+  await page.getByTestId('demo-dir').fill(dir);
+  await page.getByTestId('demo-open').click();
+  // Pre-training runs in nested worker processes; stop while it does.
+  await expect(page.getByTestId('demo-progress')).toContainText(/pre-train/, { timeout: 60_000 });
+  await page.getByTestId('demo-cancel').click();
+  await expect(page.getByTestId('demo-error')).toContainText('Stopped', { timeout: 30_000 });
+  await expect(page.getByTestId('demo-progress')).toHaveCount(0);
+  await expect(readFile(join(dir, 'results', 'demo-results.json'))).rejects.toThrow();
+
+  await page.getByTestId('demo-open').click();
+  await expect(page.getByTestId('demo-opened')).toContainText('Demo study finished', { timeout: 200_000 });
+  await expect(page.getByTestId('current-project-dir')).toHaveText(dir);
+  const results = JSON.parse(await readFile(join(dir, 'results', 'demo-results.json'), 'utf8')) as { timing: { stages: Array<{ reused: boolean }> } };
+  // The datasets stage finished before the stop and was not redone.
+  expect(results.timing.stages.filter((s) => s.reused).length).toBeGreaterThan(0);
 });
