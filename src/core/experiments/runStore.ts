@@ -1,36 +1,20 @@
 /**
- * The run folders experiments write (DESIGN §5): `runs/<id>/config.json` (written once),
- * `status.json` (running → succeeded | failed | cancelled | interrupted), `metrics.jsonl`
- * (appended as the run goes), `result.json` and `log.txt`.
- *
- * Crash rules: JSON files are replaced atomically, so each one is always whole; the only file
- * that can be torn by a kill is the last line of `metrics.jsonl` (an append cut short), and the
- * reader skips a line that does not parse. A run is finished when `status.json` says
- * `succeeded`, which the worker writes only after `result.json` is complete.
- *
- * TODO(runs): when src/core/runs (the shared run store) lands, delegate the layout to it and
- * keep only the experiment-specific reading here.
+ * The experiment views of the run folders (DESIGN §5): summaries and details for the runs list,
+ * the run page and reports. The layout and every file primitive (run ids, `status.json`, log,
+ * metrics, results, interrupted detection) belong to src/core/runs (./layout.ts, ./files.ts
+ * there); they are re-exported here so experiment code keeps one import.
  */
-import { appendFile, mkdir, readFile, readdir, stat, open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hostname } from 'node:os';
 import { z } from 'zod';
-import {
-  MetricPoint,
-  RunStatus,
-  TuneRunResult,
-  type RunDetail,
-  type RunSummary,
-} from '../../shared/contract/experiments';
+import { MetricPoint, TuneRunResult, type RunDetail, type RunSummary } from '../../shared/contract/experiments';
 import { NmlabError } from '../../shared/errors';
-import { writeJsonAtomic } from '../fs/atomic';
-import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../projects/fsErrors';
-import { processAlive } from './store';
+import { CONFIG_FILE, LOG_FILE, METRICS_FILE, RESULT_FILE, RunId, RunStatusRecord } from '../runs/layout';
+import { createRunFolder, effectiveStatus, listRunIds, nextRunStatus, readRunJson, readRunStatus, runDir, writeResultIn, writeStatusIn } from '../runs/files';
 
-export const RUNS_FOLDER = 'runs';
-
-export const RunId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,159}$/, 'a run id is letters, digits, ".", "-" and "_"');
+export { RUNS_FOLDER, RunId } from '../runs/layout';
+export { MetricsWriter, appendRunLog, markInterrupted, readRunStatus, runDir, setRunStatus } from '../runs/files';
 
 /** `config.json`: what the run is, fixed when it is created. */
 export const RunConfig = z
@@ -46,140 +30,27 @@ export const RunConfig = z
   .passthrough();
 export type RunConfig = z.infer<typeof RunConfig>;
 
-/** `status.json`: where the run stands. */
-export const RunStatusFile = z.object({
-  status: RunStatus,
-  updatedAt: z.string(),
-  startedAt: z.string().nullable(),
-  endedAt: z.string().nullable(),
-  pid: z.number().int().nullable(),
-  /** The machine of `pid` (src/core/runs writes it too). */
-  host: z.string().optional(),
-  error: z.string().nullable(),
-});
-export type RunStatusFile = z.infer<typeof RunStatusFile>;
+/** `status.json` (the schema lives in src/core/runs/layout.ts). */
+export const RunStatusFile = RunStatusRecord;
+export type RunStatusFile = RunStatusRecord;
 
-/** Absolute folder of run `id`, checked to stay inside the project. */
-export async function runDir(projectDir: string, id: string): Promise<string> {
-  const parsed = RunId.safeParse(id);
-  if (!parsed.success) throw new NmlabError('BAD_REQUEST', `"${id}" is not a run id: ${parsed.error.issues[0]?.message}`);
-  return resolveInside(projectDir, join(RUNS_FOLDER, id));
-}
-
-/** Make the run folder with its config and a `running` status. */
+/** Make the run folder with its config and a `running` status (no pid until a worker takes it). */
 export async function createRun(projectDir: string, config: RunConfig): Promise<string> {
-  const dir = await runDir(projectDir, config.id);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw fsError(err, 'create', dir);
-  }
-  await writeJsonAtomic(join(dir, 'config.json'), config);
-  const now = new Date().toISOString();
-  await writeJsonAtomic(join(dir, 'status.json'), { status: 'running', updatedAt: now, startedAt: now, endedAt: null, pid: null, host: hostname(), error: null } satisfies RunStatusFile);
+  const dir = await createRunFolder(projectDir, config);
+  await writeStatusIn(dir, nextRunStatus(null, 'running', { pid: null }));
   return dir;
 }
 
-async function readJsonFile<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
-    throw fsError(err, 'read', file);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)}); the ${what} is damaged`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new NmlabError('BAD_FILE', `${file} is not a valid ${what}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data;
-}
-
-export async function readRunStatus(projectDir: string, id: string): Promise<RunStatusFile | null> {
-  return readJsonFile(join(await runDir(projectDir, id), 'status.json'), RunStatusFile, 'run status');
-}
-
-/** Update the status; `endedAt` is set for terminal statuses. */
-export async function setRunStatus(projectDir: string, id: string, status: RunStatus, patch: { pid?: number | null; error?: string | null } = {}): Promise<void> {
-  const dir = await runDir(projectDir, id);
-  const prev = await readRunStatus(projectDir, id);
-  const now = new Date().toISOString();
-  const next: RunStatusFile = {
-    status,
-    updatedAt: now,
-    startedAt: prev?.startedAt ?? now,
-    endedAt: status === 'running' ? null : now,
-    pid: patch.pid !== undefined ? patch.pid : (prev?.pid ?? null),
-    host: hostname(),
-    error: patch.error !== undefined ? patch.error : status === 'running' || status === 'succeeded' ? null : (prev?.error ?? null),
-  };
-  await writeJsonAtomic(join(dir, 'status.json'), next);
-}
-
-/**
- * Mark a run that was `running` as `interrupted` (its process is gone); a run that finished
- * meanwhile keeps its status. Returns the status the run ends up with (null: no such run).
- */
-export async function markInterrupted(projectDir: string, id: string, reason: string): Promise<RunStatus | null> {
-  const st = await readRunStatus(projectDir, id).catch(() => null);
-  if (!st) return null;
-  if (st.status !== 'running') return st.status;
-  await setRunStatus(projectDir, id, 'interrupted', { error: reason });
-  await appendRunLog(projectDir, id, `interrupted: ${reason}`);
-  return 'interrupted';
-}
-
-export async function appendRunLog(projectDir: string, id: string, line: string): Promise<void> {
-  const dir = await runDir(projectDir, id);
-  await appendFile(join(dir, 'log.txt'), `${new Date().toISOString()} ${line}\n`);
-}
-
 export async function writeRunResult(projectDir: string, id: string, result: TuneRunResult): Promise<void> {
-  await writeJsonAtomic(join(await runDir(projectDir, id), 'result.json'), result);
+  await writeResultIn(await runDir(projectDir, id), result);
 }
 
 export async function readRunResult(projectDir: string, id: string): Promise<TuneRunResult | null> {
-  return readJsonFile(join(await runDir(projectDir, id), 'result.json'), TuneRunResult, 'run result');
+  return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), TuneRunResult, 'run result');
 }
 
 export async function readRunConfig(projectDir: string, id: string): Promise<RunConfig | null> {
-  return readJsonFile(join(await runDir(projectDir, id), 'config.json'), RunConfig, 'run config');
-}
-
-/**
- * Appends metric points to `metrics.jsonl` in batches (one write per flush), so a run with
- * thousands of steps does not do thousands of writes. `flush()` before the run ends.
- */
-export class MetricsWriter {
-  private buffer: string[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private chain: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly file: string,
-    private readonly intervalMs = 250,
-  ) {}
-
-  push(point: MetricPoint): void {
-    this.buffer.push(JSON.stringify(point));
-    this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
-  }
-
-  /** Write what is buffered; resolves when it is on disk. */
-  flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.buffer.length > 0) {
-      const text = this.buffer.join('\n') + '\n';
-      this.buffer = [];
-      this.chain = this.chain.then(() => appendFile(this.file, text));
-    }
-    return this.chain;
-  }
+  return readRunJson(join(await runDir(projectDir, id), CONFIG_FILE), RunConfig, 'run config');
 }
 
 /**
@@ -188,7 +59,7 @@ export class MetricsWriter {
  * point is always kept).
  */
 export async function readRunMetrics(projectDir: string, id: string, maxPoints = 2000): Promise<MetricPoint[]> {
-  const file = join(await runDir(projectDir, id), 'metrics.jsonl');
+  const file = join(await runDir(projectDir, id), METRICS_FILE);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -249,12 +120,10 @@ export async function readRunSummary(projectDir: string, id: string): Promise<Ru
   if (!config) throw new NmlabError('NOT_FOUND', `no run "${id}" in ${projectDir} (runs/${id}/config.json is missing); see \`nmlab runs list\``);
   const result = status?.status === 'succeeded' ? await readRunResult(projectDir, id).catch(() => null) : null;
   // A `running` run whose process is gone reads as interrupted (nothing is written here; the
-  // queue marks it on disk when it resumes). A folder without a status was created and killed
-  // in the same instant.
-  const dead = status?.status === 'running' && status.pid !== null && (status.host ?? hostname()) === hostname() && !processAlive(status.pid);
+  // queue marks it on disk when it resumes); so does a folder without a status.
   return {
     id,
-    status: !status || dead ? 'interrupted' : status.status,
+    status: effectiveStatus(status),
     kind: config.kind,
     experimentId: config.experimentId,
     jobKey: config.jobKey,
@@ -269,20 +138,10 @@ export async function readRunSummary(projectDir: string, id: string): Promise<Ru
 
 /** Every run of the project (optionally of one experiment), oldest first. Damaged folders are skipped. */
 export async function listRuns(projectDir: string, experimentId?: string): Promise<RunSummary[]> {
-  const root = await resolveInside(projectDir, RUNS_FOLDER);
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw fsError(err, 'list', root);
-  }
   const out: RunSummary[] = [];
-  for (const name of names.sort()) {
-    if (!RunId.safeParse(name).success) continue;
+  for (const id of await listRunIds(projectDir)) {
     try {
-      if (!(await stat(join(root, name))).isDirectory()) continue;
-      const s = await readRunSummary(projectDir, name);
+      const s = await readRunSummary(projectDir, id);
       if (experimentId === undefined || s.experimentId === experimentId) out.push(s);
     } catch {
       /* not a run folder (or a damaged one): listed by `nmlab runs show`, not here */
@@ -299,7 +158,7 @@ export async function readRunDetail(projectDir: string, id: string): Promise<Run
     // Runs of other kinds keep results of their own shape; the detail shows their metrics and log.
     readRunResult(projectDir, id).catch(() => null),
     readRunMetrics(projectDir, id),
-    tail(join(dir, 'log.txt'), 64 * 1024),
+    tail(join(dir, LOG_FILE), 64 * 1024),
   ]);
   return { summary, config: (config ?? {}) as Record<string, unknown>, result, metrics, log };
 }

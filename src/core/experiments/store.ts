@@ -23,6 +23,7 @@ import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../projects/fsErrors';
+import { processAlive } from '../runs/layout';
 
 export const EXPERIMENTS_FOLDER = 'experiments';
 
@@ -140,17 +141,6 @@ export async function listExperimentIds(projectDir: string): Promise<string[]> {
 }
 
 const LockFile = z.object({ pid: z.number().int(), host: z.string(), since: z.string() });
-
-/** Whether a process with this id exists on this machine. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return errnoCode(err) === 'EPERM';
-  }
-}
 
 /**
  * Who holds the experiment's queue: this process, another live process, or nobody (no lock,
