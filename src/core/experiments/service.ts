@@ -469,7 +469,10 @@ export class ExperimentService {
       case 'state':
         if (ev.job.state === 'succeeded' || ev.job.state === 'failed' || ev.job.state === 'cancelled') {
           this.byJobId.delete(jobId);
-          void this.settle(a, key, ev.job.state, ev.job.error).then(() => this.live.end(stream));
+          // Deliver the job's last live state before it settles, so anyone told the experiment
+          // has finished has already seen every job's final progress.
+          this.live.end(stream);
+          void this.settle(a, key, ev.job.state, ev.job.error);
         }
         break;
     }
