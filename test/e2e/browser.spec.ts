@@ -56,6 +56,8 @@ test('a project created in the UI is on disk and listed again after a reload', a
   await page.getByTestId('new-project-create').click();
   await expect(page.getByTestId('current-project-name')).toHaveText('CIFAR-10 noise study');
   await expect(page.getByTestId('header-project')).toContainText('CIFAR-10 noise study');
+  // The form is cleared once the project is created.
+  await expect(page.getByTestId('new-project-dir')).toHaveValue('');
 
   const manifest = JSON.parse(await readFile(join(dir, 'nmlab.json'), 'utf8')) as { name: string; schemaVersion: number; app: { name: string } };
   expect(manifest.name).toBe('CIFAR-10 noise study');
@@ -67,6 +69,7 @@ test('a project created in the UI is on disk and listed again after a reload', a
   await page.getByTestId('new-project-dir').fill(gone);
   await page.getByTestId('new-project-create').click();
   await expect(page.getByTestId('current-project-name')).toHaveText('scratch');
+  await expect(page.getByTestId('new-project-dir')).toHaveValue('');
   await rm(gone, { recursive: true, force: true });
 
   // Creating in a folder that is already a project is refused with a message, not a crash.
