@@ -5,7 +5,7 @@
  * at worst `queue.json` is one change behind, and the runs on disk tell the rest (see
  * `recoverQueue` in ./queue.ts).
  */
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -21,6 +21,7 @@ import {
 } from '../../shared/contract/experiments';
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
+import { readJsonChecked } from '../fs/json';
 import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../projects/fsErrors';
 import { processAlive } from '../runs/layout';
@@ -46,25 +47,6 @@ export function parseSpec(raw: unknown, where: string): ExperimentSpec {
   return parsed.data;
 }
 
-async function readJson<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
-    throw fsError(err, 'read', file);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)}); the ${what} is damaged`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new NmlabError('BAD_FILE', `${file} is not a valid ${what}: ${describe(parsed.error)}`);
-  return parsed.data;
-}
-
 /** A readable id from the experiment's name, made unique in the project (`noise-study`, `noise-study-2`, …). */
 export async function newExperimentId(projectDir: string, name: string): Promise<string> {
   const base =
@@ -84,7 +66,7 @@ export async function createExperiment(projectDir: string, spec: ExperimentSpecI
   const parsedSpec = parseSpec(spec, 'the experiment spec');
   const expId = id ?? (await newExperimentId(projectDir, parsedSpec.name));
   const dir = await experimentDir(projectDir, expId);
-  if ((await readJson(join(dir, 'experiment.json'), z.unknown(), 'experiment')) !== null) {
+  if ((await readJsonChecked(join(dir, 'experiment.json'), z.unknown(), 'experiment')) !== null) {
     throw new NmlabError('ALREADY_EXISTS', `experiment "${expId}" already exists in ${projectDir}; resume it with \`nmlab experiment resume ${expId}\` or pick another id`);
   }
   const jobs = expandSpec(parsedSpec);
@@ -107,7 +89,7 @@ export async function createExperiment(projectDir: string, spec: ExperimentSpecI
 
 export async function readExperiment(projectDir: string, id: string): Promise<ExperimentFile> {
   const dir = await experimentDir(projectDir, id);
-  const file = await readJson(join(dir, 'experiment.json'), ExperimentFile, 'experiment');
+  const file = await readJsonChecked(join(dir, 'experiment.json'), ExperimentFile, 'experiment');
   if (!file) throw new NmlabError('NOT_FOUND', `no experiment "${id}" in ${projectDir} (${join(dir, 'experiment.json')} is missing); see \`nmlab experiment list\``);
   return file;
 }
@@ -115,7 +97,7 @@ export async function readExperiment(projectDir: string, id: string): Promise<Ex
 /** The queue; entries missing from it (it is written before experiment.json, so only after damage) read as pending. */
 export async function readQueue(projectDir: string, exp: ExperimentFile): Promise<QueueFile> {
   const dir = await experimentDir(projectDir, exp.id);
-  const q = await readJson(join(dir, 'queue.json'), QueueFile, 'experiment queue');
+  const q = await readJsonChecked(join(dir, 'queue.json'), QueueFile, 'experiment queue');
   const byKey = new Map((q?.entries ?? []).map((e) => [e.key, e]));
   const entries: QueueEntry[] = exp.jobs.map(
     (j) => byKey.get(j.key) ?? { key: j.key, state: 'pending', priority: exp.spec.priority, attempts: 0, runId: null, runIds: [], error: null, startedAt: null, endedAt: null },
@@ -148,7 +130,7 @@ const LockFile = z.object({ pid: z.number().int(), host: z.string(), since: z.st
  */
 export async function lockHolder(projectDir: string, id: string): Promise<{ pid: number; host: string; self: boolean } | null> {
   const dir = await experimentDir(projectDir, id);
-  const lock = await readJson(join(dir, 'lock.json'), LockFile, 'experiment lock').catch(() => null);
+  const lock = await readJsonChecked(join(dir, 'lock.json'), LockFile, 'experiment lock').catch(() => null);
   if (!lock) return null;
   const sameHost = lock.host === hostname();
   if (sameHost && lock.pid === process.pid) return { pid: lock.pid, host: lock.host, self: true };

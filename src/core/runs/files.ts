@@ -8,13 +8,13 @@
  * short), which readers skip. A run is finished when `status.json` says `succeeded`, which
  * writers set only after `result.json` is complete.
  */
-import { appendFile, mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { z } from 'zod';
 import type { MetricPoint } from '../../shared/contract/experiments';
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
+import { readJsonChecked } from '../fs/json';
 import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../projects/fsErrors';
 import { CONFIG_FILE, LOG_FILE, RESULT_FILE, RUNS_FOLDER, RunId, RunStatusRecord, STATUS_FILE, isDead, type RunState } from './layout';
@@ -27,24 +27,7 @@ export async function runDir(projectDir: string, id: string): Promise<string> {
 }
 
 /** A JSON file of a run folder checked against `schema`; null when it does not exist. */
-export async function readRunJson<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
-    throw fsError(err, 'read', file);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)}); the ${what} is damaged`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new NmlabError('BAD_FILE', `${file} is not a valid ${what}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data;
-}
+export const readRunJson = readJsonChecked;
 
 /** Make `runs/<config.id>/` and write its `config.json` (once). Returns the folder. */
 export async function createRunFolder(projectDir: string, config: { id: string; kind: string; createdAt: string }): Promise<string> {

@@ -1,0 +1,31 @@
+/**
+ * Reading a JSON file a project holds, checked against its zod schema. Errors name the file
+ * and what is wrong with it (STYLE.md convention 7); a missing file is `null`, not an error.
+ */
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { NmlabError } from '../../shared/errors';
+import { errnoCode, fsError } from '../projects/fsErrors';
+
+/** `what` names the document in messages ("experiment queue", "run status"). */
+export async function readJsonChecked<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw fsError(err, 'read', file);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)}); the ${what} is damaged`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+    throw new NmlabError('BAD_FILE', `${file} is not a valid ${what}: ${issues}`);
+  }
+  return parsed.data;
+}
