@@ -173,14 +173,18 @@ function ioError(file: string, err: unknown): NmlabError {
   return new NmlabError('BAD_FILE', `${file}: cannot read (${err instanceof Error ? err.message : String(err)})`);
 }
 
-/** Reads only the header of a `.npy` file (and checks that the file is long enough). */
-export async function readNpyHeader(file: string): Promise<NpyHeader> {
-  let fh: FileHandle;
+/** Open `file` for reading; a failure names the file (NmlabError via ioError). */
+async function openForReading(file: string): Promise<FileHandle> {
   try {
-    fh = await open(file, 'r');
+    return await open(file, 'r');
   } catch (err) {
     throw ioError(file, err);
   }
+}
+
+/** Reads only the header of a `.npy` file (and checks that the file is long enough). */
+export async function readNpyHeader(file: string): Promise<NpyHeader> {
+  const fh = await openForReading(file);
   try {
     return await headerOf(fh, file);
   } finally {
@@ -212,12 +216,7 @@ async function headerOf(fh: FileHandle, file: string): Promise<NpyHeader> {
  * count' is clipped to the rows that exist.
  */
 export async function readNpyRows(file: string, start: number, count: number): Promise<NpyArray> {
-  let fh: FileHandle;
-  try {
-    fh = await open(file, 'r');
-  } catch (err) {
-    throw ioError(file, err);
-  }
+  const fh = await openForReading(file);
   try {
     const header = await headerOf(fh, file);
     return await readRowsFrom(fh, header, file, start, count);
@@ -267,12 +266,7 @@ export interface IterateNpyOptions {
  */
 export async function* iterateNpyRows(file: string, chunkRows: number, opts: IterateNpyOptions = {}): AsyncGenerator<NpyRowChunk, void, undefined> {
   if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new NmlabError('BAD_REQUEST', `iterateNpyRows: chunkRows must be a positive integer, got ${chunkRows}`);
-  let fh: FileHandle;
-  try {
-    fh = await open(file, 'r');
-  } catch (err) {
-    throw ioError(file, err);
-  }
+  const fh = await openForReading(file);
   try {
     const header = await headerOf(fh, file);
     if (header.shape.length === 0) throw bad(file, 'a 0-d array has no rows');
