@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { writeNpy } from '../src/core/arrays/npy';
 import { Xoshiro128 } from '../src/core/noise/prng';
 import { spectrumOfFile, type SpectrumResult } from '../src/core/spectrum';
-import { ortThreads } from '../src/core/spectrum/gram-ort';
+import { ortThreads } from '../src/core/onnx/providers';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -20,7 +20,7 @@ import { initTfBackend } from '../src/core/tf/backend';
 import { makeTuner, type TuneMethod } from '../src/core/tuning/tuner';
 import type { FeatureSet } from '../src/core/tuning/data';
 import { Rng } from '../src/core/tuning/rng';
-import { ortThreads } from '../src/core/spectrum/gram-ort';
+import { ortThreads } from '../src/core/onnx/providers';
 
 const B = 128;
 const D = 512;

@@ -140,16 +140,19 @@ for (const [pkg, label, wanted] of tfTargets) {
   note(label, r.ok && resolvable(pkg) ? 'installed' : 'missing', r.ok ? 'used before wasm' : r.detail);
 }
 
-// 3. onnxruntime-node's CUDA execution provider (Linux x64 only, fetched from NuGet).
-if (ortCudaPresent()) note('ONNX Runtime CUDA EP', 'present', '');
-else if (!(process.platform === 'linux' && process.arch === 'x64')) note('ONNX Runtime CUDA EP', 'missing', `not offered for ${process.platform}-${process.arch}`);
-else if (!gpu) note('ONNX Runtime CUDA EP', 'missing', 'no NVIDIA GPU (nvidia-smi) here');
-else if (offline) note('ONNX Runtime CUDA EP', 'missing', 'skipped (offline)');
-else if (!(await reachable('https://api.nuget.org/v3/index.json'))) note('ONNX Runtime CUDA EP', 'missing', 'api.nuget.org unreachable');
+// 3. onnxruntime-node's CUDA execution provider (Linux x64 only, fetched from NuGet). NMLab uses
+// it for every onnxruntime session once `nmlab doctor` proves it runs (src/core/onnx/providers.ts).
+const CUDA_EP = 'ONNX Runtime CUDA EP';
+const cudaNeeds = 'needs the CUDA 12 and cuDNN 9 libraries on the library path; `nmlab doctor` shows whether it runs';
+if (ortCudaPresent()) note(CUDA_EP, 'present', cudaNeeds);
+else if (!(process.platform === 'linux' && process.arch === 'x64')) note(CUDA_EP, 'missing', `not fetched: onnxruntime-node offers CUDA on linux-x64 only (this is ${process.platform}-${process.arch})`);
+else if (!gpu) note(CUDA_EP, 'missing', 'not fetched: nvidia-smi finds no NVIDIA GPU here, so it could not run; sessions use CPU');
+else if (offline) note(CUDA_EP, 'missing', 'not fetched (offline)');
+else if (!(await reachable('https://api.nuget.org/v3/index.json'))) note(CUDA_EP, 'missing', 'not fetched: api.nuget.org is unreachable from here');
 else {
   say(`- onnxruntime CUDA EP: downloading (limit ${stepTimeoutMs / 1000} s)…`);
   const r = await run(process.execPath, [join(root, 'node_modules', 'onnxruntime-node', 'script', 'install.js'), '--onnxruntime-node-install=cuda12']);
-  note('ONNX Runtime CUDA EP', r.ok && ortCudaPresent() ? 'installed' : 'missing', r.ok ? '' : r.detail);
+  note(CUDA_EP, r.ok && ortCudaPresent() ? 'installed' : 'missing', r.ok ? cudaNeeds : `download failed: ${r.detail}`);
 }
 
 // What always ships with the npm install.
@@ -170,5 +173,5 @@ say(has('Electron runtime') ? '  - desktop app: npm start' : '  - desktop app: N
 say('  - browser mode (nmlab serve), the CLI and all tests except the Electron e2e tests');
 const tf = has('TF.js CUDA (tfjs-node-gpu)') ? 'tensorflow-gpu (CUDA)' : has('TF.js native CPU (tfjs-node)') ? 'tensorflow (native CPU)' : 'wasm (slower than native, works everywhere)';
 say(`  - training on TF.js backend: ${tf}`);
-say(`  - backbone inference: ONNX Runtime ${has('ONNX Runtime CUDA EP') ? 'CUDA + CPU' : 'CPU'}`);
+say(`  - onnxruntime sessions (inference and training): ${has(CUDA_EP) ? 'CUDA where `nmlab doctor` proves it, else CPU' : 'CPU'} (NMLAB_EP forces a provider)`);
 process.exitCode = 0;

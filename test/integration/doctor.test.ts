@@ -53,6 +53,14 @@ describe('doctor job through the lab backend', () => {
     expect(report.versions.onnxruntime).toBe(ortPkg.version);
     expect(report.onnxruntime.loaded).toBe(true);
     expect(report.onnxruntime.executionProviders.map((p) => p.name)).toContain('cpu');
+    // Every NMLab candidate is probed; CPU works and has a measured MatMul rate; unavailable
+    // ones say why and have none; the chosen one is the first that works (NMLAB_EP unset).
+    const eps = report.onnxruntime.providers;
+    expect(eps[eps.length - 1]).toMatchObject({ name: 'cpu', available: true });
+    expect(eps[eps.length - 1].gflops).toBeGreaterThan(0);
+    for (const p of eps) expect(p.available ? p.gflops! > 0 : p.gflops === null && p.detail.length > 10).toBe(true);
+    expect(report.onnxruntime.chosen).toBe(eps.find((p) => p.available)?.name);
+    expect(report.onnxruntime.forced).toBe(false);
     expect(report.versions.node).toBe(process.versions.node);
 
     // Progress went through the stages in order; the job's events reached the subscriber.

@@ -11,7 +11,9 @@ const USAGE = `Usage: nmlab doctor [--json] [--size N]
 
 Runs the environment check in a worker process: platform, Node/Electron versions, which
 TensorFlow.js backends load (and which is chosen; NMLAB_TF_BACKEND forces one), onnxruntime-node's
-version and execution providers, and a measured N×N float32 matmul rate in GFLOP/s.
+version and execution providers (each probed, with a measured N×N MatMul rate in GFLOP/s where it
+works, and the one every session uses; NMLAB_EP forces one), and a measured N×N float32 matmul
+rate on the chosen TensorFlow.js backend.
 
 Options:
   --size N   matrix side for the matmul timing (16..4096, default 512)
@@ -65,7 +67,13 @@ function printReport(io: CliIO, r: EnvironmentReport): void {
   }
   row('onnxruntime', `${r.versions.onnxruntime ?? 'not installed'}: ${r.onnxruntime.detail}`);
   if (r.onnxruntime.executionProviders.length) {
-    row('', `  providers: ${r.onnxruntime.executionProviders.map((p) => `${p.name}${p.bundled ? '' : ' (not bundled)'}`).join(', ')}`);
+    row('', `  in this build: ${r.onnxruntime.executionProviders.map((p) => `${p.name}${p.bundled ? '' : ' (not bundled)'}`).join(', ')}`);
+  }
+  const epWidth = Math.max(0, ...r.onnxruntime.providers.map((p) => p.name.length));
+  for (const p of r.onnxruntime.providers) {
+    const rate = p.gflops === null ? '' : `${p.gflops.toFixed(2)} GFLOP/s  `;
+    const mark = p.name === r.onnxruntime.chosen ? `  <- chosen${r.onnxruntime.forced ? ' (forced by NMLAB_EP)' : ''}` : '';
+    row('', `  ${p.name.padEnd(epWidth)}  ${p.available ? 'yes' : 'no '}  ${rate}${p.available ? '' : p.detail}${mark}`);
   }
   const m = r.matmul;
   const reps = m.repetitions !== undefined ? `${m.repetitions} repetitions, ` : '';

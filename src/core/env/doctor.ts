@@ -1,7 +1,8 @@
 /**
  * `nmlab doctor`: what this machine can run and how fast (DESIGN §3). Reports the platform,
  * versions, which TensorFlow.js backends load and which was chosen, onnxruntime-node's
- * execution providers (proved by running a tiny session on CPU), and a measured matmul rate.
+ * execution providers (each candidate proved by a probe session, timed where it works, and
+ * the one sessions use), and a measured matmul rate on the chosen tfjs backend.
  * Runs inside a job worker, never on a UI or server thread.
  */
 import { cpus, platform, arch, totalmem } from 'node:os';
@@ -11,7 +12,9 @@ import type { EnvironmentReport } from '../../shared/contract/environment';
 import { NmlabError } from '../../shared/errors';
 import { appRoot, appVersion } from '../paths';
 import { initTfBackend, tf } from '../tf/backend';
-import { tinyMatMulModel } from './tinyOnnx';
+import { Rng } from '../tuning/rng';
+import type { ExecutionProviderName } from '../../shared/contract/environment';
+import { chooseProviders, executionProvidersFor, forcedProvider, loadOrt, matmulChainModel, ortThreads, probeProvider, providerCandidates } from '../onnx/providers';
 
 export interface DoctorOptions {
   /** Side of the square matrices multiplied for the GFLOP/s figure. */
@@ -44,31 +47,87 @@ function onnxruntimeVersion(): string | null {
   }
 }
 
-/** List the execution providers and run Y = A·B on CPU, checked against the known product. */
-export async function probeOnnxruntime(): Promise<EnvironmentReport['onnxruntime']> {
-  let ort: typeof import('onnxruntime-node');
+/**
+ * Time a chain of MatMuls on one execution provider: Y = A·B·B·B·B with n×n float32 A and B,
+ * B scaled by √(3/n) so entries keep their size along the chain. Inputs are copied in and
+ * the output out on every run, as real sessions do. Two warm-up runs, then repetitions until
+ * `targetSeconds` (at least 3). Row 0 of Y is checked against the same chain in float64 JS.
+ */
+export async function measureProviderMatmul(name: ExecutionProviderName, n: number, targetSeconds = 0.5, signal?: AbortSignal): Promise<{ gflops: number; maxAbsError: number }> {
+  const ort = await loadOrt();
+  const links = 4;
+  const rng = new Rng(17);
+  const a = Float32Array.from({ length: n * n }, () => rng.uniform(-1, 1));
+  const scale = Math.sqrt(3 / n);
+  const b = Float32Array.from({ length: n * n }, () => rng.uniform(-1, 1) * scale);
+  const session = await ort.InferenceSession.create(matmulChainModel(links), { executionProviders: executionProvidersFor(name), intraOpNumThreads: ortThreads(), interOpNumThreads: 1, logSeverityLevel: 3 });
   try {
-    ort = await import('onnxruntime-node');
+    const feeds = { A: new ort.Tensor('float32', a, [n, n]), B: new ort.Tensor('float32', b, [n, n]) };
+    let y: Float32Array = new Float32Array(0);
+    for (let i = 0; i < 2; i++) y = (await session.run(feeds)).Y.data as Float32Array;
+    let reps = 0;
+    let seconds = 0;
+    while ((reps < 3 || seconds < targetSeconds) && reps < 1000) {
+      checkCancelled(signal, `${name} matmul repetition ${reps + 1}`);
+      const t0 = performance.now();
+      y = (await session.run(feeds)).Y.data as Float32Array;
+      seconds += (performance.now() - t0) / 1000;
+      reps++;
+    }
+    let row = Float64Array.from(a.subarray(0, n));
+    for (let l = 0; l < links; l++) {
+      const next = new Float64Array(n);
+      for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) next[j] += row[k] * b[k * n + j];
+      row = next;
+    }
+    let maxAbsError = 0;
+    for (let j = 0; j < n; j++) maxAbsError = Math.max(maxAbsError, Math.abs(row[j] - y[j]));
+    return { gflops: (reps * links * 2 * n ** 3) / seconds / 1e9, maxAbsError };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * onnxruntime-node: the providers its build lists, NMLab's candidates for this platform each
+ * probed (../onnx/providers.ts) and timed where available, and the provider sessions use.
+ */
+export async function probeOnnxruntime(matmulSize: number, targetSeconds?: number, signal?: AbortSignal): Promise<EnvironmentReport['onnxruntime']> {
+  let ort: Awaited<ReturnType<typeof loadOrt>>;
+  try {
+    ort = await loadOrt();
   } catch (err) {
-    return { loaded: false, detail: `onnxruntime-node did not load: ${firstLine(err)}`, executionProviders: [] };
+    return { loaded: false, detail: `onnxruntime-node did not load: ${firstLine(err)}`, executionProviders: [], providers: [], chosen: 'cpu', forced: false };
   }
   const executionProviders = ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
-  try {
-    const session = await ort.InferenceSession.create(tinyMatMulModel(), { executionProviders: ['cpu'] });
-    const a = new ort.Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
-    const b = new ort.Tensor('float32', Float32Array.from([7, 8, 9, 10, 11, 12]), [3, 2]);
-    const out = await session.run({ A: a, B: b });
-    const y = Array.from(out.Y.data as Float32Array);
-    await session.release();
-    // [1 2 3; 4 5 6]·[7 8; 9 10; 11 12] = [58 64; 139 154]
-    const expected = [58, 64, 139, 154];
-    if (y.some((v, i) => v !== expected[i])) {
-      return { loaded: false, detail: `a CPU session ran but computed ${JSON.stringify(y)} instead of ${JSON.stringify(expected)}`, executionProviders };
+  const forced = forcedProvider();
+  const names = providerCandidates();
+  if (forced && !names.includes(forced)) names.unshift(forced);
+  const providers: EnvironmentReport['onnxruntime']['providers'] = [];
+  for (const name of names) {
+    const probe = await probeProvider(name);
+    let gflops: number | null = null;
+    let detail = probe.detail;
+    if (probe.available) {
+      const m = await measureProviderMatmul(name, matmulSize, targetSeconds, signal);
+      // float32 sums of n terms of size ~1 along a 4-link chain; a wrong kernel is off by O(1).
+      if (!(m.maxAbsError < 1e-2)) return { loaded: false, detail: `the ${name} provider computed a MatMul chain with error ${m.maxAbsError}`, executionProviders, providers, chosen: 'cpu', forced: false };
+      gflops = m.gflops;
+      detail = `${detail}; ${matmulSize}×${matmulSize} MatMul chain at ${m.gflops.toFixed(2)} GFLOP/s`;
     }
-    return { loaded: true, detail: 'CPU session created and a 2×3·3×2 MatMul checked', executionProviders };
-  } catch (err) {
-    return { loaded: false, detail: `onnxruntime-node loaded but a CPU session failed: ${firstLine(err)}`, executionProviders };
+    providers.push({ name, available: probe.available, detail, gflops });
   }
+  const cpu = providers.find((p) => p.name === 'cpu');
+  if (!cpu?.available) return { loaded: false, detail: `onnxruntime-node loaded but a CPU session failed: ${cpu?.detail ?? 'not probed'}`, executionProviders, providers, chosen: 'cpu', forced: false };
+  let chosen: ExecutionProviderName = 'cpu';
+  let detail = 'CPU session created and a MatMul checked';
+  try {
+    chosen = (await chooseProviders()).name;
+  } catch (err) {
+    // A forced provider that is unavailable: report it rather than fail the whole doctor.
+    detail = `${detail}; ${firstLine(err)}`;
+  }
+  return { loaded: true, detail, executionProviders, providers, chosen, forced: forced !== null && forced === chosen };
 }
 
 /**
@@ -128,8 +187,9 @@ export async function runDoctor(options: DoctorOptions): Promise<EnvironmentRepo
   log('info', `tfjs backend chosen: ${choice.chosen}${choice.forced ? ' (forced by NMLAB_TF_BACKEND)' : ''}`);
   checkCancelled(options.signal, 'backend probing');
 
-  progress(1, STAGES, 'probing onnxruntime-node');
-  const onnxruntime = await probeOnnxruntime();
+  progress(1, STAGES, 'probing onnxruntime-node execution providers');
+  const onnxruntime = await probeOnnxruntime(options.matmulSize, options.targetSeconds, options.signal);
+  for (const p of onnxruntime.providers) log('info', `onnxruntime ${p.name}: ${p.detail}`);
   checkCancelled(options.signal, 'onnxruntime probing');
 
   progress(2, STAGES, `timing a ${options.matmulSize}×${options.matmulSize} matmul on ${choice.chosen}`);

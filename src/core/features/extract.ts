@@ -9,7 +9,7 @@ import { NmlabError } from '../../shared/errors';
 import type { RawImage } from '../images/image';
 import { batchDims, preprocessInto, resolvePreprocess } from '../images/preprocess';
 import { checkFinite } from '../arrays/validate';
-import { loadOrt } from '../spectrum/gram-ort';
+import { loadOrt } from '../onnx/providers';
 import type { BackboneRef } from './backbone';
 import { openSession, sessionIo, type OrtSession } from './onnx';
 

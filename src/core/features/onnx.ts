@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { OnnxInspection, TensorInfo } from '../../shared/contract/backbones';
 import { NmlabError } from '../../shared/errors';
-import { loadOrt, ortThreads } from '../spectrum/gram-ort';
+import { loadOrt, ortThreads, sessionOptions } from '../onnx/providers';
 
 export type OrtSession = import('onnxruntime-node').InferenceSession;
 
@@ -23,7 +23,7 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Open an ONNX model for inference on the CPU execution provider. */
+/** Open an ONNX model for inference on the chosen execution provider (../onnx/providers.ts). */
 export async function openSession(file: string, threads = ortThreads()): Promise<OrtSession> {
   try {
     await stat(file);
@@ -33,13 +33,9 @@ export async function openSession(file: string, threads = ortThreads()): Promise
   const ort = await loadOrt().catch((err: unknown) => {
     throw new NmlabError('BACKEND_UNAVAILABLE', `onnxruntime-node could not load (${err instanceof Error ? err.message : String(err)}); run \`nmlab doctor\``);
   });
+  const options = await sessionOptions({ intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   try {
-    return await ort.InferenceSession.create(file, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    });
+    return await ort.InferenceSession.create(file, options);
   } catch (err) {
     const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     throw new NmlabError('BAD_FILE', `${file} is not a loadable ONNX model: ${why}`);

@@ -10,23 +10,15 @@
  * onnxruntime-node is imported lazily: where its native binary cannot load, callers fall back
  * to the JS kernels in ../linalg/gram.ts and say so in the result.
  */
-import { availableParallelism } from 'node:os';
 import { attr, encodeModel, valueInfo, type AttrValue, type NodeSpec } from '../onnx/builder';
+import { loadOrt, ortThreads, sessionOptions } from '../onnx/providers';
 
-type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
 
 /** `'cols'`: FᵀF (d×d). `'rows'`: FFᵀ (rows×rows). */
 export type GramSide = 'cols' | 'rows';
 
-let ortPromise: Promise<Ort> | undefined;
 const sessions = new Map<string, Promise<Session>>();
-
-/** Loads onnxruntime-node once; rejects with the loader's error where it is unavailable. */
-export function loadOrt(): Promise<Ort> {
-  ortPromise ??= import('onnxruntime-node').then((m) => ((m as { default?: Ort }).default ?? m) as Ort);
-  return ortPromise;
-}
 
 /** The ONNX model computing the Gram matrix of one chunk (exported for tests and reuse). */
 export function gramModel(inputType: 'float32' | 'float64', side: GramSide): Uint8Array {
@@ -50,22 +42,12 @@ export function gramModel(inputType: 'float32' | 'float64', side: GramSide): Uin
   });
 }
 
-/** Threads ORT may use: NMLAB_ORT_THREADS, else every core. */
-export function ortThreads(): number {
-  const env = Number(process.env.NMLAB_ORT_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
-}
-
 async function session(inputType: 'float32' | 'float64', side: GramSide): Promise<Session> {
   const key = `${inputType}/${side}`;
   let s = sessions.get(key);
   if (!s) {
-    s = loadOrt().then((ort) =>
-      ort.InferenceSession.create(gramModel(inputType, side), {
-        intraOpNumThreads: ortThreads(),
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-      }),
+    s = loadOrt().then(async (ort) =>
+      ort.InferenceSession.create(gramModel(inputType, side), await sessionOptions({ intraOpNumThreads: ortThreads(), interOpNumThreads: 1, graphOptimizationLevel: 'all' })),
     );
     sessions.set(key, s);
     s.catch(() => sessions.delete(key));

@@ -4,11 +4,11 @@
  * Parameters live in plain Float32Arrays owned by the caller; nothing is copied into ORT
  * (its tensors wrap the arrays).
  */
-import { loadOrt, ortThreads } from '../spectrum/gram-ort';
+import { loadOrt, ortThreads, sessionOptions } from '../onnx/providers';
 import { BN_EPS } from './mlp';
 import { backwardModel, forwardModel } from './ortGraphs';
 import { svdTermParts } from './losses';
-import type { NmtuneTerms } from './tuner';
+import type { TuneTerms } from '../../shared/contract/tuning';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
@@ -59,13 +59,13 @@ export class OrtMlpStep {
     const ort = await loadOrt();
     // No spinning: between the two graphs of a step JS runs, and idle pool threads that spin
     // steal the core that JS (and other processes) need.
-    const opts = {
+    const opts = await sessionOptions({
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
-      graphOptimizationLevel: 'all' as const,
-      logSeverityLevel: 3 as const,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
-    };
+    });
     const [fwd, bwd] = await Promise.all([ort.InferenceSession.create(forwardModel(BN_EPS), opts), ort.InferenceSession.create(backwardModel(nmtune), opts)]);
     return new OrtMlpStep(ort, fwd, bwd, nmtune, opts);
   }
@@ -82,7 +82,7 @@ export class OrtMlpStep {
    * Loss terms and gradients for a batch of `rows` rows: `x` the MLP input, `target` the L_MSE
    * target (x itself for the paper preset), `onehot` rows×C labels.
    */
-  async run(p: MlpArrays, x: Float32Array, target: Float32Array, onehot: Float32Array, rows: number, terms: NmtuneTerms | null): Promise<OrtStepResult> {
+  async run(p: MlpArrays, x: Float32Array, target: Float32Array, onehot: Float32Array, rows: number, terms: TuneTerms | null): Promise<OrtStepResult> {
     const d = p['out.bias'].length;
     const hid = p['block0.bias'].length;
     const c = p['head.bias'].length;

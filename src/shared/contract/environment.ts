@@ -7,6 +7,22 @@ export const BackendProbe = z.object({
   detail: z.string(),
 });
 
+/**
+ * onnxruntime execution providers NMLab chooses among (ORT's own names): CUDA (Linux x64, with
+ * the optional CUDA binaries), DirectML (Windows), CoreML (macOS), WebGPU (experimental), CPU.
+ * `NMLAB_EP` forces one of these.
+ */
+export const ExecutionProviderName = z.enum(['cuda', 'dml', 'coreml', 'webgpu', 'cpu']);
+export type ExecutionProviderName = z.infer<typeof ExecutionProviderName>;
+
+/** Whether one provider works here: a probe session ran and gave the right product, or why not. */
+export const ProviderProbe = z.object({
+  name: ExecutionProviderName,
+  available: z.boolean(),
+  detail: z.string(),
+});
+export type ProviderProbe = z.infer<typeof ProviderProbe>;
+
 export const EnvironmentReport = z.object({
   platform: z.string(),
   arch: z.string(),
@@ -31,6 +47,16 @@ export const EnvironmentReport = z.object({
     loaded: z.boolean(),
     detail: z.string(),
     executionProviders: z.array(z.object({ name: z.string(), bundled: z.boolean() })),
+    /** NMLab's candidates for this platform, each probed, with a measured MatMul rate where available. */
+    providers: z.array(
+      ProviderProbe.extend({
+        /** float32 MatMul chain on this provider, inputs copied in and out each run; null where unavailable. */
+        gflops: z.number().nullable(),
+      }),
+    ),
+    /** The provider every ORT session (inference and training) uses, and whether NMLAB_EP forced it. */
+    chosen: ExecutionProviderName,
+    forced: z.boolean(),
   }),
   matmul: z.object({
     backend: z.string(),
