@@ -128,9 +128,9 @@ describe('IDX and feature import', () => {
     expect(Array.from(ds.images!.pixels.subarray(6 * 6, 7 * 6))).toEqual([0, 1, 2, 3, 4, 5]);
     await writeIdxUint8(join(tmp, 'te-lab3'), [3], Uint8Array.of(2, 1, 0));
     await expect(importIdx(project, { name: 'bad', images: join(tmp, 'te-img'), labels: join(tmp, 'te-lab3') })).rejects.toThrow(/te-img has 2 images but te-lab3 has 3 labels/);
-    // Labels up to 2 but a class (1) without samples.
+    // Labels up to 2 in 2 rows: 3 classes cannot all have samples (K is bounded by the rows).
     await writeIdxUint8(join(tmp, 'gap'), [2], Uint8Array.of(0, 2));
-    await expect(importIdx(project, { name: 'gap', images: join(tmp, 'te-img'), labels: join(tmp, 'gap') })).rejects.toThrow(/no samples of class "class-1"/);
+    await expect(importIdx(project, { name: 'gap', images: join(tmp, 'te-img'), labels: join(tmp, 'gap') })).rejects.toThrow(/gap: label 1 is 2, which implies 3 classes but the file has only 2 rows/);
   });
 
   it('imports .npy features with labels and a stratified split; rejects count mismatches', async () => {

@@ -163,6 +163,7 @@ export const datasetCommand: Command = {
 
 async function runImport(project: string, args: ParsedCommandArgs, seed: number | undefined): Promise<DatasetManifest> {
   const name = requireOpt(args, 'name');
+  if (!name.trim()) throw new UsageError(`--name must not be blank (got "${name}")`);
   const common = {
     name,
     id: stringOpt(args, 'id'),

@@ -5,7 +5,7 @@
  */
 import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, type Command } from '../command';
 import { readNpy, writeNpy, type NpyArray } from '../../core/arrays/npy';
-import { labelVector } from '../../core/arrays/validate';
+import { MAX_CLASSES, classCountOf, labelVector } from '../../core/arrays/validate';
 import { asymmetricNoise, pairSwapLabels, symmetricNoise, type NoiseResult } from '../../core/noise';
 import { NmlabError } from '../../shared/errors';
 
@@ -94,7 +94,9 @@ export const noiseCommand: Command = {
     if (seed === undefined) throw new UsageError('--seed is required');
     if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`);
     const numClasses = numberOpt(args, 'num-classes');
-    if (numClasses !== undefined && (!Number.isInteger(numClasses) || numClasses < 2)) throw new UsageError(`--num-classes must be an integer ≥ 2, got ${numClasses}`);
+    if (numClasses !== undefined && (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > MAX_CLASSES)) {
+      throw new UsageError(`--num-classes must be an integer from 2 to ${MAX_CLASSES}, got ${numClasses}`);
+    }
     const classesText = stringOpt(args, 'classes');
     const mapText = stringOpt(args, 'map');
     if (type !== 'asymmetric' && (classesText || mapText)) throw new UsageError('--classes and --map apply to --type asymmetric only');
@@ -103,7 +105,8 @@ export const noiseCommand: Command = {
 
     const input = await readNpy(labelsFile);
     const labels = labelVector(input, labelsFile, numClasses);
-    const opts = { ratio, seed, numClasses };
+    // Without --num-classes, K comes from the labels and must be dense (bounded by the rows).
+    const opts = { ratio, seed, numClasses: numClasses ?? classCountOf(labels, labelsFile) };
     let r: NoiseResult;
     try {
       if (type === 'symmetric') r = symmetricNoise(labels, opts);

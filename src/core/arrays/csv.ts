@@ -14,7 +14,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { NmlabError } from '../../shared/errors';
-import { checkLabelRange } from './validate';
+import { MAX_CLASSES, checkLabelRange } from './validate';
+import { fsError } from '../fs/errors';
 
 /** Options of {@link parseFeaturesCsv}. */
 export interface CsvOptions {
@@ -115,6 +116,8 @@ export function parseFeaturesCsv(text: string, file: string, opts: CsvOptions = 
       if (!Number.isFinite(v)) throw new NmlabError('BAD_FILE', `${file}:${line}:${c + 1}: "${cells[c].trim()}" overflows to ${v}`);
       if (c === labelIdx) {
         if (!Number.isInteger(v) || v < 0) throw new NmlabError('BAD_FILE', `${file}:${line}:${c + 1}: label "${cells[c].trim()}" is not a class index (0, 1, 2, …)`);
+        // Checked before the int32 store, which would wrap 2⁴⁰ to 0.
+        if (v >= MAX_CLASSES) throw new NmlabError('BAD_FILE', `${file}:${line}:${c + 1}: label ${cells[c].trim()} is above the ${MAX_CLASSES}-class limit (indices 0..${MAX_CLASSES - 1}); fix the label`);
         labels![r] = v;
       } else data[k++] = v;
     }
@@ -130,8 +133,7 @@ export async function readFeaturesCsv(file: string, opts: CsvOptions = {}): Prom
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new NmlabError(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_FILE', `${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(err as Error).message})`}`);
+    throw fsError(err, 'read', file);
   }
   return parseFeaturesCsv(text, file, opts);
 }

@@ -14,6 +14,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { NmlabError } from '../../shared/errors';
 import { writeFileAtomic } from '../fs/atomic';
+import { fsError } from '../fs/errors';
 
 /** Element types NMLab reads and writes. */
 export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
@@ -168,9 +169,7 @@ export async function readNpy(file: string): Promise<NpyArray> {
 }
 
 function ioError(file: string, err: unknown): NmlabError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT') return new NmlabError('NOT_FOUND', `${file}: no such file`);
-  return new NmlabError('BAD_FILE', `${file}: cannot read (${err instanceof Error ? err.message : String(err)})`);
+  return fsError(err, 'read', file);
 }
 
 /** Open `file` for reading; a failure names the file (NmlabError via ioError). */
@@ -202,6 +201,8 @@ async function headerOf(fh: FileHandle, file: string): Promise<NpyHeader> {
       const stat = await fh.stat();
       const need = header.dataOffset + shapeSize(header.shape) * NPY_ITEMSIZE[header.dtype];
       if (stat.size < need) throw bad(file, `truncated: the header promises ${need} bytes, the file has ${stat.size}`);
+      // Same rule as decodeNpy: streamed and whole-file readers accept exactly the same files.
+      if (stat.size > need) throw bad(file, `${stat.size - need} unexpected bytes after the data of shape (${header.shape.join(', ')}); the file may be corrupt`);
       return header;
     }
     if (bytesRead < size) throw bad(file, `truncated .npy header (${bytesRead} bytes)`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { BackboneEntry, CachedFeatures } from '../../shared/contract/backbonesService';
 import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest } from '../features/backbone';
 import { FEATURES_FOLDER, FeatureCacheMeta } from '../features/cache';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 import { resolveInside } from '../projects/resolveInside';
 
 async function names(dir: string, what: string): Promise<string[]> {

@@ -9,7 +9,7 @@ import type { DatasetDetail, DatasetPreview, ImportSource, ThumbnailGrid } from 
 import { NmlabError } from '../../shared/errors';
 import { readNpy } from '../arrays/npy';
 import { readFeaturesCsv } from '../arrays/csv';
-import { checkSameCount, featureMatrix, inferNumClasses, labelVector } from '../arrays/validate';
+import { checkSameCount, classCountOf, featureMatrix, inferNumClasses, labelVector, unseenClassWarning } from '../arrays/validate';
 import { readIdxPair } from '../datasets/idx';
 import { scanImageFolder } from '../datasets/imageFolder';
 import { datasetDir, listDatasets, loadDataset } from '../datasets/store';
@@ -103,7 +103,8 @@ async function previewIdx(source: Extract<ImportSource, { type: 'idx' }>, perCel
       `${source.testImages} holds ${test.images.height}×${test.images.width}×${test.images.channels} images but ${source.images} holds ${height}×${width}×${channels}; the pair must match`,
     );
   }
-  const k = Math.max(inferNumClasses(train.labels), test ? inferNumClasses(test.labels) : 0);
+  const k = Math.max(classCountOf(train.labels, source.labels), test ? inferNumClasses(test.labels) : 0);
+  const unseen = test ? unseenClassWarning(train.labels, test.labels, source.labels, source.testLabels!) : null;
   const classes = Array.from({ length: k }, (_, i) => `class-${i}`);
   const trainCounts = countClasses(train.labels, k);
   const testCounts = test ? countClasses(test.labels, k) : null;
@@ -133,6 +134,7 @@ async function previewIdx(source: Extract<ImportSource, { type: 'idx' }>, perCel
     notes: [
       ...emptyClassNote(trainCounts, classes, basename(source.labels)),
       ...(test ? [`${test.labels.length} rows of ${basename(source.testImages!)} become the test split`] : []),
+      ...(unseen ? [unseen] : []),
     ],
     suggestedName: nameFrom(source.images),
   };
@@ -157,7 +159,7 @@ async function previewFeatures(source: Extract<ImportSource, { type: 'features' 
     checkSameCount(source.features, m, source.labels, labels.length);
   }
   if (!labels) throw new NmlabError('BAD_REQUEST', `no labels for ${source.features}: give a labels .npy, or the CSV's label column`);
-  const k = inferNumClasses(labels);
+  const k = classCountOf(labels, source.labels ?? source.features);
   const classes = Array.from({ length: k }, (_, i) => `class-${i}`);
   const classCounts = countClasses(labels, k);
   return {

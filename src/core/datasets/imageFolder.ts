@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { NmlabError } from '../../shared/errors';
 import { IMAGE_EXTENSIONS } from '../images/decode';
-import { fsError } from '../projects/fsErrors';
+import { fsError } from '../fs/errors';
 
 export interface FolderScan {
   layout: 'class' | 'domain/class';

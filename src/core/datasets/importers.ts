@@ -9,7 +9,7 @@ import type { DatasetManifest, SplitInfo } from '../../shared/contract/datasets'
 import { NmlabError } from '../../shared/errors';
 import { readNpy } from '../arrays/npy';
 import { readFeaturesCsv } from '../arrays/csv';
-import { checkSameCount, featureMatrix, inferNumClasses, labelVector } from '../arrays/validate';
+import { checkSameCount, classCountOf, featureMatrix, inferNumClasses, labelVector, unseenClassWarning } from '../arrays/validate';
 import { readImageFile } from '../images/decode';
 import { toChannels, type ImageBatch, type RawImage } from '../images/image';
 import { resizeImage } from '../images/preprocess';
@@ -154,9 +154,10 @@ export async function importIdx(projectDir: string, opts: IdxOptions): Promise<D
   const count = train.images.count + (test?.images.count ?? 0);
   const pixels = test ? concatBytes(train.images.pixels, test.images.pixels) : train.images.pixels;
   const labels = test ? concatInt32(train.labels, test.labels) : train.labels;
-  const k = Math.max(inferNumClasses(train.labels), test ? inferNumClasses(test.labels) : 0);
+  const k = Math.max(classCountOf(train.labels, opts.labels), test ? inferNumClasses(test.labels) : 0);
   const classes = classNames(opts.classes, k, opts.labels);
   checkClassesPresent(train.labels, classes, opts.labels);
+  const unseen = test ? unseenClassWarning(train.labels, test.labels, opts.labels, opts.testLabels!) : null;
   let split: Uint8Array | undefined;
   let info: SplitInfo | undefined;
   if (test) {
@@ -176,6 +177,7 @@ export async function importIdx(projectDir: string, opts: IdxOptions): Promise<D
       domains: ['default'],
       image: { height, width, channels: channels as 1 | 3 },
       ...(info ? { split: info } : {}),
+      ...(unseen ? { provenance: { notes: [unseen] } } : {}),
     },
     { labels, images: { count, height, width, channels: channels as 1 | 3, pixels }, ...(split ? { split } : {}) },
   );
@@ -213,7 +215,7 @@ export async function importFeatures(projectDir: string, opts: FeatureFileOption
     checkSameCount(opts.features, m, opts.labels, labels.length);
   }
   if (!labels) throw new NmlabError('BAD_REQUEST', `no labels for ${opts.features}: give a labels .npy, or the CSV's label column`);
-  const k = inferNumClasses(labels);
+  const k = classCountOf(labels, opts.labels ?? opts.features);
   const classes = classNames(opts.classes, k, opts.labels ?? opts.features);
   checkClassesPresent(labels, classes, opts.labels ?? opts.features);
   const { split, info } = makeSplit(labels, opts);

@@ -19,7 +19,7 @@ import { featureMatrix, labelVector } from '../arrays/validate';
 import { writeJsonAtomic } from '../fs/atomic';
 import { appVersion } from '../paths';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { causeCode, errnoCode, freeBytes, fsError } from '../fs/errors';
 import type { ImageBatch } from '../images/image';
 
 export const DATASETS_FOLDER = 'datasets';
@@ -108,6 +108,14 @@ export function summarize(m: DatasetManifest): DatasetSummary {
   };
 }
 
+/** A dataset name as stored: trimmed, 1–200 characters; only spaces is no name. */
+export function checkDatasetName(name: string): string {
+  const clean = name.trim();
+  if (!clean) throw new NmlabError('BAD_REQUEST', `a dataset needs a name; "${name}" has only spaces`);
+  if (clean.length > 200) throw new NmlabError('BAD_REQUEST', `a dataset name has at most 200 characters (got ${clean.length})`);
+  return clean;
+}
+
 /** A free id derived from `name` (lower-case, `-` for other characters), suffixed -2, -3, … if taken. */
 export async function freeDatasetId(projectDir: string, name: string): Promise<string> {
   const base =
@@ -156,6 +164,7 @@ export type NewDatasetManifest = Omit<DatasetManifest, 'schemaVersion' | 'id' | 
 export async function writeDataset(projectDir: string, id: string, draft: NewDatasetManifest, arrays: NewDatasetArrays): Promise<DatasetManifest> {
   const finalDir = await datasetDir(projectDir, id);
   if (await exists(finalDir)) throw new NmlabError('ALREADY_EXISTS', `dataset "${id}" already exists in ${projectDir}; pick another name or id`);
+  const cleanName = checkDatasetName(draft.name);
   const count = arrays.labels.length;
   checkRows(count, arrays);
   const classCounts = new Array<number>(draft.classes.length).fill(0);
@@ -167,6 +176,7 @@ export async function writeDataset(projectDir: string, id: string, draft: NewDat
   const { provenance, ...rest } = draft;
   const manifest: DatasetManifest = DatasetManifest.parse({
     ...rest,
+    name: cleanName,
     schemaVersion: DATASET_SCHEMA_VERSION,
     id,
     createdAt: new Date().toISOString(),
@@ -206,9 +216,22 @@ export async function writeDataset(projectDir: string, id: string, draft: NewDat
     }
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
+    if (causeCode(err) === 'ENOSPC') {
+      // Name the folder the user knows and the whole dataset's size, not the temporary file.
+      throw fsError(err instanceof NmlabError ? err.cause : err, `write dataset "${id}" into`, root, { neededBytes: datasetBytes(count, arrays), freeBytes: await freeBytes(root) });
+    }
     throw err;
   }
   return manifest;
+}
+
+/** Bytes the arrays of a new dataset take on disk (headers aside). */
+function datasetBytes(count: number, a: NewDatasetArrays): number {
+  let n = count * 4 + (a.split ? count : 0) + (a.domains ? count * 4 : 0) + (a.indices ? count * 4 : 0);
+  if (a.images) n += a.images.pixels.byteLength;
+  if (a.features) n += a.features.data.byteLength;
+  for (const arr of Object.values(a.extra ?? {})) n += arr.data.byteLength;
+  return n;
 }
 
 function checkRows(count: number, a: NewDatasetArrays): void {

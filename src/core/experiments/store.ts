@@ -23,7 +23,8 @@ import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
+import { requireProject } from '../projects/manifest';
 import { processAlive } from '../runs/layout';
 
 export const EXPERIMENTS_FOLDER = 'experiments';
@@ -63,6 +64,7 @@ export async function newExperimentId(projectDir: string, name: string): Promise
 
 /** Write a new experiment: the spec, its jobs, and a queue with every job pending. */
 export async function createExperiment(projectDir: string, spec: ExperimentSpecInput, id?: string): Promise<{ file: ExperimentFile; queue: QueueFile }> {
+  requireProject(projectDir);
   const parsedSpec = parseSpec(spec, 'the experiment spec');
   const expId = id ?? (await newExperimentId(projectDir, parsedSpec.name));
   const dir = await experimentDir(projectDir, expId);

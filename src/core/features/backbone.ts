@@ -18,7 +18,7 @@ import {
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 import { inspectOnnx } from './onnx';
 
 export const BACKBONE_FILE = 'backbone.json';

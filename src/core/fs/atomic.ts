@@ -6,24 +6,41 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { NmlabError } from '../../shared/errors';
+import { causeCode, freeBytes, fsError } from './errors';
 
+/**
+ * Errors name `file` (see ./errors.ts); on a full disk the message also gives the bytes the
+ * write needed and those free. The temporary file is removed on any failure.
+ */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'w', 0o644);
+  const fail = async (err: unknown): Promise<never> => {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    const code = causeCode(err);
+    if (code === 'ENOENT') throw new NmlabError('NOT_FOUND', `cannot write ${file}: the folder ${dirname(file)} does not exist; create it first or pick another path`);
+    if (code !== 'ENOSPC') throw fsError(err, 'write', file);
+    const neededBytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    throw fsError(err, 'write', file, { neededBytes, freeBytes: await freeBytes(dirname(file)) });
+  };
+  let handle;
+  try {
+    handle = await open(tmp, 'w', 0o644);
+  } catch (err) {
+    return fail(err);
+  }
   try {
     await handle.writeFile(data);
     await handle.sync();
   } catch (err) {
     await handle.close();
-    await rm(tmp, { force: true });
-    throw err;
+    return fail(err);
   }
   await handle.close();
   try {
     await rename(tmp, file);
   } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    return fail(err);
   }
   await syncDir(dirname(file));
 }

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { NmlabError } from '../../shared/errors';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from './errors';
 
 /** `what` names the document in messages ("experiment queue", "run status"). */
 export async function readJsonChecked<T>(file: string, schema: z.ZodType<T>, what: string): Promise<T | null> {

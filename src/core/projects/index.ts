@@ -2,4 +2,4 @@
 export { ProjectService, type ProjectServiceOptions } from './service';
 export { RecentStore } from './recent';
 export { resolveInside } from './resolveInside';
-export { MANIFEST_FILE, PROJECT_FOLDERS, readManifest, writeManifest, migrateManifest, manifestPath } from './manifest';
+export { MANIFEST_FILE, PROJECT_FOLDERS, readManifest, writeManifest, migrateManifest, manifestPath, requireProject } from './manifest';

@@ -4,11 +4,12 @@
  * forward, one step at a time; every failure names the file.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { MANIFEST_VERSION, ProjectManifest } from '../../shared/contract/projects';
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
-import { errnoCode, fsError } from './fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 
 export const MANIFEST_FILE = 'nmlab.json';
 
@@ -25,6 +26,27 @@ export const MIGRATIONS: Readonly<Record<number, ManifestMigration>> = {};
 
 export function manifestPath(dir: string): string {
   return join(dir, MANIFEST_FILE);
+}
+
+/**
+ * The one check every writer into a project makes first (issue 12 item 5): `dir` must already
+ * hold `nmlab.json`. Creating a project is explicit (`nmlab project create`, the Projects page),
+ * so no command builds a project tree in an arbitrary folder. Synchronous so constructors can
+ * call it; it only stats two paths.
+ */
+export function requireProject(dir: string): void {
+  const abs = resolve(dir);
+  let isDir: boolean;
+  try {
+    isDir = statSync(abs).isDirectory();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new NmlabError('NOT_FOUND', `project folder ${abs} does not exist; create a project with \`nmlab project create ${dir} --name NAME\``);
+    throw fsError(err, 'open the project', abs);
+  }
+  if (!isDir) throw new NmlabError('BAD_PROJECT', `${abs} is a file, not a project folder`);
+  if (!existsSync(manifestPath(abs))) {
+    throw new NmlabError('BAD_PROJECT', `${abs} is not an NMLab project (no ${MANIFEST_FILE}); create one there with \`nmlab project create ${dir} --name NAME\` or pick the project's folder`);
+  }
 }
 
 /**

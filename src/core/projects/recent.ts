@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { RecentProject } from '../../shared/contract/projects';
 import { writeJsonAtomic } from '../fs/atomic';
-import { errnoCode, fsError } from './fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 import { manifestPath } from './manifest';
 
 const RECENT_VERSION = 1;

@@ -5,7 +5,7 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { NmlabError } from '../../shared/errors';
-import { errnoCode } from './fsErrors';
+import { errnoCode } from '../fs/errors';
 
 function isWithin(root: string, target: string): boolean {
   const rel = relative(root, target);

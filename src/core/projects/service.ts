@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { MANIFEST_VERSION, type ProjectInfo, type ProjectManifest, type RecentProject } from '../../shared/contract/projects';
 import { NmlabError } from '../../shared/errors';
 import { appVersion, nmlabHome } from '../paths';
-import { errnoCode, fsError } from './fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 import { MANIFEST_FILE, PROJECT_FOLDERS, readManifest, writeManifest } from './manifest';
 import { RecentStore } from './recent';
 

@@ -8,7 +8,7 @@
  * short), which readers skip. A run is finished when `status.json` says `succeeded`, which
  * writers set only after `result.json` is complete.
  */
-import { appendFile, mkdir, readdir, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { MetricPoint } from '../../shared/contract/experiments';
@@ -16,7 +16,7 @@ import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 import { CONFIG_FILE, LOG_FILE, RESULT_FILE, RUNS_FOLDER, RunId, RunStatusRecord, STATUS_FILE, isDead, type RunState } from './layout';
 
 /** Absolute folder of run `id`, checked to be a run id and to stay inside the project. */
@@ -37,7 +37,13 @@ export async function createRunFolder(projectDir: string, config: { id: string; 
   } catch (err) {
     throw fsError(err, 'create', dir);
   }
-  await writeJsonAtomic(join(dir, CONFIG_FILE), config);
+  try {
+    await writeJsonAtomic(join(dir, CONFIG_FILE), config);
+  } catch (err) {
+    // A full disk must not leave an empty run folder behind (issue 12 item 4).
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
   return dir;
 }
 

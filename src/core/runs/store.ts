@@ -9,10 +9,9 @@
  * {@link RunStore.list} reports it as `interrupted` when its pid is gone (same host) or its
  * heartbeat is stale (another host), without writing (`isDead` in ./layout.ts).
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
-import { NmlabError } from '../../shared/errors';
+import { requireProject } from '../projects/manifest';
 import { CONFIG_FILE, METRICS_FILE, RESULT_FILE, STATUS_FILE, HEARTBEAT_MS, RunStatusRecord, newRunId, type RunState } from './layout';
 import { MetricsWriter, appendLogIn, createRunFolder, effectiveStatus, listRunIds, nextRunStatus, readRunJson, runDir, writeResultIn, writeStatusIn } from './files';
 
@@ -42,10 +41,9 @@ const AnyConfig = z.record(z.string(), z.unknown());
 export class RunStore {
   readonly root: string;
 
-  /** `projectDir` must hold `nmlab.json` (create projects with `nmlab project init`). */
+  /** `projectDir` must hold `nmlab.json` (create projects with `nmlab project create`). */
   constructor(readonly projectDir: string) {
-    if (!existsSync(join(projectDir, 'nmlab.json')))
-      throw new NmlabError('BAD_PROJECT', `${resolve(projectDir)} is not an NMLab project (no nmlab.json); create one with \`nmlab project init\` or pick its folder`);
+    requireProject(projectDir);
     this.root = join(projectDir, 'runs');
   }
 
