@@ -10,6 +10,7 @@ import BackbonesView from './views/BackbonesView.vue';
 import ExperimentsView from './views/ExperimentsView.vue';
 import QueueView from './views/QueueView.vue';
 import RunView from './views/RunView.vue';
+import RunsView from './views/RunsView.vue';
 import CompareView from './views/CompareView.vue';
 import ReportsView from './views/ReportsView.vue';
 import ReportPrintView from './views/ReportPrintView.vue';
@@ -20,6 +21,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/datasets', name: 'datasets', component: DatasetsView, meta: { title: 'Datasets', icon: 'database' } },
   { path: '/backbones', name: 'backbones', component: BackbonesView, meta: { title: 'Backbones', icon: 'layers' } },
   { path: '/experiments', name: 'experiments', component: ExperimentsView, meta: { title: 'Experiments', icon: 'play' } },
+  { path: '/runs', name: 'runs', component: RunsView, meta: { title: 'Runs', icon: 'table' } },
   // Pages reached from Experiments: titled, but not in the sidebar (`nav: false`).
   { path: '/experiments/:id', name: 'queue', component: QueueView, meta: { title: 'Queue', nav: false } },
   { path: '/experiments/:id/compare', name: 'compare', component: CompareView, meta: { title: 'Compare', nav: false } },
