@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { cookieName, hostAllowed, newToken, originMatches, readCookie, sessionCookie, tokenMatches } from './auth';
 import { securityHeaders, sendText, serveStatic } from './static';
-import { attachSocket, browserHandlers } from './socket';
+import { attachSocket, browserHandlers, type SocketLimits } from './socket';
 import type { LabBackendLike } from './types';
 
 export type { LabBackendLike } from './types';
@@ -29,6 +29,10 @@ export interface ServerOptions {
   backend: LabBackendLike;
   /** Fixed token (tests); a fresh random one otherwise. */
   token?: string;
+  /** Per-connection WebSocket limits (tests lower them). */
+  socketLimits?: SocketLimits;
+  /** One line per connection problem; stderr by default. */
+  log?: (line: string) => void;
 }
 
 export interface RunningServer {
@@ -100,16 +104,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   };
 
+  const log = opts.log ?? ((line: string) => process.stderr.write(`nmlab serve: ${line}\n`));
   const server = createServer(onRequest);
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  // A reset connection must not end the process: 'error' on a socket nobody listens to throws.
+  server.on('connection', (socket) => socket.on('error', () => undefined));
+  wss.on('error', (err) => log(`WebSocket server: ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/api') return refuseUpgrade(socket, 404, 'Not Found');
     if (!hostAllowed(req.headers.host, host)) return refuseUpgrade(socket, 403, 'Forbidden');
     if (!authorised(req, url)) return refuseUpgrade(socket, 401, 'Unauthorized');
     if (!originMatches(req)) return refuseUpgrade(socket, 403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      attachSocket(ws, opts.backend, handlers);
+      attachSocket(ws, opts.backend, handlers, { limits: opts.socketLimits, log, peer: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` });
     });
   });
 

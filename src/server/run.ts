@@ -35,7 +35,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 export async function serveUntilSignal(opts: ServeOptions): Promise<void> {
   const dir = rendererDir();
   const backend = createLabBackend();
-  const server = await startServer({ host: opts.host, port: opts.port, rendererDir: dir, backend }).catch(async (err: unknown) => {
+  const server = await startServer({ host: opts.host, port: opts.port, rendererDir: dir, backend, log: (line) => opts.err(`nmlab serve: ${line}\n`) }).catch(async (err: unknown) => {
     await backend.dispose();
     throw err;
   });
