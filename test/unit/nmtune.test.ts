@@ -11,7 +11,7 @@ import { initTfBackend } from '../../src/core/tf/backend';
 import { Mlp, type BatchStats } from '../../src/core/tuning/mlp';
 import { objective } from '../../src/core/tuning/objective';
 import { svdTerm, svdTermValueAndGrad } from '../../src/core/tuning/losses';
-import { NMTUNE_PRESETS, type NmtunePreset } from '../../src/core/tuning/tuner';
+import { PRESET_TERMS } from '../../src/core/tuning/params';
 import { Rng } from '../../src/core/tuning/rng';
 import { OrtMlpStep, MLP_PARAM_NAMES, type MlpArrays } from '../../src/core/tuning/ortStep';
 
@@ -37,7 +37,7 @@ interface Case {
   weak: number[];
   y: number[];
   weights: Record<string, number[]>;
-  presets: Record<NmtunePreset, PresetRef>;
+  presets: { paper: PresetRef };
 }
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/tuning/nmtune_terms.json', import.meta.url), 'utf8')) as { cases: Case[] };
 
@@ -71,16 +71,15 @@ beforeAll(async () => {
 
 describe('NMTune loss terms vs PyTorch', () => {
   for (const [ci, c] of fixture.cases.entries())
-    for (const preset of ['paper', 'reference'] as const) {
+    for (const preset of ['paper'] as const) {
       const ref = c.presets[preset];
       it(`case ${ci} (${c.m}×${c.d}), ${preset}: CE, MSE, COV, SVD, total to 1e-5`, () => {
         const { mlp, head } = build(c);
         const x = tf.tensor2d(c.x, [c.m, c.d]);
-        const target = preset === 'paper' ? x : tf.tensor2d(c.weak, [c.m, c.d]);
         const labels = tf.tensor1d(c.y, 'int32');
         const stats: BatchStats[] = [];
         const values = tf.tidy(() => {
-          const t = objective({ mlp, head, x, target, labels, terms: NMTUNE_PRESETS[preset], stats });
+          const t = objective({ mlp, head, x, labels, preset, terms: PRESET_TERMS[preset], stats });
           return tf.stack([t.ce, t.mse!, t.cov!, t.svd!, t.total]);
         });
         const [ce, mse, cov, svd, total] = Array.from(values.dataSync());
@@ -95,31 +94,28 @@ describe('NMTune loss terms vs PyTorch', () => {
         expectClose(mlp.running[0].mean.dataSync(), ref.runningMean, 1e-5);
         expectClose(mlp.running[0].variance.dataSync(), ref.runningVar, 1e-5);
         tf.dispose([values, x, labels, head.w, head.b]);
-        if (target !== x) target.dispose();
         mlp.dispose();
       });
 
       it(`case ${ci}, ${preset}: parameter gradients of the total match autograd`, () => {
         const { mlp, head } = build(c);
         const x = tf.tensor2d(c.x, [c.m, c.d]);
-        const target = preset === 'paper' ? x : tf.tensor2d(c.weak, [c.m, c.d]);
         const labels = tf.tensor1d(c.y, 'int32');
         const vars: Record<string, tf.Variable> = { ...mlp.vars, 'head.weight': head.w, 'head.bias': head.b };
         const stats: BatchStats[] = [];
-        const { value, grads } = tf.variableGrads(() => objective({ mlp, head, x, target, labels, terms: NMTUNE_PRESETS[preset], stats }).total, Object.values(vars));
+        const { value, grads } = tf.variableGrads(() => objective({ mlp, head, x, labels, preset, terms: PRESET_TERMS[preset], stats }).total, Object.values(vars));
         // The bias before BatchNorm has an exactly-zero true gradient (BN removes the mean):
         // compare against the largest gradient of all parameters, not of that one tensor.
         const floor = Math.max(...Object.values(ref.grads).map(maxAbs));
         for (const [k, v] of Object.entries(vars)) expectClose(grads[v.name].dataSync(), ref.grads[k], 2e-4, floor);
         for (const s of stats) tf.dispose([s.mean, s.variance]);
         tf.dispose([value, ...Object.values(grads), x, labels, head.w, head.b]);
-        if (target !== x) target.dispose();
         mlp.dispose();
       });
 
       it(`case ${ci}, ${preset}: SVD term value, singular values and ∂/∂Z match torch (float64)`, () => {
         const z = Float64Array.from(ref.z);
-        const k = NMTUNE_PRESETS[preset].svdTopK;
+        const k = PRESET_TERMS[preset].svdTopK;
         const r = svdTermValueAndGrad(z, c.m, c.d, k);
         expect(Math.abs(r.value - ref.svd)).toBeLessThan(1e-12);
         expectClose(r.singularValues, ref.singularValues, 1e-12);
@@ -197,17 +193,16 @@ describe('SVD-term custom gradient vs finite differences', () => {
 
 describe('onnxruntime training step (hand-written backward) vs PyTorch autograd', () => {
   for (const [ci, c] of fixture.cases.entries())
-    for (const preset of ['mlp', 'paper', 'reference'] as const) {
+    for (const preset of ['mlp', 'paper'] as const) {
       it(`case ${ci} (${c.m}×${c.d}), ${preset}`, async () => {
-        const ref = c.presets[preset === 'mlp' ? 'paper' : preset];
+        const ref = c.presets.paper;
         const step = await OrtMlpStep.create(preset !== 'mlp', 1);
         const p = {} as MlpArrays;
         for (const k of MLP_PARAM_NAMES) p[k] = Float32Array.from(c.weights[k]);
         const x = Float32Array.from(c.x);
-        const target = preset === 'reference' ? Float32Array.from(c.weak) : x;
         const onehot = new Float32Array(c.m * c.c);
         c.y.forEach((y, i) => (onehot[i * c.c + y] = 1));
-        const r = await step.run(p, x, target, onehot, c.m, preset === 'mlp' ? null : NMTUNE_PRESETS[preset]);
+        const r = await step.run(p, x, x, onehot, c.m, preset === 'mlp' ? null : PRESET_TERMS[preset]);
         const close = (g: number, w: number) => expect(Math.abs(g - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w)));
         close(r.ce, ref.ce);
         if (preset !== 'mlp') {

@@ -1,46 +1,120 @@
 /**
  * `nmlab tune`: linear probing, MLP tuning or black-box NMTune (paper §6.1, eq. 4–7) on feature
- * files, evaluated on a test set: accuracy, macro-F1 and the spectrum (SVE, LSVR) of the tuned
- * features Z. With --project the run is saved in the project's runs/ folder.
+ * files, through runTuneFit (src/core/jobs/kinds/tune.ts): accuracy, macro-F1 and the spectrum
+ * of the tuned features Z on the test set and every `--target`. Every tuning parameter is a
+ * flag derived from the `TuneParams` schema (src/shared/contract/tuning.ts): `terms.mse`
+ * becomes `--terms-mse`, `weightDecay` `--weight-decay`. With --project the run is saved in
+ * the project's runs/ folder in the `TuneRunResult` shape.
  */
 import { resolve } from 'node:path';
-import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type Command } from '../command';
+import { z } from 'zod';
+import { UsageError, printJson, requireOpt, stringOpt, type Command, type ParsedCommandArgs } from '../command';
+import { TuneParams, type TuneOverrides } from '../../shared/contract/tuning';
 import { loadFeatureSet } from '../../core/tuning/load';
-import { makeTuner, defaultParams, type TuneMethod, type TuneParams, type NmtunePreset } from '../../core/tuning/tuner';
-import { RunStore, type Run } from '../../core/runs/store';
-import type { ScheduleKind } from '../../core/tuning/schedule';
+import { tuneDefaults } from '../../core/tuning/params';
+import { runTuneFit } from '../../core/jobs/kinds/tune';
+
+type Field = z.ZodType;
+
+/** One flag per leaf of TuneParams (method is required and handled apart). */
+interface TuneFlag {
+  flag: string;
+  key: keyof TuneParams;
+  sub: string | null;
+  schema: Field;
+}
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+function leaves(): TuneFlag[] {
+  const out: TuneFlag[] = [];
+  for (const [key, schema] of Object.entries(TuneParams.shape) as Array<[keyof TuneParams, Field]>) {
+    if (key === 'method') continue;
+    if (schema instanceof z.ZodObject)
+      for (const [sub, s] of Object.entries(schema.shape as Record<string, Field>)) out.push({ flag: `${kebab(key)}-${kebab(sub)}`, key, sub, schema: s });
+    else out.push({ flag: kebab(key), key, sub: null, schema });
+  }
+  return out;
+}
+
+const FLAGS = leaves();
+
+/** What a flag takes, from its schema: choices, a number, true/false; "|null" where null is allowed. */
+function takes(s: Field): string {
+  if (s instanceof z.ZodNullable) return `${takes(s.unwrap() as Field)}|null`;
+  if (s instanceof z.ZodEnum) return (s.options as string[]).join('|');
+  if (s instanceof z.ZodBoolean) return 'true|false';
+  if (s instanceof z.ZodNumber) return s.format === 'safeint' || s.isInt ? 'integer' : 'number';
+  return 'value';
+}
+
+function parseValue(s: Field, raw: string, flag: string): unknown {
+  if (s instanceof z.ZodNullable && raw === 'null') return null;
+  const inner = s instanceof z.ZodNullable ? (s.unwrap() as Field) : s;
+  let v: unknown = raw;
+  if (inner instanceof z.ZodNumber) {
+    v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} must be a number, got "${raw}"`);
+  } else if (inner instanceof z.ZodBoolean) {
+    if (raw !== 'true' && raw !== 'false') throw new UsageError(`--${flag} must be true or false, got "${raw}"`);
+    v = raw === 'true';
+  }
+  const r = s.safeParse(v);
+  if (!r.success) throw new UsageError(`--${flag}: ${r.error.issues[0]?.message ?? 'invalid'} (got "${raw}")`);
+  return r.data;
+}
+
+function defaultsText(f: TuneFlag): string {
+  const seen = new Map<string, string[]>();
+  for (const [m, p] of [['lp', 'paper'], ['mlp', 'paper'], ['nmtune', 'paper'], ['nmtune', 'reference']] as const) {
+    const d = tuneDefaults(m, p)[f.key] as unknown;
+    const v = JSON.stringify(f.sub ? (d as Record<string, unknown>)[f.sub] : d);
+    seen.set(v, [...(seen.get(v) ?? []), p === 'reference' ? `${m} reference` : m]);
+  }
+  if (seen.size === 1) return `default ${[...seen.keys()][0]}`;
+  return `default ${[...seen].map(([v, who]) => `${v} (${who.join(', ')})`).join(', ')}`;
+}
 
 const USAGE = `Usage: nmlab tune --train-features A.npy --train-labels a.npy --test-features B.npy --test-labels b.npy
-                  --method lp|mlp|nmtune [options]
+                  --method lp|mlp|nmtune [--target NAME:F.npy:L.npy ...] [options]
 
-Trains on the training features and reports, on the test set, accuracy, macro-F1 (0–1) and the
-SVE and LSVR of the tuned features Z (for lp, Z is the features themselves).
+Trains on the training features and reports, on the test set and every target, accuracy,
+macro-F1 (0–1) and the SVE and LSVR of the tuned features Z (headline values after the
+reference preprocessing: rows L2-normalised, then centred; raw values beside them).
 
-Options:
   --method M           lp (linear head), mlp (MLP D→4D→D + head) or nmtune (MLP + eq. 4–6 terms)
-  --preset P           NMTune preset: paper (λ = 0.01 on MSE, COV, SVD; σ₁ ratio; default) or
-                       reference (weights 1, 0.04, 0.001; top-5 ratio; feature-noise views)
-  --epochs N           default 30
-  --fraction F         stratified fraction of the training set, (0, 1]; default 1
-  --seed S             default 0
-  --lr X               default 0.01 (lp) or 0.001 (mlp, nmtune)
-  --weight-decay X     AdamW decoupled decay; default 0 (lp) or 1e-4
-  --batch-size N       default 128
-  --schedule S         cosine (default), linear or constant
-  --warmup-epochs N    linear warm-up length in epochs; default 0
-  --engine E           auto (default: onnxruntime for mlp/nmtune where it loads, else tfjs),
-                       tfjs or ort; both compute the same step
+  --target NAME:F:L    an OOD target (features and labels .npy); repeat for several
   --project DIR        save the run in DIR/runs/<id>/ (DIR must hold nmlab.json)
-  --json               print one JSON object (accuracy, macroF1, backend, seconds, z, config, …)
+  --json               print one JSON object: { runId, runDir, result } (result: TuneRunResult)
+
+Tuning parameters (src/shared/contract/tuning.ts; presets: paper = eq. 4–7 with λ = 0.01,
+reference = the authors' nml_tune.py):
+${FLAGS.map((f) => `  --${f.flag} <${takes(f.schema)}>\n      ${defaultsText(f)}`).join('\n')}
 
 Without --json, progress goes to stderr and a summary to stdout. Ctrl-C stops after the
 current step; the run is then saved as cancelled.
 `;
 
-function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
-  return value as T;
+/** The overrides the flags give (method included). */
+export function overridesFromFlags(args: ParsedCommandArgs): TuneOverrides & { method: TuneParams['method'] } {
+  const method = parseValue(TuneParams.shape.method, requireOpt(args, 'method'), 'method') as TuneParams['method'];
+  const out: Record<string, unknown> = { method };
+  const preset = stringOpt(args, 'preset');
+  const defaults = tuneDefaults(method, preset === undefined ? 'paper' : (parseValue(TuneParams.shape.preset, preset, 'preset') as TuneParams['preset']));
+  for (const f of FLAGS) {
+    const raw = stringOpt(args, f.flag);
+    if (raw === undefined) continue;
+    const v = parseValue(f.schema, raw, f.flag);
+    if (f.sub === null) out[f.key] = v;
+    else out[f.key] = { ...((out[f.key] as Record<string, unknown> | undefined) ?? (defaults[f.key] as Record<string, unknown>)), [f.sub]: v };
+  }
+  return out as TuneOverrides & { method: TuneParams['method'] };
+}
+
+function parseTarget(spec: string): { name: string; features: string; labels: string } {
+  const parts = spec.split(':');
+  if (parts.length !== 3 || parts.some((p) => p === '')) throw new UsageError(`--target must be NAME:FEATURES.npy:LABELS.npy, got "${spec}"`);
+  return { name: parts[0], features: resolve(parts[1]), labels: resolve(parts[2]) };
 }
 
 export const tuneCommand: Command = {
@@ -52,118 +126,61 @@ export const tuneCommand: Command = {
     'train-labels': { type: 'string' },
     'test-features': { type: 'string' },
     'test-labels': { type: 'string' },
+    target: { type: 'string', multiple: true },
     method: { type: 'string' },
-    preset: { type: 'string' },
-    epochs: { type: 'string' },
-    fraction: { type: 'string' },
-    seed: { type: 'string' },
-    lr: { type: 'string' },
-    'weight-decay': { type: 'string' },
-    'batch-size': { type: 'string' },
-    schedule: { type: 'string' },
-    'warmup-epochs': { type: 'string' },
-    engine: { type: 'string' },
+    ...Object.fromEntries(FLAGS.map((f) => [f.flag, { type: 'string' as const }])),
     project: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
-    const method = choice(requireOpt(args, 'method'), ['lp', 'mlp', 'nmtune'] as const, 'method') as TuneMethod;
-    const files = {
+    const overrides = overridesFromFlags(args);
+    const inputs = {
       trainFeatures: resolve(requireOpt(args, 'train-features')),
       trainLabels: resolve(requireOpt(args, 'train-labels')),
       testFeatures: resolve(requireOpt(args, 'test-features')),
       testLabels: resolve(requireOpt(args, 'test-labels')),
+      targets: ((args.values.target as string[] | undefined) ?? []).map(parseTarget),
     };
-    const overrides: Partial<TuneParams> = {};
-    const preset = choice(stringOpt(args, 'preset'), ['paper', 'reference'] as const, 'preset') as NmtunePreset | undefined;
-    if (preset) overrides.preset = preset;
-    const schedule = choice(stringOpt(args, 'schedule'), ['cosine', 'linear', 'constant'] as const, 'schedule') as ScheduleKind | undefined;
-    if (schedule) overrides.schedule = schedule;
-    const engine = choice(stringOpt(args, 'engine'), ['auto', 'tfjs', 'ort'] as const, 'engine');
-    if (engine) overrides.engine = engine;
-    const num: Array<[string, keyof TuneParams, (v: number) => boolean, string]> = [
-      ['epochs', 'epochs', (v) => Number.isInteger(v) && v >= 1, 'a positive integer'],
-      ['fraction', 'fraction', (v) => v > 0 && v <= 1, 'in (0, 1]'],
-      ['seed', 'seed', (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'],
-      ['lr', 'lr', (v) => v > 0, 'positive'],
-      ['weight-decay', 'weightDecay', (v) => v >= 0, 'non-negative'],
-      ['batch-size', 'batchSize', (v) => Number.isInteger(v) && v >= 2, 'an integer ≥ 2'],
-      ['warmup-epochs', 'warmupEpochs', (v) => v >= 0, 'non-negative'],
-    ];
-    for (const [flag, key, ok, what] of num) {
-      const v = numberOpt(args, flag);
-      if (v === undefined) continue;
-      if (!ok(v)) throw new UsageError(`--${flag} must be ${what}, got ${v}`);
-      (overrides as Record<string, number>)[key] = v;
-    }
     const json = args.values.json === true;
     const projectDir = stringOpt(args, 'project');
-    const store = projectDir ? new RunStore(projectDir) : null;
-
-    const [train, test] = await Promise.all([
-      loadFeatureSet(files.trainFeatures, files.trainLabels),
-      loadFeatureSet(files.testFeatures, files.testLabels),
+    const [train, test, ...targetSets] = await Promise.all([
+      loadFeatureSet(inputs.trainFeatures, inputs.trainLabels),
+      loadFeatureSet(inputs.testFeatures, inputs.testLabels),
+      ...inputs.targets.map((t) => loadFeatureSet(t.features, t.labels)),
     ]);
-    if (test.dim !== train.dim) throw new UsageError(`${files.testFeatures} has ${test.dim} columns but ${files.trainFeatures} has ${train.dim}; both must come from the same backbone`);
-    let maxLabel = 0;
-    for (const s of [train, test]) for (let i = 0; i < s.labels.length; i++) maxLabel = Math.max(maxLabel, s.labels[i]);
-    const tuner = makeTuner({ ...defaultParams(method), ...overrides, method, numClasses: maxLabel + 1 });
-    const params = tuner.getParams();
-    const config = { method, preset: method === 'nmtune' ? params.preset : null, terms: method === 'nmtune' ? tuner.termWeights() : null, params, inputs: files };
-
-    let run: Run | null = null;
-    if (store) {
-      run = await store.create('tune', config);
-      await run.log(`tune ${method}: train ${train.rows}×${train.dim}, test ${test.rows}, ${maxLabel + 1} classes`);
-      if (!json) io.err(`run ${run.id} in ${resolve(projectDir!)}/runs\n`);
-    }
+    const targets = inputs.targets.map((t, i) => ({ name: t.name, set: targetSets[i] }));
     const ctl = new AbortController();
     const onSigint = () => ctl.abort();
     process.once('SIGINT', onSigint);
     try {
-      await tuner.fit(train, {
+      const { runId, runDir, result } = await runTuneFit(overrides, { train, test, targets }, {
+        run: projectDir ? { projectDir, config: { inputs } } : null,
         signal: ctl.signal,
-        onStep: (e) => {
-          const { epoch: _e, step, totalSteps: _t, ...values } = e;
-          run?.metric('loss', step, values as Record<string, number>);
+        onLog: (line) => {
+          if (!json && line.startsWith('tune ')) io.err(`${line}\n`);
         },
         onEpoch: (e) => {
-          run?.metric('epoch', e.epoch, { meanLoss: e.meanLoss, seconds: e.seconds });
-          if (!json) io.err(`epoch ${e.epoch}/${e.epochs}  loss ${e.meanLoss.toFixed(4)}  ${e.seconds.toFixed(2)} s\n`);
+          if (!json) io.err(`epoch ${e.epoch}/${e.epochs}  loss ${e.meanLoss.toFixed(4)}${e.accuracy !== null ? `  test accuracy ${(100 * e.accuracy).toFixed(2)} %` : ''}  ${e.seconds.toFixed(2)} s\n`);
         },
       });
-      const m = tuner.evaluate(test);
-      const result = {
-        method,
-        accuracy: m.accuracy,
-        macroF1: m.macroF1,
-        backend: tuner.backend_,
-        engine: tuner.engine_,
-        seconds: tuner.fitSeconds_,
-        z: m.z,
-        trainRows: tuner.trainRows_,
-        testRows: m.rows,
-        stopped: tuner.stopped_,
-        config,
-        ...(run ? { runId: run.id, runDir: run.dir } : {}),
-      };
-      const aborted = tuner.stopped_?.reason === 'aborted';
-      if (run) {
-        if (aborted) await run.fail(`cancelled (SIGINT) after ${tuner.stopped_?.steps} of ${tuner.stopped_?.totalSteps} steps`, 'cancelled');
-        else await run.succeed(result);
-      }
-      if (json) printJson(io, result);
+      if (json) printJson(io, { runId, runDir, result });
       else {
-        io.out(`${method}${method === 'nmtune' ? ` (${params.preset})` : ''}: accuracy ${(m.accuracy * 100).toFixed(2)} %, macro-F1 ${m.macroF1.toFixed(4)}\n`);
-        io.out(`  Z: SVE ${m.z.sve.toFixed(4)}, LSVR ${m.z.lsvr.toFixed(4)}; backend ${tuner.backend_}, ${tuner.fitSeconds_.toFixed(1)} s${aborted ? ' (stopped early)' : ''}\n`);
+        const t = result.test!;
+        io.out(`${result.method}${result.method !== 'lp' ? ` (${result.preset})` : ''}: accuracy ${(t.accuracy * 100).toFixed(2)} %, macro-F1 ${t.macroF1.toFixed(4)}\n`);
+        io.out(`  Z: SVE ${t.sve.toFixed(4)}, LSVR ${t.lsvr.toFixed(4)} (raw ${t.sveRaw?.toFixed(4)}, ${t.lsvrRaw?.toFixed(4)}); ${result.engine} on ${result.backend}, ${result.seconds.toFixed(1)} s\n`);
+        for (const x of result.targets) io.out(`  ${x.name}: accuracy ${(x.accuracy * 100).toFixed(2)} %, LSVR ${x.lsvr.toFixed(4)}\n`);
+        if (result.downstreamNoise.eta > 0) io.out(`  downstream noise η ${result.downstreamNoise.eta} (${result.downstreamNoise.semantics}): ${(100 * result.downstreamNoise.realisedFlipRate).toFixed(2)} % of labels changed\n`);
+        if (runId) io.out(`  run ${runId} in ${runDir}\n`);
       }
-      return aborted ? 130 : 0;
+      return 0;
     } catch (err) {
-      if (run) await run.fail(err);
+      if (err instanceof Error && 'code' in err && err.code === 'CANCELLED') {
+        io.err(`${err.message}\n`);
+        return 130;
+      }
       throw err;
     } finally {
       process.off('SIGINT', onSigint);
-      tuner.dispose();
     }
   },
 };

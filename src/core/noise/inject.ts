@@ -89,19 +89,36 @@ function result(type: NoiseType, opts: NoiseOptions, c: number, before: ArrayLik
   };
 }
 
-/** Symmetric noise: exactly round(γN) samples, each to a uniformly drawn different class. */
-export function symmetricNoise(labels: ArrayLike<number>, opts: NoiseOptions): NoiseResult {
+/** Options of {@link symmetricNoise}. */
+export interface SymmetricOptions extends NoiseOptions {
+  /**
+   * Draw each picked sample's new label from all C classes, its own included (the authors'
+   * downstream-noise semantics, paper §7.4): about round(γN)·(C−1)/C labels change, and only
+   * those are listed as flipped.
+   */
+  anyClass?: boolean;
+}
+
+/**
+ * Symmetric noise: exactly round(γN) samples, each to a uniformly drawn different class (or,
+ * with `anyClass`, to a uniformly drawn class that may be its own).
+ */
+export function symmetricNoise(labels: ArrayLike<number>, opts: SymmetricOptions): NoiseResult {
   const c = checkCommon(labels, opts);
   const n = labels.length;
   const rng = new Xoshiro128(opts.seed);
   const k = Math.round(opts.ratio * n);
   const pool = Int32Array.from({ length: n }, (_, i) => i);
-  const flipped = sampleWithoutReplacement(pool, k, rng);
+  const picked = sampleWithoutReplacement(pool, k, rng);
   const out = Int32Array.from(labels);
-  for (const i of flipped) {
-    const r = rng.nextInt(c - 1);
-    out[i] = r >= labels[i] ? r + 1 : r;
+  for (const i of picked) {
+    if (opts.anyClass) out[i] = rng.nextInt(c);
+    else {
+      const r = rng.nextInt(c - 1);
+      out[i] = r >= labels[i] ? r + 1 : r;
+    }
   }
+  const flipped = opts.anyClass ? picked.filter((i) => out[i] !== labels[i]) : picked;
   return result('symmetric', opts, c, labels, out, flipped);
 }
 

@@ -2,7 +2,8 @@
  * NMTune's regularisers (paper §6.1, eq. 4–7; DESIGN §4) and cross-entropy, as tfjs ops.
  *
  * - L_MSE (eq. 4): mean over the batch of ‖f/‖f‖ − z/‖z‖‖², rows L2-normalised as torch's
- *   `F.normalize` does (norm clamped below at 1e-12).
+ *   `F.normalize` does (norm clamped below at 1e-12). The authors' code takes
+ *   `nn.MSELoss()` of the same normalised rows: the mean over all M·D elements, 1/D of eq. 4.
  * - L_COV (eq. 5): (1/D) Σ_{i≠j} C(Z)ᵢⱼ², C the sample covariance over the batch (M−1).
  * - L_SVD (eq. 6): −Σ_{i≤k} σᵢ(Z) / (k·Σⱼ σⱼ(Z)); k = 1 is the paper's term, k = 5 the
  *   reference code's "mean of the top-5 normalised singular values".
@@ -30,9 +31,14 @@ export function normalizeRows(x: tf.Tensor2D): tf.Tensor2D {
   return tf.div(x, tf.maximum(norm, 1e-12));
 }
 
-/** Eq. 4: consistency between (normalised) backbone features F and tuned features Z. */
-export function mseTerm(f: tf.Tensor2D, z: tf.Tensor2D): tf.Scalar {
-  return tf.mean(tf.sum(tf.square(tf.sub(normalizeRows(f), normalizeRows(z))), 1));
+/**
+ * Eq. 4: consistency between (normalised) backbone features F and tuned features Z;
+ * `row-mean` sums each row's squares and averages over rows (eq. 4), `element-mean` averages
+ * over every element (`nn.MSELoss()` in the authors' code).
+ */
+export function mseTerm(f: tf.Tensor2D, z: tf.Tensor2D, reduction: 'row-mean' | 'element-mean' = 'row-mean'): tf.Scalar {
+  const sq = tf.square(tf.sub(normalizeRows(f), normalizeRows(z)));
+  return reduction === 'element-mean' ? tf.mean(sq) : tf.mean(tf.sum(sq, 1));
 }
 
 /**

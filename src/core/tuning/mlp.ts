@@ -1,8 +1,9 @@
 /**
  * The black-box tuning networks (DESIGN §4): the MLP h that maps features F to Z of the same
  * width D — `hiddenBlocks` blocks of Linear + BatchNorm + ReLU of width r·D, then a last
- * Linear back to D — and the linear classification head. Optionally Z = h(F) + α·F with a
- * learned scalar α (initialised to 1), a residual path that starts from the identity.
+ * Linear back to D — and the linear classification head. Optionally the authors' residual
+ * (`ImageEncoderMLP` with `mlp_with_res`): Z = s ⊙ h(F) + F, s a learned per-dimension scale
+ * initialised to `residualScaleInit` (their README uses 1.0).
  *
  * Initialisation and BatchNorm follow torch's `nn.Linear` and `nn.BatchNorm1d` so that runs
  * are comparable with the PyTorch reference: weights and biases U(−1/√fan_in, 1/√fan_in);
@@ -22,6 +23,8 @@ export interface MlpSpec {
   ratio: number;
   hiddenBlocks: number;
   residual: boolean;
+  /** Initial value of every entry of s (default 1). */
+  residualScaleInit?: number;
 }
 
 /** Batch statistics of one BatchNorm layer, kept out of the gradient tape for the update. */
@@ -52,6 +55,14 @@ export function linearInit(rng: Rng, fanIn: number, fanOut: number): { w: tf.Var
   return { w: variableFrom(uniform(rng, [fanIn, fanOut], bound)), b: variableFrom(uniform(rng, [fanOut], bound)) };
 }
 
+/**
+ * The authors' head (`ClassificationHead(False, kaiming_uniform(empty(C, D)))`): torch's
+ * `kaiming_uniform_` defaults (a = 0, fan_in = D, gain √2) give U(±√(6/D)); the bias is zero.
+ */
+export function kaimingHeadInit(rng: Rng, fanIn: number, fanOut: number): { w: tf.Variable; b: tf.Variable } {
+  return { w: variableFrom(uniform(rng, [fanIn, fanOut], Math.sqrt(6 / fanIn))), b: variableFrom(tf.zeros([fanOut])) };
+}
+
 /** The MLP h: trainable variables in `vars` (named like torch's state dict), running stats apart. */
 export class Mlp {
   readonly vars: Record<string, tf.Variable> = {};
@@ -75,7 +86,7 @@ export class Mlp {
     const { w, b } = linearInit(rng, inDim, spec.dim);
     this.vars['out.weight'] = w;
     this.vars['out.bias'] = b;
-    if (spec.residual) this.vars['residual.scale'] = variableFrom(tf.scalar(1));
+    if (spec.residual) this.vars['residual.scale'] = variableFrom(tf.fill([spec.dim], spec.residualScaleInit ?? 1));
   }
 
   /**
@@ -101,7 +112,7 @@ export class Mlp {
       h = tf.relu(tf.add(tf.mul(tf.sub(h, mean), scale), this.vars[`block${i}.bn.beta`])) as tf.Tensor2D;
     }
     let z = tf.add(tf.matMul(h, this.vars['out.weight']), this.vars['out.bias']) as tf.Tensor2D;
-    if (this.spec.residual) z = tf.add(z, tf.mul(f, this.vars['residual.scale'])) as tf.Tensor2D;
+    if (this.spec.residual) z = tf.add(tf.mul(z, this.vars['residual.scale']), f) as tf.Tensor2D;
     return z;
   }
 

@@ -17,108 +17,25 @@ import { AdamW, adamwUpdate } from './adamw';
 import { checkFeatureSet, epochBatches, gatherRows, stratifiedFraction, type FeatureSet } from './data';
 import { objective } from './objective';
 import { accuracy, macroF1 } from './metrics';
-import { Mlp, linearInit, BN_MOMENTUM, type BatchStats } from './mlp';
+import { Mlp, kaimingHeadInit, linearInit, BN_MOMENTUM, type BatchStats } from './mlp';
+import { resolveTuneParams } from './params';
+import type { TuneAugment, TuneMethodName, TuneOverrides, TuneParams, TuneTerms } from '../../shared/contract/tuning';
 import { Rng } from './rng';
-import { learningRateAt, type ScheduleKind } from './schedule';
+import { learningRateAt } from './schedule';
 import { zSpectrum, type ZSpectrum } from './zSpectrum';
 
-export type TuneMethod = 'lp' | 'mlp' | 'nmtune';
-export type NmtunePreset = 'paper' | 'reference';
-
-/** Per-term weights and the number of singular values in L_SVD. */
-export interface NmtuneTerms {
-  mse: number;
-  cov: number;
-  svd: number;
-  svdTopK: number;
-}
+/** The method of a fit (one name: the contract's). */
+export type TuneMethod = TuneMethodName;
 
 /**
- * The two NMTune presets (DESIGN §4). `paper`: λ = 0.01 on all three terms, L_SVD on σ₁.
- * `reference` (the authors' code): MSE 1.0, COV 0.04, SVD 0.001, L_SVD on the mean of the
- * top-5 normalised singular values, and MSE between the MLP output of a strongly augmented
- * view and the (detached) features of a weakly augmented view.
+ * One optimisation step of an engine on `x` (rows × D; for the reference preset the weak
+ * view's rows then the strong view's) with one label per row: returns [total, ce, (mse, cov,
+ * svd)]. `sync()` makes the tfjs model hold the trained parameters (evaluation reads it).
  */
-export const NMTUNE_PRESETS: Record<NmtunePreset, NmtuneTerms> = {
-  paper: { mse: 0.01, cov: 0.01, svd: 0.01, svdTopK: 1 },
-  reference: { mse: 1.0, cov: 0.04, svd: 0.001, svdTopK: 5 },
-};
-
-/**
- * Feature-space views for the `reference` preset (the paper augments images; a black-box
- * tuner only sees features, so augmentations act on the feature vector). With s = ‖f‖/√D the
- * row's RMS value and ε ~ N(0, 1) per element:
- * - weak view   f + weakNoise·s·ε;
- * - strong view (f ⊙ m)/(1−p) + strongNoise·s·ε, m ~ Bernoulli(1−p) with p = strongDropout.
- * The MLP sees the strong view (CE and all regularisers use its Z); L_MSE's target is the
- * weak view, which carries no gradient. The `paper` preset uses F itself for both.
- */
-export interface FeatureAugment {
-  weakNoise: number;
-  strongNoise: number;
-  strongDropout: number;
-}
-
-/** Every hyper-parameter of a tuning run; all JSON-serialisable and recorded with the run. */
-export interface TuneParams {
-  method: TuneMethod;
-  epochs: number;
-  lr: number;
-  weightDecay: number;
-  batchSize: number;
-  schedule: ScheduleKind;
-  /** Linear warm-up length in epochs (fractions allowed). */
-  warmupEpochs: number;
-  seed: number;
-  /** Stratified fraction of the training set used, (0, 1]. */
-  fraction: number;
-  /** Classes of the head; null = max training label + 1. */
-  numClasses: number | null;
-  /** MLP width ratio r (hidden = r·D). */
-  mlpRatio: number;
-  hiddenBlocks: number;
-  residual: boolean;
-  preset: NmtunePreset;
-  /** Overrides of the preset's term weights (null = the preset's). */
-  terms: NmtuneTerms | null;
-  augment: FeatureAugment;
-  /**
-   * What trains: 'tfjs' (autodiff on the tfjs backend; any shape), 'ort' (onnxruntime with a
-   * hand-written backward pass; MLP and NMTune with one hidden block, no residual), or 'auto'
-   * (ort where it applies and loads, else tfjs). Both compute the same step (tested against
-   * PyTorch); ort is several times faster on CPU (bench/RESULTS.md).
-   */
-  engine: 'auto' | 'tfjs' | 'ort';
-}
-
-/** One optimisation step of an engine: returns [total, ce, (mse, cov, svd)]. */
 interface StepRunner {
-  step(strong: Float32Array, weak: Float32Array, labels: Int32Array, rows: number, lr: number): Promise<number[]>;
+  step(x: Float32Array, labels: Int32Array, rows: number, lr: number): Promise<number[]>;
+  sync(): void;
   finish(): Promise<void>;
-}
-
-/** Paper defaults (DESIGN §4): LP lr 0.01, no decay; MLP/NMTune lr 0.001, wd 1e-4; cosine, 30 epochs. */
-export function defaultParams(method: TuneMethod): TuneParams {
-  const lp = method === 'lp';
-  return {
-    method,
-    epochs: 30,
-    lr: lp ? 0.01 : 0.001,
-    weightDecay: lp ? 0 : 1e-4,
-    batchSize: 128,
-    schedule: 'cosine',
-    warmupEpochs: 0,
-    seed: 0,
-    fraction: 1,
-    numClasses: null,
-    mlpRatio: 4,
-    hiddenBlocks: 1,
-    residual: false,
-    preset: 'paper',
-    terms: null,
-    augment: { weakNoise: 0, strongNoise: 0.1, strongDropout: 0.1 },
-    engine: 'auto',
-  };
 }
 
 /** Loss terms of one step (NMTune terms are absent for LP and MLP). */
@@ -161,8 +78,10 @@ export interface EvalMetrics {
   accuracy: number;
   macroF1: number;
   rows: number;
-  /** Spectrum of the tuned features Z of the evaluated set (for LP, Z = F). */
+  /** Spectrum of the tuned features Z of the evaluated set (for LP, Z = F), reference preprocessing. */
   z: ZSpectrum;
+  /** The same without preprocessing. */
+  zRaw: ZSpectrum;
 }
 
 function nextTick(): Promise<void> {
@@ -185,33 +104,38 @@ export class FeatureTuner {
   fitSeconds_ = 0;
   trainRows_ = 0;
 
-  constructor(params: Partial<TuneParams> & { method: TuneMethod }) {
-    this.params = { ...defaultParams(params.method), ...params };
+  constructor(params: TuneOverrides & { method: TuneMethod }) {
+    this.params = resolveTuneParams(params, this.constructor.name);
   }
 
   getParams(): TuneParams {
     return structuredClone(this.params);
   }
 
-  setParams(p: Partial<TuneParams>): this {
-    const known = Object.keys(defaultParams(this.params.method));
+  setParams(p: TuneOverrides): this {
+    const known = Object.keys(this.params);
     for (const k of Object.keys(p))
       if (!known.includes(k)) throw new NmlabError('BAD_REQUEST', `${this.constructor.name}.setParams: unknown parameter "${k}"; known: ${known.join(', ')}`);
     if (p.method !== undefined && p.method !== this.params.method)
       throw new NmlabError('BAD_REQUEST', `${this.constructor.name}.setParams: method is fixed (${this.params.method}); make another estimator`);
-    this.params = { ...this.params, ...structuredClone(p) };
+    this.params = resolveTuneParams({ ...this.params, ...structuredClone(p) }, `${this.constructor.name}.setParams`);
     return this;
   }
 
   /** An unfitted copy with the same parameters. */
   clone(): FeatureTuner {
-    const Ctor = this.constructor as new (p: Partial<TuneParams> & { method: TuneMethod }) => FeatureTuner;
+    const Ctor = this.constructor as new (p: TuneOverrides & { method: TuneMethod }) => FeatureTuner;
     return new Ctor(this.getParams());
   }
 
-  /** The NMTune term weights in force (preset, or explicit overrides). */
-  termWeights(): NmtuneTerms {
-    return this.params.terms ?? NMTUNE_PRESETS[this.params.preset];
+  /** The NMTune term weights in force, or null where the objective is plain CE (LP, MLP). */
+  termWeights(): TuneTerms | null {
+    return this.params.method === 'nmtune' ? this.params.terms : null;
+  }
+
+  /** Two views per batch (the authors' weak/strong pair): the reference preset with an MLP. */
+  private get twoViews(): boolean {
+    return this.params.preset === 'reference' && this.params.method !== 'lp';
   }
 
   get isFitted(): boolean {
@@ -222,26 +146,11 @@ export class FeatureTuner {
     if (!this.head_) throw new NmlabError('NOT_FITTED', `${this.constructor.name}.${what}: call fit() first`);
   }
 
-  private validate(): void {
-    const p = this.params;
-    const bad = (msg: string) => new NmlabError('BAD_REQUEST', `${this.constructor.name}: ${msg}`);
-    if (!(Number.isInteger(p.epochs) && p.epochs >= 1)) throw bad(`epochs must be a positive integer, got ${p.epochs}`);
-    if (!(p.lr > 0)) throw bad(`lr must be > 0, got ${p.lr}`);
-    if (!(p.weightDecay >= 0)) throw bad(`weightDecay must be ≥ 0, got ${p.weightDecay}`);
-    if (!(Number.isInteger(p.batchSize) && p.batchSize >= 2)) throw bad(`batchSize must be an integer ≥ 2, got ${p.batchSize}`);
-    if (!(p.warmupEpochs >= 0)) throw bad(`warmupEpochs must be ≥ 0, got ${p.warmupEpochs}`);
-    if (!(p.mlpRatio > 0) || !(Number.isInteger(p.hiddenBlocks) && p.hiddenBlocks >= 1)) throw bad('mlpRatio must be > 0 and hiddenBlocks an integer ≥ 1');
-    if (!['cosine', 'linear', 'constant'].includes(p.schedule)) throw bad(`schedule must be cosine, linear or constant, got ${p.schedule}`);
-    if (!['paper', 'reference'].includes(p.preset)) throw bad(`preset must be paper or reference, got ${p.preset}`);
-    if (!['auto', 'tfjs', 'ort'].includes(p.engine)) throw bad(`engine must be auto, tfjs or ort, got ${p.engine}`);
-  }
-
   /**
    * Train on `train`. Replaces any earlier fit. With `signal` aborted the loop stops after the
    * current step and the model stays usable; `stopped_` says where it stopped.
    */
   async fit(train: FeatureSet, opts: FitOptions = {}): Promise<this> {
-    this.validate();
     const p = this.params;
     const seenClasses = checkFeatureSet(train, train.name ?? 'training set');
     const numClasses = p.numClasses ?? seenClasses;
@@ -261,8 +170,8 @@ export class FeatureTuner {
     this.dim_ = D;
     this.numClasses_ = numClasses;
     const usesMlp = p.method !== 'lp';
-    if (usesMlp) this.mlp_ = new Mlp({ dim: D, ratio: p.mlpRatio, hiddenBlocks: p.hiddenBlocks, residual: p.residual }, initRng);
-    this.head_ = linearInit(initRng, D, numClasses);
+    if (usesMlp) this.mlp_ = new Mlp({ dim: D, ratio: p.mlpRatio, hiddenBlocks: p.hiddenBlocks, residual: p.residual, residualScaleInit: p.residualScaleInit }, initRng);
+    this.head_ = p.headInit === 'kaiming-zero' ? kaimingHeadInit(initRng, D, numClasses) : linearInit(initRng, D, numClasses);
     // Batches of one row break BatchNorm and the batch covariance: drop such a final batch.
     const minBatch = usesMlp ? 2 : 1;
     const fullBatches = Math.floor(subset.length / p.batchSize);
@@ -271,7 +180,7 @@ export class FeatureTuner {
     if (stepsPerEpoch === 0) throw new NmlabError('BAD_REQUEST', `${train.name ?? 'training set'}: ${subset.length} training rows after the data fraction are too few for a batch`);
     const totalSteps = stepsPerEpoch * p.epochs;
     const schedule = { kind: p.schedule, baseLr: p.lr, totalSteps, warmupSteps: Math.round(p.warmupEpochs * stepsPerEpoch) };
-    const augmented = p.method === 'nmtune' && p.preset === 'reference';
+    const twoViews = this.twoViews;
     const engine = await this.resolveEngine();
     this.engine_ = engine;
     const runner = engine === 'ort' ? await this.ortRunner() : this.tfjsRunner();
@@ -291,10 +200,20 @@ export class FeatureTuner {
           break;
         }
         const rawX = gatherRows(train.features, D, idx);
-        const views = augmented ? featureViews(rawX, idx.length, D, p.augment, augRng) : { strong: rawX, weak: rawX };
         const lr = learningRateAt(schedule, step);
         const labels = Int32Array.from(idx, (i) => train.labels[i]);
-        const numbers = await runner.step(views.strong, views.weak, labels, idx.length, lr);
+        let numbers: number[];
+        if (twoViews) {
+          // nml_tune.py: inputs = cat([weak, strong]); labels = cat([labels, labels]).
+          const views = featureViews(rawX, idx.length, D, p.augment, augRng);
+          const x = new Float32Array(2 * rawX.length);
+          x.set(views.weak, 0);
+          x.set(views.strong, rawX.length);
+          const y = new Int32Array(2 * labels.length);
+          y.set(labels, 0);
+          y.set(labels, labels.length);
+          numbers = await runner.step(x, y, 2 * idx.length, lr);
+        } else numbers = await runner.step(rawX, labels, idx.length, lr);
         if (!Number.isFinite(numbers[0]))
           throw new NmlabError('NUMERIC', `${this.constructor.name}: loss became ${numbers[0]} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (${p.lr})`);
         lossSum += numbers[0];
@@ -313,6 +232,8 @@ export class FeatureTuner {
       }
       if (aborted) break;
       epochsDone = epoch + 1;
+      // The epoch's model, for callbacks that evaluate it (the ORT engine trains copies).
+      runner.sync();
       opts.onEpoch?.({ epoch: epochsDone, epochs: p.epochs, meanLoss: lossSum / Math.max(1, batches.length), seconds: (performance.now() - te) / 1000 });
     }
     await runner.finish();
@@ -321,13 +242,20 @@ export class FeatureTuner {
     return this;
   }
 
-  /** Which engine trains: ORT for the default one-block MLP when it loads, else tfjs. */
+  /**
+   * Which engine trains: ORT for the paper preset's one-block MLP without residual when it
+   * loads, else tfjs. The reference preset's step (two views, element-mean MSE, residual) is
+   * implemented in tfjs only.
+   */
   private async resolveEngine(): Promise<'tfjs' | 'ort'> {
     const p = this.params;
-    const eligible = p.method !== 'lp' && p.hiddenBlocks === 1 && !p.residual;
+    const eligible = p.method !== 'lp' && p.hiddenBlocks === 1 && !p.residual && p.preset === 'paper';
     if (p.engine === 'tfjs') return 'tfjs';
     if (p.engine === 'ort' && !eligible)
-      throw new NmlabError('BAD_REQUEST', `${this.constructor.name}: engine "ort" trains the one-block MLP without residual only (method ${p.method}, hiddenBlocks ${p.hiddenBlocks}, residual ${p.residual}); use engine "tfjs"`);
+      throw new NmlabError(
+        'BAD_REQUEST',
+        `${this.constructor.name}: engine "ort" trains the paper preset's one-block MLP without residual only (method ${p.method}, preset ${p.preset}, hiddenBlocks ${p.hiddenBlocks}, residual ${p.residual}); use engine "tfjs" or "auto"`,
+      );
     if (!eligible) return 'tfjs';
     try {
       await loadOrt();
@@ -345,17 +273,16 @@ export class FeatureTuner {
     const byTfName = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
     const varList = Object.values(vars);
     const opt = new AdamW({ weightDecay: p.weightDecay });
-    const weights = this.termWeights();
+    const terms = this.termWeights();
     const D = this.dim_;
     return {
-      step: async (strong, weak, labels, rows, lr) => {
-        const x = tf.tensor2d(strong, [rows, D]);
-        const target = weak === strong ? x : tf.tensor2d(weak, [rows, D]);
+      step: async (xs, labels, rows, lr) => {
+        const x = tf.tensor2d(xs, [rows, D]);
         const y = tf.tensor1d(labels, 'int32');
         const stats: BatchStats[] = [];
         const kept: tf.Scalar[] = [];
         const { value, grads } = tf.variableGrads(() => {
-          const t = objective({ mlp: this.mlp_, head: this.head_!, x, target, labels: y, terms: p.method === 'nmtune' ? weights : null, stats });
+          const t = objective({ mlp: this.mlp_, head: this.head_!, x, labels: y, preset: p.preset, terms, stats });
           for (const term of [t.ce, t.mse, t.cov, t.svd]) if (term) kept.push(tf.keep(term));
           return t.total;
         }, varList);
@@ -366,9 +293,9 @@ export class FeatureTuner {
         const stacked = tf.stack([value, ...kept]);
         const numbers = Array.from(stacked.dataSync());
         tf.dispose([stacked, value, ...kept, ...Object.values(grads), x, y]);
-        if (target !== x) target.dispose();
         return numbers;
       },
+      sync: () => undefined,
       finish: async () => opt.dispose(),
     };
   }
@@ -380,8 +307,8 @@ export class FeatureTuner {
    */
   private async ortRunner(): Promise<StepRunner> {
     const p = this.params;
-    const nmtune = p.method === 'nmtune';
     const weights = this.termWeights();
+    const nmtune = weights !== null;
     const ortStep = await OrtMlpStep.create(nmtune);
     const mlp = this.mlp_!;
     const head = this.head_!;
@@ -399,11 +326,19 @@ export class FeatureTuner {
     const C = this.numClasses_;
     const adam = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: p.weightDecay };
     let t = 0;
+    // Copy the trained arrays into the tfjs model (per epoch and at the end).
+    const sync = () => {
+      for (const k of MLP_PARAM_NAMES) tf.tidy(() => tensors[k].assign(tf.tensor(params[k], tensors[k].shape)));
+      tf.tidy(() => {
+        mlp.running[0].mean.assign(tf.tensor1d(runMean));
+        mlp.running[0].variance.assign(tf.tensor1d(runVar));
+      });
+    };
     return {
-      step: async (strong, weak, labels, rows, lr) => {
+      step: async (x, labels, rows, lr) => {
         const onehot = new Float32Array(rows * C);
         for (let i = 0; i < rows; i++) onehot[i * C + labels[i]] = 1;
-        const r = await ortStep.run(params, strong, weak, onehot, rows, nmtune ? weights : null);
+        const r = await ortStep.run(params, x, x, onehot, rows, weights);
         t++;
         for (const k of MLP_PARAM_NAMES) adamwUpdate(params[k], r.grads[k], m[k], v[k], params[k], lr, t, adam);
         const unbiased = rows / Math.max(1, rows - 1);
@@ -413,12 +348,9 @@ export class FeatureTuner {
         }
         return nmtune ? [r.total, r.ce, r.mse!, r.cov!, r.svd!] : [r.total, r.ce];
       },
+      sync,
       finish: async () => {
-        for (const k of MLP_PARAM_NAMES) tf.tidy(() => tensors[k].assign(tf.tensor(params[k], tensors[k].shape)));
-        tf.tidy(() => {
-          mlp.running[0].mean.assign(tf.tensor1d(runMean));
-          mlp.running[0].variance.assign(tf.tensor1d(runVar));
-        });
+        sync();
         await ortStep.dispose();
       },
     };
@@ -459,12 +391,18 @@ export class FeatureTuner {
     return this.transformPredict(set).predictions;
   }
 
-  /** Accuracy, macro-F1 (0–1) and the spectrum of Z on `test`. */
+  /** Accuracy, macro-F1 (0–1) and the spectrum of Z on `test` (reference preprocessing, and raw). */
   evaluate(test: FeatureSet): EvalMetrics {
     this.requireFitted('evaluate');
     checkFeatureSet(test, test.name ?? 'test set');
     const { z, predictions } = this.transformPredict(test);
-    return { accuracy: accuracy(test.labels, predictions), macroF1: macroF1(test.labels, predictions), rows: test.rows, z: zSpectrum(z, test.rows, this.dim_) };
+    return {
+      accuracy: accuracy(test.labels, predictions),
+      macroF1: macroF1(test.labels, predictions),
+      rows: test.rows,
+      z: zSpectrum(z, test.rows, this.dim_, 'reference'),
+      zRaw: zSpectrum(z, test.rows, this.dim_, 'none'),
+    };
   }
 
   /** Free the model's tensors; the estimator returns to the unfitted state. */
@@ -476,8 +414,8 @@ export class FeatureTuner {
   }
 }
 
-/** The two views of the `reference` preset (see {@link FeatureAugment}). */
-export function featureViews(x: Float32Array, rows: number, dim: number, aug: FeatureAugment, rng: Rng): { strong: Float32Array; weak: Float32Array } {
+/** The two views of the `reference` preset (see `TuneAugment` in src/shared/contract/tuning.ts). */
+export function featureViews(x: Float32Array, rows: number, dim: number, aug: TuneAugment, rng: Rng): { strong: Float32Array; weak: Float32Array } {
   const strong = new Float32Array(x.length);
   const weak = new Float32Array(x.length);
   const keep = 1 - aug.strongDropout;
@@ -497,27 +435,27 @@ export function featureViews(x: Float32Array, rows: number, dim: number, aug: Fe
 
 /** Linear probing: a linear head on the frozen features (paper §4). */
 export class LinearProbe extends FeatureTuner {
-  constructor(params: Partial<Omit<TuneParams, 'method'>> = {}) {
+  constructor(params: Omit<TuneOverrides, 'method'> = {}) {
     super({ ...params, method: 'lp' });
   }
 }
 
 /** MLP tuning: head∘h without regularisers (the paper's ablation of NMTune, §6.2). */
 export class MlpTuner extends FeatureTuner {
-  constructor(params: Partial<Omit<TuneParams, 'method'>> = {}) {
+  constructor(params: Omit<TuneOverrides, 'method'> = {}) {
     super({ ...params, method: 'mlp' });
   }
 }
 
 /** Black-box NMTune (paper §6.1, eq. 4–7). */
 export class NMTune extends FeatureTuner {
-  constructor(params: Partial<Omit<TuneParams, 'method'>> = {}) {
+  constructor(params: Omit<TuneOverrides, 'method'> = {}) {
     super({ ...params, method: 'nmtune' });
   }
 }
 
 /** The estimator for a method. */
-export function makeTuner(params: Partial<TuneParams> & { method: TuneMethod }): FeatureTuner {
+export function makeTuner(params: TuneOverrides & { method: TuneMethod }): FeatureTuner {
   const { method, ...rest } = params;
   if (method === 'lp') return new LinearProbe(rest);
   if (method === 'mlp') return new MlpTuner(rest);

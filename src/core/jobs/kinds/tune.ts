@@ -1,37 +1,74 @@
 /**
- * `tune`: one tuning run of an experiment (LP, MLP or NMTune on backbone features; paper §6),
- * in a worker process. It reads the job's feature files from the project, trains, evaluates on
- * the ID test and every OOD target, and writes the run folder the queue created
- * (src/core/experiments/runStore.ts): every step's loss terms and every epoch's accuracy and
- * spectrum go to `metrics.jsonl` at full resolution, while the live stream to the parent is
- * thinned to a few messages a second (the UI only needs the shape; the file has every point).
- * `status.json` becomes `succeeded` only after `result.json` is whole.
+ * Tuning runs (paper §6; DESIGN §4, §9): {@link runTuneFit} is the one function that fits LP,
+ * MLP or NMTune on feature sets, evaluates the ID test set and every OOD target, and writes
+ * the run folder (src/core/runs: config.json, metrics.jsonl, log.txt, result.json in the
+ * `TuneRunResult` shape of src/shared/contract/tuning.ts). The queue's `tune` job kind (below),
+ * `nmlab tune` and the demo all call it; nothing else writes tuning results.
+ *
+ * metrics.jsonl gets every step's loss terms (`loss`), and per epoch the accuracy and
+ * macro-F1 of that epoch's model on the monitor set (the ID test, else the first target) and
+ * the spectrum of its Z (`epoch`, `spectrum`). `status.json` becomes `succeeded` only after
+ * `result.json` is whole.
  */
-import { join } from 'node:path';
 import type { JobRun, JobContext } from './types';
-import type { EvalResult, ExperimentJob, FeatureSource, TuneRunResult } from '../../../shared/contract/experiments';
+import type { ExperimentJob } from '../../../shared/contract/experiments';
+import { TuneRunResult, TUNE_SPECTRUM_PREPROCESS, type EvalResult, type TuneOverrides, type TuneParams } from '../../../shared/contract/tuning';
 import { NmlabError } from '../../../shared/errors';
 import { resolveInside } from '../../projects/resolveInside';
 import { loadFeatureSet } from '../../tuning/load';
-import { makeTuner, type FeatureTuner, type TuneParams } from '../../tuning/tuner';
+import { makeTuner, type EpochEvent, type FeatureTuner, type StepEvent, type TuneMethod } from '../../tuning/tuner';
+import { resolveTuneParams } from '../../tuning/params';
+import { downstreamLabels } from '../../tuning/downstreamNoise';
 import type { FeatureSet } from '../../tuning/data';
-import { accuracy } from '../../tuning/metrics';
-import { singularValuesSync, spectrumOfMatrix } from '../../spectrum/spectrum';
+import { accuracy, macroF1 } from '../../tuning/metrics';
+import { singularValuesOf } from '../../tuning/zSpectrum';
 import { spectrumStats } from '../../spectrum/stats';
-import { MetricsWriter, appendRunLog, runDir, setRunStatus, writeRunResult } from '../../experiments/runStore';
+import { RunStore, Run } from '../../runs/store';
+import { runDir } from '../../runs/files';
 
 /** Live messages to the parent per series, at most one per this many ms (the file gets every point). */
 const LIVE_INTERVAL_MS = 100;
-/** Rows of an evaluation set used for the per-epoch spectrum (the final one uses all rows). */
+/** Rows of the monitor set used for the per-epoch spectrum (the final one uses all rows). */
 const EPOCH_SPECTRUM_ROWS = 2000;
 /** Singular values kept in results and per-epoch points. */
 const TOP_K = 256;
 const EPOCH_TOP_K = 64;
 
-async function load(projectDir: string, src: FeatureSource, what: string): Promise<FeatureSet> {
-  const [f, y] = await Promise.all([resolveInside(projectDir, src.features), resolveInside(projectDir, src.labels)]);
-  const set = await loadFeatureSet(f, y);
-  return { ...set, name: `${what} (${src.features})` };
+/** The sets of one fit: train on `train`; evaluate on `test` and every target. */
+export interface TuneFitData {
+  train: FeatureSet;
+  /** The ID test set (or the OOD source's own test split); null when there is none. */
+  test: FeatureSet | null;
+  targets: Array<{ name: string; set: FeatureSet }>;
+}
+
+/** Where the run is written. */
+export interface TuneFitRun {
+  projectDir: string;
+  /** A run folder that already exists (the queue made it, with its config); absent: a new `runs/<id>/` of kind `tune`. */
+  runId?: string;
+  /** Recorded in a new run's config.json beside the resolved parameters (inputs, study keys, …). */
+  config?: Record<string, unknown>;
+}
+
+export interface TuneFitOptions {
+  /** Write a run folder; null or absent: in memory only. */
+  run?: TuneFitRun | null;
+  signal?: AbortSignal;
+  onStep?: (e: StepEvent) => void;
+  /** After each epoch, with that epoch's model's accuracy and macro-F1 on the monitor set. */
+  onEpoch?: (e: EpochEvent & { accuracy: number | null; macroF1: number | null }) => void;
+  /** Every metric point as it is written (series, step, values), for live views. */
+  onMetric?: (series: string, step: number, values: Record<string, number>) => void;
+  /** Every log line as it is written. */
+  onLog?: (line: string) => void;
+}
+
+export interface TuneFitOutcome {
+  /** The run written (null in memory). */
+  runId: string | null;
+  runDir: string | null;
+  result: TuneRunResult;
 }
 
 function maxLabel(sets: FeatureSet[]): number {
@@ -40,10 +77,161 @@ function maxLabel(sets: FeatureSet[]): number {
   return m;
 }
 
-/** The first `rows` rows of a set (row-major views, no copy). */
-function headRows(set: FeatureSet, rows: number): FeatureSet {
-  const n = Math.min(rows, set.rows);
-  return { ...set, rows: n, features: set.features.subarray(0, n * set.dim), labels: set.labels.subarray(0, n) };
+function spectrumValues(sigma: number[], k: number): Record<string, number> {
+  const values: Record<string, number> = {};
+  sigma.slice(0, k).forEach((s, i) => (values[String(i)] = s));
+  return values;
+}
+
+/** Accuracy, macro-F1 and the spectra of Z and of the backbone's F (reference preprocessing, and raw), on one set. */
+function evaluate(tuner: FeatureTuner, set: FeatureSet, name: string): EvalResult {
+  const m = tuner.evaluate(set);
+  const f = spectrumStats(singularValuesOf(set.features, set.rows, set.dim, TUNE_SPECTRUM_PREPROCESS));
+  const fRaw = spectrumStats(singularValuesOf(set.features, set.rows, set.dim, 'none'));
+  return {
+    name,
+    accuracy: m.accuracy,
+    macroF1: m.macroF1,
+    rows: m.rows,
+    sve: m.z.sve,
+    lsvr: m.z.lsvr,
+    sveRaw: m.zRaw.sve,
+    lsvrRaw: m.zRaw.lsvr,
+    backboneSve: f.sve,
+    backboneLsvr: f.lsvr,
+    backboneSveRaw: fRaw.sve,
+    backboneLsvrRaw: fRaw.lsvr,
+  };
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+
+/** Open the run folder to write: the queue's existing one, or a new one. */
+async function openRun(target: TuneFitRun, params: TuneParams): Promise<Run> {
+  if (target.runId) {
+    const run = new Run(target.runId, await runDir(target.projectDir, target.runId));
+    await run.start();
+    return run;
+  }
+  return new RunStore(target.projectDir).create('tune', { method: params.method, preset: params.preset, params, ...target.config });
+}
+
+/**
+ * Fit one tuner (`overrides` resolved against the method's and preset's defaults), evaluate it
+ * on the test set and every target, and write the run. Cancellation (`signal`) stops after
+ * the current step; the run is then marked cancelled and a CANCELLED error thrown. Any other
+ * failure marks the run failed and rethrows.
+ */
+export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod }, data: TuneFitData, opts: TuneFitOptions = {}): Promise<TuneFitOutcome> {
+  const { train, test, targets } = data;
+  const evalSets = [...(test ? [{ name: 'test', set: test }] : []), ...targets];
+  for (const { name, set } of evalSets)
+    if (set.dim !== train.dim)
+      throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
+  const numClasses = overrides.numClasses ?? maxLabel([train, ...evalSets.map((e) => e.set)]) + 1;
+  const params = resolveTuneParams({ ...overrides, numClasses }, `tuning ${overrides.method}`);
+  const run = opts.run ? await openRun(opts.run, params) : null;
+  const log = async (line: string) => {
+    opts.onLog?.(line);
+    await run?.log(line);
+  };
+  const metric = (series: string, step: number, values: Record<string, number>) => {
+    run?.metric(series, step, values);
+    opts.onMetric?.(series, step, values);
+  };
+  const tuner = makeTuner(params);
+  try {
+    const noisy = downstreamLabels(train.labels, params.downstreamNoise, params.seed, numClasses);
+    const trainSet: FeatureSet = { ...train, labels: noisy.labels };
+    await log(`tune ${params.method} (${params.preset}): train ${train.rows}×${train.dim}, ${numClasses} classes; eval ${evalSets.map((e) => `${e.name} ${e.set.rows}`).join(', ') || 'none'}`);
+    if (params.downstreamNoise.eta > 0)
+      await log(`downstream noise η ${params.downstreamNoise.eta} (${params.downstreamNoise.semantics}, seed ${noisy.result.seed}): ${noisy.result.flipped} of ${train.rows} labels changed (${(100 * noisy.result.realisedFlipRate).toFixed(2)} %)`);
+    await log(`params: ${JSON.stringify(params)}`);
+
+    const monitor = evalSets[0] ?? null;
+    await tuner.fit(trainSet, {
+      signal: opts.signal,
+      onStep: (e) => {
+        const values: Record<string, number> = { total: e.total, ce: e.ce, lr: e.lr };
+        if (e.mse !== undefined) values.mse = e.mse;
+        if (e.cov !== undefined) values.cov = e.cov;
+        if (e.svd !== undefined) values.svd = e.svd;
+        metric('loss', e.step, values);
+        opts.onStep?.(e);
+      },
+      onEpoch: (e) => {
+        const values: Record<string, number> = { meanLoss: e.meanLoss, seconds: e.seconds };
+        let acc: number | null = null;
+        let f1: number | null = null;
+        if (monitor) {
+          // The epoch's model (the fit syncs it before this callback), eval mode.
+          const { z, predictions } = tuner.transformPredict(monitor.set);
+          acc = values.accuracy = accuracy(monitor.set.labels, predictions);
+          f1 = values.macroF1 = macroF1(monitor.set.labels, predictions);
+          const rows = Math.min(EPOCH_SPECTRUM_ROWS, monitor.set.rows);
+          const sigma = singularValuesOf(z.subarray(0, rows * train.dim), rows, train.dim, TUNE_SPECTRUM_PREPROCESS);
+          metric('spectrum', e.epoch, spectrumValues(sigma, EPOCH_TOP_K));
+        }
+        metric('epoch', e.epoch, values);
+        opts.onEpoch?.({ ...e, accuracy: acc, macroF1: f1 });
+      },
+    });
+    const stopped = tuner.stopped_!;
+    if (stopped.reason === 'aborted' || opts.signal?.aborted)
+      throw new NmlabError('CANCELLED', `tuning ${params.method} cancelled at step ${stopped.steps} of ${stopped.totalSteps}${run ? ` (run ${run.id})` : ''}`);
+
+    const testResult = test ? evaluate(tuner, test, 'test') : null;
+    const targetResults: EvalResult[] = [];
+    for (const t of targets) {
+      if (opts.signal?.aborted) throw new NmlabError('CANCELLED', `tuning ${params.method} cancelled during evaluation`);
+      targetResults.push(evaluate(tuner, t.set, t.name));
+    }
+    let singularValues: number[] = [];
+    let backboneSingularValues: number[] = [];
+    if (monitor) {
+      singularValues = singularValuesOf(tuner.transform(monitor.set), monitor.set.rows, train.dim, TUNE_SPECTRUM_PREPROCESS).slice(0, TOP_K);
+      backboneSingularValues = singularValuesOf(monitor.set.features, monitor.set.rows, train.dim, TUNE_SPECTRUM_PREPROCESS).slice(0, TOP_K);
+      metric('backboneSpectrum', 0, spectrumValues(backboneSingularValues, EPOCH_TOP_K));
+    }
+    const first = testResult ?? targetResults[0] ?? null;
+    const result = TuneRunResult.parse({
+      method: params.method,
+      preset: params.preset,
+      engine: tuner.engine_ ?? 'tfjs',
+      backend: tuner.backend_ ?? 'unknown',
+      test: testResult,
+      targets: targetResults,
+      oodAccuracy: mean(targetResults.map((t) => t.accuracy)),
+      oodLsvr: mean(targetResults.map((t) => t.lsvr)),
+      spectrumPreprocess: TUNE_SPECTRUM_PREPROCESS,
+      singularValues,
+      backboneSingularValues,
+      // F's SVE and LSVR on the same sets as Z's (the ID test, and the mean over OOD targets).
+      backboneSve: first?.backboneSve ?? NaN,
+      backboneLsvr: targetResults.length ? mean(targetResults.map((t) => t.backboneLsvr ?? NaN))! : (first?.backboneLsvr ?? NaN),
+      downstreamNoise: noisy.result,
+      stopped,
+      seconds: tuner.fitSeconds_,
+      trainRows: tuner.trainRows_,
+      epochs: params.epochs,
+      params,
+    } satisfies TuneRunResult);
+    await log(`done in ${result.seconds.toFixed(2)} s on ${result.backend}${testResult ? `: test accuracy ${testResult.accuracy.toFixed(4)}` : ''}${result.oodAccuracy !== null ? `, OOD accuracy ${result.oodAccuracy.toFixed(4)}` : ''}`);
+    await run?.succeed(result);
+    return { runId: run?.id ?? null, runDir: run?.dir ?? null, result };
+  } catch (err) {
+    const cancelled = err instanceof NmlabError && err.code === 'CANCELLED';
+    if (run) await run.fail(err, cancelled ? 'cancelled' : 'failed').catch(() => undefined);
+    throw err;
+  } finally {
+    tuner.dispose();
+  }
+}
+
+async function load(projectDir: string, src: { features: string; labels: string }, what: string): Promise<FeatureSet> {
+  const [f, y] = await Promise.all([resolveInside(projectDir, src.features), resolveInside(projectDir, src.labels)]);
+  const set = await loadFeatureSet(f, y);
+  return { ...set, name: `${what} (${src.features})` };
 }
 
 /** A throttle per series: the latest point goes out at most every LIVE_INTERVAL_MS, the last one always. */
@@ -71,131 +259,38 @@ function liveSender(ctx: JobContext): { send: (series: string, step: number, val
   };
 }
 
-function spectrumValues(sigma: number[], k: number): Record<string, number> {
-  const values: Record<string, number> = {};
-  sigma.slice(0, k).forEach((s, i) => (values[String(i)] = s));
-  return values;
+/** The overrides of a queue job: the spec's resolved overrides, then the job's axes. */
+export function jobOverrides(job: ExperimentJob): TuneOverrides & { method: TuneMethod } {
+  return { ...job.params, method: job.baseMethod, preset: job.preset, seed: job.seed, fraction: job.fraction };
 }
 
-export function tuneParams(job: ExperimentJob, numClasses: number): Partial<TuneParams> & { method: TuneParams['method'] } {
-  return { ...job.params, method: job.baseMethod, preset: job.preset, seed: job.seed, fraction: job.fraction, numClasses };
-}
-
-/** Accuracy, macro-F1 and the spectra of Z and of the backbone's F, on the same set. */
-async function evaluate(tuner: FeatureTuner, set: FeatureSet, name: string): Promise<EvalResult> {
-  const m = tuner.evaluate(set);
-  const f = spectrumStats(singularValuesSync(set.features, set.rows, set.dim));
-  return { name, accuracy: m.accuracy, macroF1: m.macroF1, rows: m.rows, sve: m.z.sve, lsvr: m.z.lsvr, backboneSve: f.sve, backboneLsvr: f.lsvr };
-}
-
+/** The queue's `tune` job: one fit of an experiment, in a worker process, into the run the queue created. */
 export const run: JobRun<'tune'> = async (spec, ctx) => {
   const { projectDir, runId, job } = spec;
   // A forked worker outlives a parent killed with SIGKILL; with nobody to report to it must
   // stop, or it would go on writing a run the next queue has already marked interrupted.
   process.once('disconnect', () => process.exit(1));
-  const dir = await runDir(projectDir, runId);
-  await setRunStatus(projectDir, runId, 'running', { pid: process.pid });
-  const log = (line: string) => {
-    ctx.log('info', line);
-    return appendRunLog(projectDir, runId, line);
-  };
-  await log(`run ${runId}: ${job.key} (pid ${process.pid})`);
-
   const train = await load(projectDir, job.train, 'training set');
   const test = job.test ? await load(projectDir, job.test, 'test set') : null;
   const targets = await Promise.all(job.targets.map(async (t) => ({ name: t.name, set: await load(projectDir, t, `target ${t.name}`) })));
-  const evalSets = [...(test ? [{ name: 'test', set: test }] : []), ...targets];
-  for (const { set } of evalSets) {
-    if (set.dim !== train.dim) throw new NmlabError('BAD_FILE', `${set.name}: ${set.dim} feature columns, but the training features have ${train.dim}; both must come from the same backbone`);
-  }
-  const numClasses = maxLabel([train, ...evalSets.map((e) => e.set)]) + 1;
-  const tuner = makeTuner(tuneParams(job, numClasses));
-  const params = tuner.getParams();
-  await log(`data: train ${train.rows}×${train.dim}, ${numClasses} classes; eval ${evalSets.map((e) => `${e.name} ${e.set.rows}`).join(', ') || 'none'}`);
-  await log(`params: ${JSON.stringify(params)}`);
-
-  const metrics = new MetricsWriter(join(dir, 'metrics.jsonl'));
   const live = liveSender(ctx);
-  const monitor = evalSets[0] ?? null;
   let totalSteps = 0;
+  let epochs = 0;
   try {
-    await tuner.fit(train, {
+    const { result } = await runTuneFit(jobOverrides(job), { train, test, targets }, {
+      run: { projectDir, runId },
       signal: ctx.signal,
+      onLog: (line) => ctx.log('info', line),
+      onMetric: (series, step, values) => live.send(series, step, values),
       onStep: (e) => {
         totalSteps = e.totalSteps;
-        const values: Record<string, number> = { total: e.total, ce: e.ce, lr: e.lr };
-        if (e.mse !== undefined) values.mse = e.mse;
-        if (e.cov !== undefined) values.cov = e.cov;
-        if (e.svd !== undefined) values.svd = e.svd;
-        metrics.push({ series: 'loss', step: e.step, values });
-        live.send('loss', e.step, values);
-        ctx.progress(e.step, e.totalSteps, `epoch ${e.epoch + 1} of ${params.epochs}`);
+        ctx.progress(e.step, e.totalSteps, `epoch ${e.epoch + 1}${epochs ? ` of ${epochs}` : ''}`);
       },
-      onEpoch: (e) => {
-        const values: Record<string, number> = { meanLoss: e.meanLoss, seconds: e.seconds };
-        if (monitor) {
-          // Accuracy per epoch on the first evaluation set (eval mode, running BatchNorm stats).
-          values.accuracy = accuracy(monitor.set.labels, tuner.predict(monitor.set));
-          const sample = headRows(monitor.set, EPOCH_SPECTRUM_ROWS);
-          const sigma = singularValuesSync(tuner.transform(sample), sample.rows, sample.dim);
-          const point = { series: 'spectrum', step: e.epoch, values: spectrumValues(sigma, EPOCH_TOP_K) };
-          metrics.push(point);
-          live.send('spectrum', e.epoch, point.values);
-        }
-        metrics.push({ series: 'epoch', step: e.epoch, values });
-        live.send('epoch', e.epoch, values);
-      },
+      onEpoch: (e) => (epochs = e.epochs),
     });
+    ctx.progress(totalSteps, totalSteps, 'done');
+    return { runId, accuracy: result.test?.accuracy ?? null, oodAccuracy: result.oodAccuracy };
   } finally {
     live.flush();
-    await metrics.flush();
   }
-  if (tuner.stopped_?.reason === 'aborted' || ctx.signal.aborted) {
-    await log(`cancelled after ${tuner.stopped_?.steps} of ${tuner.stopped_?.totalSteps} steps`);
-    throw new NmlabError('CANCELLED', `run ${runId} cancelled at step ${tuner.stopped_?.steps} of ${tuner.stopped_?.totalSteps}`);
-  }
-
-  // Final evaluation: accuracy, macro-F1, SVE/LSVR of Z on every set; the full spectrum on the first.
-  const testResult = test ? await evaluate(tuner, test, 'test') : null;
-  const targetResults: EvalResult[] = [];
-  for (const t of targets) {
-    if (ctx.signal.aborted) throw new NmlabError('CANCELLED', `run ${runId} cancelled during evaluation`);
-    targetResults.push(await evaluate(tuner, t.set, t.name));
-  }
-  let singularValues: number[] = [];
-  let backbone = { singularValues: [] as number[], sve: NaN, lsvr: NaN };
-  if (monitor) {
-    const z = tuner.transform(monitor.set);
-    const zs = await spectrumOfMatrix(z, monitor.set.rows, train.dim, `Z of ${monitor.name}`, { gram: 'js', topK: TOP_K });
-    singularValues = zs.singularValues;
-    const fs = await spectrumOfMatrix(monitor.set.features, monitor.set.rows, train.dim, `F of ${monitor.name}`, { gram: 'js', topK: TOP_K });
-    backbone = { singularValues: fs.singularValues, sve: fs.sve, lsvr: fs.lsvr };
-    metrics.push({ series: 'backboneSpectrum', step: 0, values: spectrumValues(backbone.singularValues, EPOCH_TOP_K) });
-  }
-  await metrics.flush();
-
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-  const result: TuneRunResult = {
-    method: params.method,
-    test: testResult,
-    targets: targetResults,
-    oodAccuracy: job.taskType === 'ood' ? mean(targetResults.map((t) => t.accuracy)) : null,
-    oodLsvr: job.taskType === 'ood' ? mean(targetResults.map((t) => t.lsvr)) : null,
-    singularValues,
-    backboneSingularValues: backbone.singularValues,
-    // F's SVE and LSVR on the same sets as Z's (the ID test, and the mean over OOD targets).
-    backboneSve: testResult?.backboneSve ?? targetResults[0]?.backboneSve ?? backbone.sve,
-    backboneLsvr: job.taskType === 'ood' ? (mean(targetResults.map((t) => t.backboneLsvr ?? NaN)) ?? backbone.lsvr) : (testResult?.backboneLsvr ?? backbone.lsvr),
-    backend: tuner.backend_ ?? 'unknown',
-    seconds: tuner.fitSeconds_,
-    trainRows: tuner.trainRows_,
-    epochs: params.epochs,
-    params: params as unknown as Record<string, unknown>,
-  };
-  tuner.dispose();
-  await writeRunResult(projectDir, runId, result);
-  await setRunStatus(projectDir, runId, 'succeeded');
-  await log(`done in ${result.seconds.toFixed(2)} s on ${result.backend}: ${testResult ? `test accuracy ${testResult.accuracy.toFixed(4)}` : ''}${result.oodAccuracy !== null ? ` OOD accuracy ${result.oodAccuracy.toFixed(4)}` : ''}`);
-  ctx.progress(totalSteps, totalSteps, 'done');
-  return { runId, accuracy: testResult?.accuracy ?? null, oodAccuracy: result.oodAccuracy };
 };

@@ -1,0 +1,180 @@
+import { z } from 'zod';
+
+/**
+ * Black-box tuning (DESIGN §4, paper §6): the one schema of a tuning fit's parameters, its
+ * overrides, and the one shape of its result (`runs/<id>/result.json`). Everything that tunes
+ * — the queue's tune job, the demo, `nmlab tune`, the UI form — takes `TuneOverrides`, resolves
+ * them with `resolveTuneParams` (src/core/tuning/params.ts) and records the full `TuneParams`.
+ */
+
+export const TuneMethodName = z.enum(['lp', 'mlp', 'nmtune']);
+export type TuneMethodName = z.infer<typeof TuneMethodName>;
+
+/**
+ * `paper`: eq. 4–7 as printed (λ = 0.01 on every term, L_SVD on σ₁, one view, L_MSE the
+ * per-row squared distance averaged over the batch). `reference`: the authors' `nml_tune.py`
+ * as written (two views, CE/COV/SVD on both views concatenated, `nn.MSELoss()` element mean
+ * between the strong view's normalised Z and the weak view's normalised F, weights 1.0 /
+ * 0.04 / 0.001, top-5 L_SVD, residual MLP, kaiming-uniform head).
+ */
+export const TunePreset = z.enum(['paper', 'reference']);
+export type TunePreset = z.infer<typeof TunePreset>;
+
+/** NMTune term weights and the number of leading singular values in L_SVD. */
+export const TuneTerms = z
+  .object({
+    mse: z.number().min(0),
+    cov: z.number().min(0),
+    svd: z.number().min(0),
+    svdTopK: z.number().int().min(1).max(4096),
+  })
+  .strict();
+export type TuneTerms = z.infer<typeof TuneTerms>;
+
+/**
+ * Feature-space views for the `reference` preset (a black-box tuner sees features, not images).
+ * With s = ‖f‖/√D the row's RMS and ε ~ N(0, 1) per element: weak view f + weakNoise·s·ε;
+ * strong view (f ⊙ m)/(1−p) + strongNoise·s·ε, m ~ Bernoulli(1−p), p = strongDropout.
+ */
+export const TuneAugment = z
+  .object({
+    weakNoise: z.number().min(0).max(10),
+    strongNoise: z.number().min(0).max(10),
+    strongDropout: z.number().min(0).lt(1),
+  })
+  .strict();
+export type TuneAugment = z.infer<typeof TuneAugment>;
+
+/**
+ * Downstream label noise η (paper §7.4) on the tuning set, drawn before training:
+ * round(η·N) samples are picked; `any-class` (the authors' semantics) gives each a label drawn
+ * uniformly from all C classes, possibly its own, so the realised flip rate is about η(C−1)/C;
+ * `other-class` always changes the label (realised rate η). The realised rate is reported.
+ */
+export const DownstreamNoise = z
+  .object({
+    eta: z.number().min(0).max(1),
+    semantics: z.enum(['any-class', 'other-class']),
+    /** Seed of the draw; null: the fit's seed. */
+    seed: z.number().int().min(0).max(2 ** 31 - 1).nullable(),
+  })
+  .strict();
+export type DownstreamNoise = z.infer<typeof DownstreamNoise>;
+
+/** Every parameter of a tuning fit; all recorded with the run. */
+export const TuneParams = z
+  .object({
+    method: TuneMethodName,
+    preset: TunePreset,
+    epochs: z.number().int().min(1).max(10000),
+    lr: z.number().positive(),
+    weightDecay: z.number().min(0),
+    batchSize: z.number().int().min(2).max(65536),
+    schedule: z.enum(['cosine', 'linear', 'constant']),
+    /** Linear warm-up length in epochs (fractions allowed). */
+    warmupEpochs: z.number().min(0),
+    seed: z.number().int().min(0).max(2 ** 31 - 1),
+    /** Stratified fraction of the training set, (0, 1]. */
+    fraction: z.number().gt(0).max(1),
+    /** Classes of the head; null = max label over the training and evaluation sets + 1. */
+    numClasses: z.number().int().min(2).nullable(),
+    /** MLP hidden width ratio r (hidden = r·D). */
+    mlpRatio: z.number().positive().max(64),
+    hiddenBlocks: z.number().int().min(1).max(16),
+    /** Z = s ⊙ h(F) + F with a learned per-dimension scale s (the authors' `mlp_with_res`). */
+    residual: z.boolean(),
+    /** Initial value of every entry of s (the authors' `mlp_res_scale_init`). */
+    residualScaleInit: z.number(),
+    /** `torch-linear`: nn.Linear's U(±1/√D) weight and bias; `kaiming-zero`: kaiming_uniform weight, zero bias (the authors' head). */
+    headInit: z.enum(['torch-linear', 'kaiming-zero']),
+    terms: TuneTerms,
+    augment: TuneAugment,
+    /**
+     * What trains: `tfjs` (autodiff; every shape and preset), `ort` (onnxruntime with a
+     * hand-written backward pass: the one-block MLP without residual, paper preset), `auto`
+     * (ort where it applies and loads, else tfjs). The engine that ran is in the result.
+     */
+    engine: z.enum(['auto', 'tfjs', 'ort']),
+    downstreamNoise: DownstreamNoise,
+  })
+  .strict();
+export type TuneParams = z.infer<typeof TuneParams>;
+
+/** Any subset of the parameters; nested objects are replaced whole when given. */
+export const TuneOverrides = TuneParams.partial();
+export type TuneOverrides = z.infer<typeof TuneOverrides>;
+
+/** Preprocessing of the headline SVE/LSVR (src/core/spectrum/preprocess.ts); raw values sit beside them. */
+export const TUNE_SPECTRUM_PREPROCESS = 'reference' as const;
+
+/** Accuracy, macro-F1 and spectra of Z and of the backbone's F on one evaluation set. */
+export const EvalResult = z.object({
+  name: z.string(),
+  accuracy: z.number(),
+  macroF1: z.number(),
+  rows: z.number().int(),
+  /** SVE and LSVR of Z after the reference preprocessing (rows L2-normalised, then centred). */
+  sve: z.number(),
+  lsvr: z.number(),
+  /** The same on Z as it is. */
+  sveRaw: z.number().optional(),
+  lsvrRaw: z.number().optional(),
+  /** SVE and LSVR of F on the same set, reference preprocessing, and raw. */
+  backboneSve: z.number().optional(),
+  backboneLsvr: z.number().optional(),
+  backboneSveRaw: z.number().optional(),
+  backboneLsvrRaw: z.number().optional(),
+});
+export type EvalResult = z.infer<typeof EvalResult>;
+
+/** Where training stopped. */
+export const TuneStop = z.object({
+  reason: z.enum(['completed', 'aborted']),
+  epochsDone: z.number().int().min(0),
+  steps: z.number().int().min(0),
+  totalSteps: z.number().int().min(0),
+});
+export type TuneStop = z.infer<typeof TuneStop>;
+
+/** What the downstream noise did to the training labels. */
+export const DownstreamNoiseResult = DownstreamNoise.extend({
+  /** Training samples (after the data fraction) whose label changed. */
+  flipped: z.number().int().min(0),
+  rows: z.number().int().min(0),
+  /** flipped / rows. */
+  realisedFlipRate: z.number(),
+});
+export type DownstreamNoiseResult = z.infer<typeof DownstreamNoiseResult>;
+
+/** `runs/<id>/result.json` of a tuning run: written only by runTuneFit (src/core/jobs/kinds/tune.ts). */
+export const TuneRunResult = z.object({
+  method: TuneMethodName,
+  preset: TunePreset,
+  /** The engine that trained (params.engine resolved) and what it ran on. */
+  engine: z.enum(['tfjs', 'ort']),
+  backend: z.string(),
+  /** ID test (or the OOD source's own test split), null when there is none. */
+  test: EvalResult.nullable(),
+  /** One entry per OOD target. */
+  targets: z.array(EvalResult),
+  /** Mean accuracy over the targets; null without targets. */
+  oodAccuracy: z.number().nullable(),
+  /** Mean LSVR of Z over the targets; null without targets. */
+  oodLsvr: z.number().nullable(),
+  spectrumPreprocess: z.literal(TUNE_SPECTRUM_PREPROCESS),
+  /** Singular values of Z on the first evaluation set (reference preprocessing, descending, top 256). */
+  singularValues: z.array(z.number()),
+  /** The same for the backbone's own features F on that set. */
+  backboneSingularValues: z.array(z.number()),
+  /** SVE of F on the set Z's `sve` is read on (ID test, else the first target). */
+  backboneSve: z.number(),
+  /** LSVR of F: the mean over targets where there are targets (like `oodLsvr`), else on the test set. */
+  backboneLsvr: z.number(),
+  downstreamNoise: DownstreamNoiseResult,
+  stopped: TuneStop,
+  seconds: z.number(),
+  trainRows: z.number().int(),
+  epochs: z.number().int(),
+  params: TuneParams,
+});
+export type TuneRunResult = z.infer<typeof TuneRunResult>;
