@@ -50,7 +50,7 @@ export interface TensorSpec {
   dataType: OnnxElemType;
   dims: readonly number[];
   /** Elements in C order; the typed array must match dataType (e.g. Float32Array for float32). */
-  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;
+  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array;
   docString?: string;
 }
 

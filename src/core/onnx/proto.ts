@@ -9,6 +9,8 @@
  * since tensors go in as one `bytes` copy.
  *
  * Reference: https://protobuf.dev/programming-guides/encoding/
+ *
+ * {@link ProtoReader} reads the same format back (ONNX models for src/core/onnx/decode.ts).
  */
 
 const WIRE_VARINT = 0;
@@ -132,4 +134,93 @@ export class ProtoWriter {
     }
     return out;
   }
+}
+
+/** One field as read from the wire: its number, wire type and payload. */
+export interface ProtoField {
+  field: number;
+  wire: number;
+  /** Varint value (wire 0); as bigint to keep all 64 bits. */
+  varint: bigint;
+  /** Payload of a length-delimited (2), 32-bit (5) or 64-bit (1) field. */
+  bytes: Uint8Array;
+}
+
+/**
+ * The matching *reader*: iterates the fields of one message. Sub-messages are read by
+ * constructing a reader on a field's `bytes`.
+ */
+export class ProtoReader {
+  private pos = 0;
+  constructor(private readonly buf: Uint8Array) {}
+
+  private varint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw new RangeError('protobuf: truncated varint');
+      const b = this.buf[this.pos++];
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return result;
+      shift += 7n;
+    }
+  }
+
+  /** The varints of a packed repeated field's payload. */
+  *fieldsOfPacked(): Generator<bigint> {
+    while (this.pos < this.buf.length) yield this.varint();
+  }
+
+  /** Every field of the message in wire order. */
+  *fields(): Generator<ProtoField> {
+    while (this.pos < this.buf.length) {
+      const key = Number(this.varint());
+      const field = key >>> 3;
+      const wire = key & 7;
+      const empty = this.buf.subarray(0, 0);
+      if (wire === WIRE_VARINT) {
+        yield { field, wire, varint: this.varint(), bytes: empty };
+      } else if (wire === WIRE_LEN) {
+        const n = Number(this.varint());
+        if (this.pos + n > this.buf.length) throw new RangeError('protobuf: truncated field');
+        yield { field, wire, varint: 0n, bytes: this.buf.subarray(this.pos, this.pos + n) };
+        this.pos += n;
+      } else if (wire === WIRE_I32 || wire === WIRE_I64) {
+        const n = wire === WIRE_I32 ? 4 : 8;
+        yield { field, wire, varint: 0n, bytes: this.buf.subarray(this.pos, this.pos + n) };
+        this.pos += n;
+      } else {
+        throw new RangeError(`protobuf: unsupported wire type ${wire}`);
+      }
+    }
+  }
+}
+
+/** Signed int64 of a varint. */
+export function int64Of(v: bigint): bigint {
+  return BigInt.asIntN(64, v);
+}
+
+/** The values of a repeated integer field: packed (wire 2) or one per field (wire 0). */
+export function readInts(f: ProtoField): bigint[] {
+  if (f.wire === WIRE_VARINT) return [int64Of(f.varint)];
+  const out: bigint[] = [];
+  for (const g of new ProtoReader(f.bytes).fieldsOfPacked()) out.push(int64Of(g));
+  return out;
+}
+
+/** The values of a repeated float field: packed or one per field. */
+export function readFloats(f: ProtoField): number[] {
+  const dv = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i + 4 <= f.bytes.byteLength; i += 4) out.push(dv.getFloat32(i, true));
+  return out;
+}
+
+/** The values of a repeated double field: packed or one per field. */
+export function readDoubles(f: ProtoField): number[] {
+  const dv = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i + 8 <= f.bytes.byteLength; i += 8) out.push(dv.getFloat64(i, true));
+  return out;
 }
