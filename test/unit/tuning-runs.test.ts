@@ -1,10 +1,22 @@
-/** The run store (src/core/runs): layout, status transitions, interrupted detection, id order. */
-import { describe, it, expect, beforeEach } from 'vitest';
+/**
+ * The run store (src/core/runs): layout, status transitions, interrupted detection, id order;
+ * and tuning runs written by runTuneFit (src/core/jobs/kinds/tune.ts).
+ */
+import { describe, it, expect, beforeEach, beforeAll } from 'vitest';
 import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { RunStore, newRunId, STALE_MS, type RunStatusRecord } from '../../src/core/runs/store';
+import { runTuneFit } from '../../src/core/jobs/kinds/tune';
+import { makeTuner } from '../../src/core/tuning/tuner';
+import { loadFeatureSet } from '../../src/core/tuning/load';
+import type { FeatureSet } from '../../src/core/tuning/data';
+import { initTfBackend } from '../../src/core/tf/backend';
+import { TuneRunResult, type TuneOverrides } from '../../src/shared/contract/tuning';
+
+const fixtures = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
 
 let project: string;
 beforeEach(async () => {
@@ -79,5 +91,79 @@ describe('RunStore', () => {
     const ids = [newRunId(new Date(t + 1000)), newRunId(new Date(t)), newRunId(new Date(t + 1))];
     expect(ids[1]).toMatch(/^20261127-200703-005-[0-9a-f]{6}$/);
     expect([...ids].sort()).toEqual([ids[1], ids[2], ids[0]]);
+  });
+});
+
+describe('runTuneFit', () => {
+  let train: FeatureSet;
+  let test: FeatureSet;
+  beforeAll(async () => {
+    await initTfBackend();
+    train = await loadFeatureSet(fixtures + 'lp_train_x.npy', fixtures + 'lp_train_y.npy');
+    test = await loadFeatureSet(fixtures + 'lp_test_x.npy', fixtures + 'lp_test_y.npy');
+  });
+
+  const points = async (dir: string) =>
+    (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { series: string; step: number; values: Record<string, number> });
+
+  // With a constant learning rate, epoch k of a 3-epoch fit is the final model of a k-epoch fit
+  // (same seed: same init, same batches), which evaluate() scores on the test set independently.
+  for (const method of ['mlp', 'nmtune'] as const)
+    it(`${method}: the per-epoch accuracy in metrics.jsonl is that epoch's model's test accuracy`, async () => {
+      const params: TuneOverrides & { method: typeof method } = { method, epochs: 3, schedule: 'constant', lr: 0.003, batchSize: 100, seed: 2 };
+      const { runDir, result } = await runTuneFit(params, { train, test, targets: [] }, { run: { projectDir: project } });
+      expect(result.engine).toBe('ort');
+      const epochs = (await points(runDir!)).filter((p) => p.series === 'epoch');
+      expect(epochs.map((p) => p.step)).toEqual([1, 2, 3]);
+      for (let k = 1; k <= 3; k++) {
+        const est = await makeTuner({ ...params, epochs: k, numClasses: 5 }).fit(train);
+        const m = est.evaluate(test);
+        est.dispose();
+        expect(epochs[k - 1].values.accuracy).toBe(m.accuracy);
+        expect(epochs[k - 1].values.macroF1).toBe(m.macroF1);
+      }
+      expect(epochs[2].values.accuracy).toBe(result.test!.accuracy);
+      // the epochs' models differ: the first epoch is far from the last (the old bug logged the initial model every epoch)
+      expect(epochs[0].values.accuracy).toBeGreaterThan(0.5);
+    });
+
+  it('writes result.json in the TuneRunResult shape with every OOD target, and succeeded after it', async () => {
+    const shifted: FeatureSet = { ...test, features: test.features.map((v, i) => v + (i % 7 === 0 ? 3 : 0)), name: 'shifted' };
+    const { runId, runDir, result } = await runTuneFit({ method: 'lp', epochs: 5 }, { train, test, targets: [{ name: 'shifted', set: shifted }, { name: 'same', set: test }] }, { run: { projectDir: project, config: { note: 'x' } } });
+    const stored = TuneRunResult.parse(JSON.parse(await readFile(join(runDir!, 'result.json'), 'utf8')));
+    expect(stored).toEqual(result);
+    expect(result.targets.map((t) => t.name)).toEqual(['shifted', 'same']);
+    expect(result.targets[1].accuracy).toBe(result.test!.accuracy);
+    expect(result.oodAccuracy).toBeCloseTo((result.targets[0].accuracy + result.targets[1].accuracy) / 2, 12);
+    // LP: Z = F, so Z's and F's spectra agree, after the reference preprocessing and raw
+    expect(result.test!.sve).toBeCloseTo(result.test!.backboneSve!, 10);
+    expect(result.test!.sveRaw).toBeCloseTo(result.test!.backboneSveRaw!, 10);
+    expect(result.test!.sve).not.toBeCloseTo(result.test!.sveRaw!, 3);
+    expect(JSON.parse(await readFile(join(runDir!, 'config.json'), 'utf8'))).toMatchObject({ kind: 'tune', method: 'lp', note: 'x', params: { method: 'lp', epochs: 5 } });
+    expect(JSON.parse(await readFile(join(runDir!, 'status.json'), 'utf8')).status).toBe('succeeded');
+    expect((await new RunStore(project).list()).map((r) => r.id)).toEqual([runId]);
+  });
+
+  it('downstream noise η: other-class changes exactly round(ηN) labels, any-class about η(C−1)/C; the realised rate is reported', async () => {
+    const fit = (semantics: 'any-class' | 'other-class') => runTuneFit({ method: 'lp', epochs: 1, downstreamNoise: { eta: 0.4, semantics, seed: 9 } }, { train, test, targets: [] });
+    const other = (await fit('other-class')).result.downstreamNoise;
+    expect(other).toMatchObject({ eta: 0.4, semantics: 'other-class', seed: 9, rows: 500, flipped: 200, realisedFlipRate: 0.4 });
+    const any = (await fit('any-class')).result.downstreamNoise;
+    // 200 picked, each keeps its label with probability 1/5: 160 ± 5.7 (binomial sd) change
+    expect(any.flipped).toBeGreaterThan(160 - 4 * 5.7);
+    expect(any.flipped).toBeLessThan(200);
+    expect(any.realisedFlipRate).toBe(any.flipped / 500);
+  });
+
+  it('a cancelled fit marks its run cancelled and throws CANCELLED', async () => {
+    const ctl = new AbortController();
+    await expect(
+      runTuneFit({ method: 'mlp', epochs: 5 }, { train, test, targets: [] }, { run: { projectDir: project }, signal: ctl.signal, onStep: (e) => e.step === 3 && ctl.abort() }),
+    ).rejects.toMatchObject({ code: 'CANCELLED' });
+    const [r] = await new RunStore(project).list();
+    expect(r.status).toBe('cancelled');
   });
 });
