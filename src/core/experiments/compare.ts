@@ -1,56 +1,290 @@
 /**
- * The comparison of an experiment (DESIGN §6): one row per (backbone, task, method, fraction)
- * with mean ± std over the seeds that finished, as the paper's Table 4 reports them, and the
- * per-γ series of Figures 2, 3, 5 and 7 (ID accuracy and SVE, OOD accuracy and LSVR).
- * Standard deviations are the sample std (n − 1); a single seed has none.
+ * The comparison of a study (DESIGN §6, issue 10 item 2). Every number is a nested estimate:
+ * tuning seeds averaged within each pre-training replicate, then the mean and its 95 %
+ * Student-t interval over replicates (over seeds when a cell has one replicate, and the
+ * estimate says so). Each cell also gets its headline accuracy minus the same cell at γ = 0,
+ * paired by replicate; "best" only where its interval separates from the other methods';
+ * and, across backbones, the paper's §5 correlations (SVE(F) ↔ ID accuracy, LSVR(F) ↔ OOD
+ * accuracy; Figures 3 and 5).
+ *
+ * The aggregation works on generic observations ({@link CompareObservation}: one fit's
+ * numbers with its group keys, replicate and seed), so a job shape is one small adapter.
  */
-import type { CompareResult, CompareRow, ExperimentFile, QueueEntry, Stat, TuneRunResult } from '../../shared/contract/experiments';
+import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
+import type { CompareCorrelation, CompareMetric, CompareResult, CompareRow, Estimate } from '../../shared/contract/compare';
+import { COMPARE_METRICS, CONFIDENCE } from '../../shared/contract/compare';
+import { correlation, mean, nestedEstimate, pairedDifference, separatedBest, type Observation } from '../stats';
 import { readRunResult } from './runStore';
 
-/** Mean and sample standard deviation of finite values; null when there are none. */
-export function stat(values: Array<number | null | undefined>): Stat | null {
-  const xs = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  if (xs.length === 0) return null;
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length < 2) return { mean, std: null, n: 1 };
-  const ss = xs.reduce((a, b) => a + (b - mean) ** 2, 0);
-  return { mean, std: Math.sqrt(ss / (xs.length - 1)), n: xs.length };
+/** One fit's numbers, with the keys the comparison groups and pairs by. */
+export interface CompareObservation {
+  /** The cell's backbone condition: a backbone, or the name shared by the replicates of one pre-training setting. */
+  condition: string;
+  /** The backbone that was tuned (one replicate of the condition). */
+  backbone: string;
+  gamma: number | null;
+  /**
+   * What pairs replicates across conditions (the pre-training seed of a study's backbones);
+   * for imported backbones, the backbone itself (nothing pairs, so differences pair by seed).
+   */
+  replicate: string;
+  task: string;
+  taskType: 'id' | 'ood';
+  method: string;
+  fraction: number;
+  seed: number;
+  values: Partial<Record<CompareMetric, number | null>>;
+  /** Accuracy on each OOD target domain. */
+  domains: Record<string, number>;
 }
 
-export async function compareExperiment(projectDir: string, exp: ExperimentFile, entries: QueueEntry[]): Promise<CompareResult> {
+const NUL = '\u0000';
+const cellKey = (o: { task: string; method: string; fraction: number }) => `${o.task}${NUL}${o.method}${NUL}${o.fraction}`;
+const headlineMetric = (taskType: 'id' | 'ood'): CompareMetric => (taskType === 'ood' ? 'oodAccuracy' : 'accuracy');
+
+function observations(obs: CompareObservation[], pick: (o: CompareObservation) => number | null | undefined): Observation[] {
+  return obs.map((o) => ({ replicate: o.replicate, seed: o.seed, value: pick(o) }));
+}
+
+/**
+ * Per backbone (a point of the §5 scatter), the mean over its seeds of x and of y. Backbones
+ * in first-seen order; a backbone missing either value is left out.
+ */
+function scatter(obs: CompareObservation[], x: CompareMetric, y: CompareMetric): CompareCorrelation['points'] {
+  const byBackbone = new Map<string, CompareObservation[]>();
+  for (const o of obs) byBackbone.set(o.backbone, [...(byBackbone.get(o.backbone) ?? []), o]);
+  const points: CompareCorrelation['points'] = [];
+  for (const [backbone, list] of byBackbone) {
+    const mx = list.map((o) => o.values[x]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    const my = list.map((o) => o.values[y]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    if (mx.length && my.length) points.push({ backbone, gamma: list[0].gamma, x: mean(mx), y: mean(my) });
+  }
+  return points;
+}
+
+/** Rows, paired differences, "best" flags and correlations from observations (pure). */
+export function aggregateObservations(obs: CompareObservation[]): { rows: CompareRow[]; correlations: CompareCorrelation[] } {
+  const cells = new Map<string, CompareObservation[]>();
+  for (const o of obs) {
+    const k = `${o.condition}${NUL}${cellKey(o)}`;
+    cells.set(k, [...(cells.get(k) ?? []), o]);
+  }
+  const rows: CompareRow[] = [];
+  const cellObs = new Map<CompareRow, CompareObservation[]>();
+  for (const list of cells.values()) {
+    const first = list[0];
+    const est = Object.fromEntries(COMPARE_METRICS.map((m) => [m, nestedEstimate(observations(list, (o) => o.values[m]))])) as Record<CompareMetric, Estimate | null>;
+    const domainNames = [...new Set(list.flatMap((o) => Object.keys(o.domains)))];
+    const domains: Record<string, Estimate> = {};
+    for (const d of domainNames) {
+      const e = nestedEstimate(observations(list, (o) => o.domains[d]));
+      if (e) domains[d] = e;
+    }
+    const row: CompareRow = {
+      backbone: first.condition,
+      gamma: first.gamma,
+      task: first.task,
+      taskType: first.taskType,
+      method: first.method,
+      fraction: first.fraction,
+      seeds: [...new Set(list.map((o) => o.seed))].sort((a, b) => a - b),
+      replicates: [...new Set(list.map((o) => o.backbone))],
+      ...est,
+      domains,
+      deltaVsClean: null,
+      best: false,
+    };
+    rows.push(row);
+    cellObs.set(row, list);
+  }
+
+  // Differences to the clean backbone: the same task × method × fraction at γ = 0.
+  const clean = new Map(rows.filter((r) => r.gamma === 0).map((r) => [cellKey(r), r]));
+  for (const r of rows) {
+    const base = clean.get(cellKey(r));
+    if (!base || r.gamma === null || r.gamma === 0) continue;
+    const m = headlineMetric(r.taskType);
+    r.deltaVsClean = pairedDifference(observations(cellObs.get(r)!, (o) => o.values[m]), observations(cellObs.get(base)!, (o) => o.values[m]));
+  }
+
+  // "Best" per line (condition × task × fraction), only where the intervals separate.
+  const lines = new Map<string, CompareRow[]>();
+  for (const r of rows) {
+    const k = `${r.backbone}${NUL}${r.task}${NUL}${r.fraction}`;
+    lines.set(k, [...(lines.get(k) ?? []), r]);
+  }
+  for (const line of lines.values()) {
+    const i = separatedBest(line.map((r) => r[headlineMetric(r.taskType)]));
+    if (i !== null) line[i].best = true;
+  }
+
+  // §5 across backbones: one point per backbone, per task × method × fraction.
+  const correlations: CompareCorrelation[] = [];
+  const groups = new Map<string, CompareObservation[]>();
+  for (const o of obs) groups.set(cellKey(o), [...(groups.get(cellKey(o)) ?? []), o]);
+  for (const list of groups.values()) {
+    const { task, method, fraction, taskType } = list[0];
+    const [x, y] = taskType === 'ood' ? (['backboneLsvr', 'oodAccuracy'] as const) : (['backboneSve', 'accuracy'] as const);
+    const points = scatter(list, x, y);
+    if (points.length < 2) continue;
+    const xs = points.map((p) => p.x);
+    const ys = points.map((p) => p.y);
+    correlations.push({ task, method, fraction, x, y, points, pearson: correlation('pearson', xs, ys), spearman: correlation('spearman', xs, ys) });
+  }
+  return { rows, correlations };
+}
+
+/**
+ * What the comparison reads of a tuning job: the fields every job shape has (an experiment
+ * job, or a study graph's `tune` job, which adds `replicate`, `label` and `oodTasks`).
+ */
+export interface CompareFit {
+  key: string;
+  backbone: string;
+  gamma: number | null;
+  /** Pre-training replicate seed of a study-trained backbone; absent or null for imported backbones. */
+  replicate?: number | null;
+  task: string;
+  /** `ood` for a task trained on a source domain and evaluated on targets; default `id`. */
+  taskType?: 'id' | 'ood';
+  /** OOD tasks this fit also serves (a study's `tune` job): each becomes its own OOD cell. */
+  oodTasks?: string[];
+  /** The column label (`label` when the job has one, else `method`). */
+  method: string;
+  label?: string;
+  fraction: number;
+  seed: number;
+}
+
+/** The numbers of a run result that the comparison reads. */
+export type CompareFitResult = Pick<TuneRunResult, 'test' | 'targets' | 'oodAccuracy' | 'oodLsvr' | 'backboneSve' | 'backboneLsvr'>;
+
+const gammaName = (g: number) => `γ=${Math.round(g * 1000) / 10}%`;
+const meanOf = (xs: Array<number | undefined>): number | null => {
+  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  return v.length ? mean(v) : null;
+};
+
+/**
+ * The observations of one finished fit: its own task, and one OOD cell per OOD task it serves
+ * (`oodTargets` maps an OOD task to its target names; all targets when it is not given).
+ * Replicates of a study-trained backbone share a condition named by γ, and pair by seed.
+ */
+export function observationsOfFit(fit: CompareFit, result: CompareFitResult, oodTargets: Record<string, string[]> = {}): CompareObservation[] {
+  const pretrained = fit.replicate !== undefined && fit.replicate !== null;
+  const base = {
+    condition: pretrained && fit.gamma !== null ? gammaName(fit.gamma) : fit.backbone,
+    backbone: fit.backbone,
+    gamma: fit.gamma,
+    replicate: pretrained ? `seed ${fit.replicate}` : fit.backbone,
+    method: fit.label ?? fit.method,
+    fraction: fit.fraction,
+    seed: fit.seed,
+  };
+  const own: CompareObservation = {
+    ...base,
+    task: fit.task,
+    taskType: fit.taskType ?? 'id',
+    values: {
+      accuracy: result.test?.accuracy,
+      macroF1: result.test?.macroF1,
+      oodAccuracy: result.oodAccuracy,
+      // SVE on the ID test (Figure 3a); LSVR on the OOD targets (Figure 3b), else on the test set.
+      sve: result.test?.sve ?? result.targets[0]?.sve,
+      lsvr: result.oodLsvr ?? result.test?.lsvr,
+      backboneSve: result.backboneSve,
+      backboneLsvr: result.backboneLsvr,
+    },
+    domains: fit.taskType === 'ood' ? Object.fromEntries(result.targets.map((t) => [t.name, t.accuracy])) : {},
+  };
+  if (fit.taskType === 'ood' || !fit.oodTasks?.length) return [own];
+  // A study fit: the ID cell reads the test set only; each OOD task reads its own targets.
+  own.values.oodAccuracy = null;
+  own.values.lsvr = result.test?.lsvr;
+  own.values.backboneLsvr = result.test?.backboneLsvr;
+  const out = [own];
+  for (const task of fit.oodTasks) {
+    const names = oodTargets[task];
+    const targets = names ? result.targets.filter((t) => names.includes(t.name)) : result.targets;
+    if (targets.length === 0) continue;
+    out.push({
+      ...base,
+      task,
+      taskType: 'ood',
+      values: {
+        oodAccuracy: meanOf(targets.map((t) => t.accuracy)),
+        lsvr: meanOf(targets.map((t) => t.lsvr)),
+        backboneLsvr: meanOf(targets.map((t) => t.backboneLsvr)) ?? result.backboneLsvr,
+        backboneSve: result.backboneSve,
+      },
+      domains: Object.fromEntries(targets.map((t) => [t.name, t.accuracy])),
+    });
+  }
+  return out;
+}
+
+/** What names the comparison. */
+export interface CompareHeader {
+  experimentId: string;
+  name: string;
+  /** The study's layout (`noise-study`, `method-comparison` or `custom`). */
+  preset: CompareResult['preset'];
+}
+
+/** The comparison from observations (pure): `total` is the number of fits the study has. */
+export function compareResult(header: CompareHeader, obs: CompareObservation[], finished: number, total: number): CompareResult {
+  const { rows, correlations } = aggregateObservations(obs);
+  return { ...header, rows, correlations, confidence: CONFIDENCE, finished, total };
+}
+
+/**
+ * The comparison of fits: reads the result of every succeeded fit in `fits` (a study's tuning
+ * jobs) and aggregates them.
+ */
+export async function compareFits(
+  projectDir: string,
+  header: CompareHeader,
+  fits: CompareFit[],
+  entries: QueueEntry[],
+  oodTargets: Record<string, string[]> = {},
+): Promise<CompareResult> {
   const byKey = new Map(entries.map((e) => [e.key, e]));
-  const groups = new Map<string, { job: ExperimentFile['jobs'][number]; seeds: number[]; results: TuneRunResult[] }>();
+  const obs: CompareObservation[] = [];
   let finished = 0;
-  for (const job of exp.jobs) {
-    const cell = `${job.backbone}\u0000${job.task}\u0000${job.method}\u0000${job.fraction}`;
-    let g = groups.get(cell);
-    if (!g) groups.set(cell, (g = { job, seeds: [], results: [] }));
-    const entry = byKey.get(job.key);
+  for (const fit of fits) {
+    const entry = byKey.get(fit.key);
     if (entry?.state !== 'succeeded' || !entry.runId) continue;
     const result = await readRunResult(projectDir, entry.runId).catch(() => null);
     if (!result) continue;
     finished++;
-    g.seeds.push(job.seed);
-    g.results.push(result);
+    obs.push(...observationsOfFit(fit, result, oodTargets));
   }
-  const rows: CompareRow[] = [...groups.values()].map(({ job, seeds, results }) => ({
-    backbone: job.backbone,
-    gamma: job.gamma,
-    task: job.task,
-    taskType: job.taskType,
-    method: job.method,
-    fraction: job.fraction,
-    seeds,
-    accuracy: stat(results.map((r) => r.test?.accuracy)),
-    macroF1: stat(results.map((r) => r.test?.macroF1)),
-    oodAccuracy: stat(results.map((r) => r.oodAccuracy)),
-    // SVE on the ID test (Figure 3a); LSVR on the OOD targets (Figure 3b), else on the test set.
-    sve: stat(results.map((r) => r.test?.sve ?? r.targets[0]?.sve)),
-    lsvr: stat(results.map((r) => r.oodLsvr ?? r.test?.lsvr)),
-    backboneSve: stat(results.map((r) => r.backboneSve)),
-    backboneLsvr: stat(results.map((r) => r.backboneLsvr)),
-  }));
-  return { experimentId: exp.id, name: exp.spec.name, preset: exp.spec.preset, rows, finished, total: exp.jobs.length };
+  return compareResult(header, obs, finished, fits.length);
 }
 
-export { compareToCsv } from '../../shared/contract/experiments';
+export { compareToCsv } from '../../shared/contract/compare';
+
+/** The comparison of an experiment file (either schema): its tuning fits, named by its id, name and layout. */
+export async function compareExperiment(
+  projectDir: string,
+  exp: { id: string; spec: { name: string }; jobs: readonly object[] },
+  entries: QueueEntry[],
+  oodTargets: Record<string, string[]> = {},
+): Promise<CompareResult> {
+  return compareFits(projectDir, { experimentId: exp.id, name: exp.spec.name, preset: layoutOf(exp.spec) }, tuneFits(exp.jobs), entries, oodTargets);
+}
+
+/** The tuning fits among an experiment's jobs: every job of a first-schema experiment, the `tune` jobs of a study graph. */
+export function tuneFits<J extends object>(jobs: readonly J[]): Array<J & CompareFit> {
+  return jobs.filter((j): j is J & CompareFit => {
+    const stage = (j as { stage?: unknown }).stage;
+    return (stage === undefined || stage === 'tune') && typeof (j as { backbone?: unknown }).backbone === 'string';
+  });
+}
+
+/** The layout an experiment's spec leads with (`layout` in study specs, `preset` in the first schema). */
+export function layoutOf(spec: object): CompareHeader['preset'] {
+  const s = spec as { layout?: unknown; preset?: unknown };
+  const v = s.layout ?? s.preset;
+  return v === 'noise-study' || v === 'method-comparison' ? v : 'custom';
+}

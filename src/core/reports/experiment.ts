@@ -1,36 +1,50 @@
 /**
- * The report section of one experiment: its comparison (mean ± sample std over seeds, the
- * paper's Table 4 layout), the metrics against γ where the backbones span several noise
- * ratios (Figs. 2, 3, 5, 7) and the singular-value spectra its runs stored (§5).
+ * The report section of one experiment: its comparison (mean ± half-width of the 95 %
+ * Student-t interval, n and what n counts; the paper's Table 4 layout), the paired differences
+ * to γ = 0, the §5 correlations across backbones, the metrics against γ with their intervals
+ * as error bars where the backbones span several noise ratios (Figs. 2, 3, 5, 7), and the
+ * singular-value spectra its runs stored (§5).
  */
-import type { CompareResult, CompareRow, ExperimentFile, QueueEntry, Stat, TuneRunResult } from '../../shared/contract/experiments';
+import type { CompareCorrelation, CompareResult, CompareRow, Correlation, Estimate } from '../../shared/contract/compare';
+import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
 import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportTable } from '../../shared/contract/reports';
 import { gammaLabel } from '../../shared/contract/reports';
-import { compareExperiment } from '../experiments/compare';
+import { compareExperiment, tuneFits, type CompareFit } from '../experiments/compare';
 import { readRunResult } from '../experiments/runStore';
 import { scalarFields } from './flatten';
 
 const SPECTRUM_POINTS = 256;
 
+/** "n = 3 replicates" / "n = 2 seeds": what the interval of a cell is over. */
+function nOf(r: CompareRow): string {
+  const e = r.taskType === 'ood' ? r.oodAccuracy : r.accuracy;
+  return e ? `${e.n} ${e.over === 'replicates' ? 'rep.' : e.n === 1 ? 'seed' : 'seeds'}` : '—';
+}
+
 function compareTable(c: CompareResult): ReportTable {
   const fractions = new Set(c.rows.map((r) => r.fraction));
   const ood = c.rows.some((r) => r.taskType === 'ood');
+  const delta = c.rows.some((r) => r.deltaVsClean !== null);
+  const text = (label: string) => ({ label, kind: 'text' as const, scale: 1, digits: 0 });
   return {
     id: `exp-${c.experimentId}-compare`,
-    title: 'Comparison (mean ± std over seeds)',
+    title: 'Comparison (mean ± 95 % CI)',
     caption:
-      'Accuracy and macro-F1 on the ID test set (for OOD tasks: the source domain’s own test split); OOD accuracy is the mean over the target domains. ' +
-      'SVE of the tuned features Z on the ID test set, LSVR of Z on the OOD targets. Sample std (n − 1); a single seed has none.',
+      'Accuracy and macro-F1 on the ID test set; OOD accuracy is the mean over the target domains. SVE of the tuned features Z on the ID test set, LSVR of Z on the OOD targets. ' +
+      '± is the half-width of the 95 % Student-t interval over pre-training replicates (tuning seeds averaged within each), or over tuning seeds when a cell has one replicate (then it shows tuning noise only); n says which. ' +
+      (delta ? 'Δ vs γ = 0: headline accuracy minus the clean backbone’s, paired by replicate. ' : '') +
+      '* marks the best method of a line, only where its interval lies above every other method’s.',
     columns: [
-      { label: 'backbone', kind: 'text', scale: 1, digits: 0 },
-      { label: 'γ', kind: 'text', scale: 1, digits: 0 },
-      { label: 'task', kind: 'text', scale: 1, digits: 0 },
-      { label: 'method', kind: 'text', scale: 1, digits: 0 },
-      ...(fractions.size > 1 ? [{ label: 'fraction', kind: 'text' as const, scale: 1, digits: 0 }] : []),
-      { label: 'n', kind: 'text', scale: 1, digits: 0 },
+      text('backbone'),
+      text('γ'),
+      text('task'),
+      text('method'),
+      ...(fractions.size > 1 ? [text('fraction')] : []),
+      text('n'),
       { label: 'acc %', kind: 'stat', scale: 100, digits: 2 },
       { label: 'macro-F1', kind: 'stat', scale: 1, digits: 4 },
       ...(ood ? [{ label: 'OOD acc %', kind: 'stat' as const, scale: 100, digits: 2 }] : []),
+      ...(delta ? [{ label: 'Δ vs γ=0 (pts)', kind: 'stat' as const, scale: 100, digits: 2 }] : []),
       { label: 'SVE', kind: 'stat', scale: 1, digits: 4 },
       { label: 'LSVR', kind: 'stat', scale: 1, digits: 4 },
     ],
@@ -38,29 +52,63 @@ function compareTable(c: CompareResult): ReportTable {
       r.backbone,
       gammaLabel(r.gamma),
       r.task,
-      r.method,
+      r.best ? `${r.method} *` : r.method,
       ...(fractions.size > 1 ? [`${Math.round(r.fraction * 1000) / 10}%`] : []),
-      String(r.seeds.length),
+      nOf(r),
       r.accuracy,
       r.macroF1,
       ...(ood ? [r.oodAccuracy] : []),
+      ...(delta ? [r.deltaVsClean] : []),
       r.sve,
       r.lsvr,
     ]),
   };
 }
 
+function corrCell(k: Correlation | null): string {
+  if (!k) return '—';
+  const ci = k.lo !== null && k.hi !== null ? ` [${k.lo.toFixed(2)}, ${k.hi.toFixed(2)}]` : '';
+  return `${k.r.toFixed(3)}${ci}${k.p !== null ? `, p = ${k.p < 0.001 ? k.p.toExponential(1) : k.p.toFixed(3)}` : ''}`;
+}
+
+const CORR_NAMES: Record<CompareCorrelation['x'] | CompareCorrelation['y'], string> = {
+  backboneSve: 'SVE(F), ID test',
+  backboneLsvr: 'LSVR(F), OOD targets',
+  accuracy: 'ID accuracy',
+  oodAccuracy: 'OOD accuracy',
+};
+
+/** The paper's §5 argument: SVE(F) ↔ ID accuracy, LSVR(F) ↔ OOD accuracy, across backbones. */
+function correlationTable(c: CompareResult): ReportTable | null {
+  if (c.correlations.length === 0) return null;
+  const text = (label: string) => ({ label, kind: 'text' as const, scale: 1, digits: 0 });
+  return {
+    id: `exp-${c.experimentId}-correlations`,
+    title: 'Spectrum of F against accuracy, across backbones (paper §5)',
+    caption:
+      'One point per backbone (tuning seeds averaged). r [95 % CI], two-sided p: Pearson with the Fisher-z interval; Spearman with the Bonett–Wright interval. ' +
+      'The paper reports SVE(F) rising with ID accuracy at slight noise and OOD accuracy falling as LSVR(F) rises (Fig. 5).',
+    columns: [text('task'), text('method'), text('x → y'), text('n'), text('Pearson r'), text('Spearman ρ')],
+    rows: c.correlations.map((k) => [k.task, k.method, `${CORR_NAMES[k.x]} → ${CORR_NAMES[k.y]}`, String(k.points.length), corrCell(k.pearson), corrCell(k.spearman)]),
+  };
+}
+
+/** A point with its 95 % interval as the error bar. */
+function point(x: number, e: Estimate, scale: number): ReportSeries['points'][number] {
+  return { x, y: scale * e.mean, std: e.std === null ? null : scale * e.std, lo: e.lo === null ? null : scale * e.lo, hi: e.hi === null ? null : scale * e.hi };
+}
+
 /** One series per (method, task) — task named only when there are several — over γ at the largest fraction. */
-function seriesOverGamma(rows: CompareRow[], pick: (r: CompareRow) => Stat | null, scale: number, withBackbone?: (r: CompareRow) => Stat | null): ReportSeries[] {
+function seriesOverGamma(rows: CompareRow[], pick: (r: CompareRow) => Estimate | null, scale: number, withBackbone?: (r: CompareRow) => Estimate | null): ReportSeries[] {
   const fraction = Math.max(...rows.map((r) => r.fraction));
   const mine = rows.filter((r) => r.fraction === fraction && r.gamma !== null);
   const tasks = [...new Set(mine.map((r) => r.task))];
   const out: ReportSeries[] = [];
-  const points = (list: CompareRow[], f: (r: CompareRow) => Stat | null) =>
+  const points = (list: CompareRow[], f: (r: CompareRow) => Estimate | null) =>
     list
-      .map((r) => ({ r, s: f(r) }))
-      .filter((x): x is { r: CompareRow; s: Stat } => x.s !== null)
-      .map(({ r, s }) => ({ x: r.gamma as number, y: scale * s.mean, std: s.std === null ? null : scale * s.std }))
+      .map((r) => ({ r, e: f(r) }))
+      .filter((x): x is { r: CompareRow; e: Estimate } => x.e !== null)
+      .map(({ r, e }) => point(r.gamma as number, e, scale))
       .sort((a, b) => a.x - b.x);
   for (const task of tasks) {
     const suffix = tasks.length > 1 ? ` · ${task}` : '';
@@ -87,7 +135,7 @@ function gammaCharts(c: CompareResult): ReportChart[] {
   if (gammas.size < 2) return [];
   const id = c.rows.filter((r) => r.taskType === 'id');
   const ood = c.rows.filter((r) => r.taskType === 'ood');
-  const common = { xLabel: 'pre-training label noise γ', xFormat: 'percent' as const, logY: false, caption: 'Mean over seeds; error bars ± sample std where there are several seeds.' };
+  const common = { xLabel: 'pre-training label noise γ', xFormat: 'percent' as const, logY: false, caption: 'Means; error bars are 95 % confidence intervals (over replicates, or over tuning seeds for a single replicate).' };
   const charts: ReportChart[] = [];
   const add = (chart: Omit<ReportChart, 'xLabel' | 'xFormat' | 'logY' | 'caption'>) => {
     if (chart.series.some((s) => s.points.length > 0)) charts.push({ ...common, ...chart });
@@ -100,7 +148,7 @@ function gammaCharts(c: CompareResult): ReportChart[] {
   return charts;
 }
 
-function normalised(values: number[]): Array<{ x: number; y: number; std: null }> {
+function normalised(values: number[]): ReportSeries['points'] {
   const s1 = values[0];
   if (!(s1 > 0)) return [];
   return values
@@ -109,22 +157,24 @@ function normalised(values: number[]): Array<{ x: number; y: number; std: null }
     .filter((p) => p.y > 0);
 }
 
+/** The column label of a fit (study fits carry `label`; first-schema jobs put it in `method`). */
+const columnOf = (f: CompareFit) => f.label ?? f.method;
+
 /**
  * Spectra from the runs' results: the backbone features F of each backbone (first finished
  * run of it), and the tuned Z of each method on the lowest-γ backbone (first seed).
  */
-function spectraCharts(exp: ExperimentFile, results: Map<string, TuneRunResult>): ReportChart[] {
+function spectraCharts(id: string, fits: CompareFit[], results: Map<string, TuneRunResult>): ReportChart[] {
   const charts: ReportChart[] = [];
-  const byBackbone = new Map<string, TuneRunResult>();
-  for (const job of exp.jobs) {
-    const r = results.get(job.key);
-    if (r && !byBackbone.has(job.backbone) && r.backboneSingularValues.length) byBackbone.set(job.backbone, r);
+  const byBackbone = new Map<string, { r: TuneRunResult; gamma: number | null }>();
+  for (const f of fits) {
+    const r = results.get(f.key);
+    if (r && !byBackbone.has(f.backbone) && r.backboneSingularValues.length) byBackbone.set(f.backbone, { r, gamma: f.gamma });
   }
-  const gammaOf = new Map(exp.spec.backbones.map((b) => [b.id, b.gamma ?? null]));
-  const fSeries = [...byBackbone.entries()].map(([b, r]) => ({ label: gammaOf.get(b) !== null && gammaOf.get(b) !== undefined ? `${b} (γ = ${gammaLabel(gammaOf.get(b)!)})` : b, dashed: false, points: normalised(r.backboneSingularValues) }));
+  const fSeries = [...byBackbone.entries()].map(([b, { r, gamma }]) => ({ label: gamma !== null ? `${b} (γ = ${gammaLabel(gamma)})` : b, dashed: false, points: normalised(r.backboneSingularValues) }));
   if (fSeries.some((s) => s.points.length)) {
     charts.push({
-      id: `exp-${exp.id}-spectra-f`,
+      id: `exp-${id}-spectra-f`,
       title: 'Singular-value spectra of the backbone features F',
       caption: 'σᵢ/σ₁ on the first evaluation set of each backbone’s first finished run, log scale.',
       xLabel: 'index i',
@@ -134,21 +184,21 @@ function spectraCharts(exp: ExperimentFile, results: Map<string, TuneRunResult>)
       series: fSeries,
     });
   }
-  const sorted = [...exp.spec.backbones].sort((a, b) => (a.gamma ?? 0) - (b.gamma ?? 0));
-  const base = sorted[0]?.id;
+  const base = [...byBackbone.entries()].sort((a, b) => (a[1].gamma ?? 0) - (b[1].gamma ?? 0))[0]?.[0];
   const zSeries: ReportSeries[] = [];
   const seen = new Set<string>();
-  for (const job of exp.jobs) {
-    if (job.backbone !== base || seen.has(`${job.task}|${job.method}`)) continue;
-    const r = results.get(job.key);
+  const tasks = new Set(fits.map((f) => f.task));
+  for (const f of fits) {
+    const column = columnOf(f);
+    if (f.backbone !== base || seen.has(`${f.task}|${column}`)) continue;
+    const r = results.get(f.key);
     if (!r || r.singularValues.length === 0) continue;
-    seen.add(`${job.task}|${job.method}`);
-    const tasks = new Set(exp.spec.tasks.map((t) => t.id));
-    zSeries.push({ label: tasks.size > 1 ? `${job.method} · ${job.task}` : job.method, dashed: false, points: normalised(r.singularValues) });
+    seen.add(`${f.task}|${column}`);
+    zSeries.push({ label: tasks.size > 1 ? `${column} · ${f.task}` : column, dashed: false, points: normalised(r.singularValues) });
   }
   if (zSeries.some((s) => s.points.length)) {
     charts.push({
-      id: `exp-${exp.id}-spectra-z`,
+      id: `exp-${id}-spectra-z`,
       title: `Singular-value spectra of the tuned features Z (backbone ${base})`,
       caption: 'σᵢ/σ₁ of Z on the first evaluation set (first finished seed), log scale. LP leaves the features as they are (Z = F).',
       xLabel: 'index i',
@@ -168,34 +218,52 @@ export interface ExperimentPart {
   compare: CompareResult;
 }
 
+/** What the report reads of an experiment file (either schema). */
+export interface ReportedExperiment {
+  id: string;
+  createdAt: string;
+  spec: {
+    name: string;
+    methods: Array<{ method: string; label?: string; preset: string; params: object }>;
+    fractions: number[];
+    seeds: number[];
+    defaults: object;
+  };
+  jobs: readonly object[];
+}
+
 /** One experiment as a report section. */
-export async function experimentPart(projectDir: string, exp: ExperimentFile, entries: QueueEntry[], notes: string[]): Promise<ExperimentPart> {
+export async function experimentPart(projectDir: string, exp: ReportedExperiment, entries: QueueEntry[], notes: string[]): Promise<ExperimentPart> {
   const compare = await compareExperiment(projectDir, exp, entries);
+  const fits = tuneFits(exp.jobs);
   const byKey = new Map(entries.map((e) => [e.key, e]));
   const results = new Map<string, TuneRunResult>();
-  for (const job of exp.jobs) {
-    const e = byKey.get(job.key);
+  for (const f of fits) {
+    const e = byKey.get(f.key);
     if (e?.state !== 'succeeded' || !e.runId) continue;
     const r = await readRunResult(projectDir, e.runId).catch(() => null);
-    if (r) results.set(job.key, r);
+    if (r) results.set(f.key, r);
   }
-  if (compare.finished < compare.total) notes.push(`Experiment ${exp.id}: ${compare.finished} of ${compare.total} jobs have finished; the tables and charts show those.`);
+  if (compare.finished < compare.total) notes.push(`Experiment ${exp.id}: ${compare.finished} of ${compare.total} tuning fits have finished; the tables and charts show those.`);
   const spec = exp.spec;
+  const count = (xs: Iterable<unknown>) => new Set(xs).size;
+  const backbones = count(fits.map((f) => f.backbone));
+  const correlations = correlationTable(compare);
   const section: ReportSection = {
     id: `exp-${exp.id}`,
     title: `Experiment: ${spec.name}`,
     intro: [
-      `${spec.backbones.length} backbone(s) × ${spec.tasks.length} task(s) × ${spec.methods.length} method(s) × ${spec.fractions.length} data fraction(s) × ${spec.seeds.length} seed(s) = ${exp.jobs.length} jobs (id ${exp.id}, preset ${spec.preset}, created ${exp.createdAt}).`,
-      `Tasks: ${spec.tasks.map((t) => (t.type === 'ood' ? `${t.id} (OOD: ${t.targets.map((x) => x.name).join(', ')})` : `${t.id} (ID)`)).join('; ')}. Seeds ${spec.seeds.join(', ')}; fractions ${spec.fractions.map((f) => `${Math.round(f * 1000) / 10}%`).join(', ')}.`,
+      `${backbones} backbone(s) × ${count(fits.map((f) => f.task))} task(s) × ${spec.methods.length} method(s) × ${spec.fractions.length} data fraction(s) × ${spec.seeds.length} tuning seed(s) = ${fits.length} fits (id ${exp.id}, layout ${compare.preset}, created ${exp.createdAt}).`,
+      `Tasks: ${[...new Set(compare.rows.map((r) => `${r.task} (${r.taskType.toUpperCase()})`))].join('; ') || '—'}. Tuning seeds ${spec.seeds.join(', ')}; fractions ${spec.fractions.map((f) => `${Math.round(f * 1000) / 10}%`).join(', ')}.`,
     ],
-    tables: [compareTable(compare)],
-    charts: [...gammaCharts(compare), ...spectraCharts(exp, results)],
+    tables: [compareTable(compare), ...(correlations ? [correlations] : [])],
+    charts: [...gammaCharts(compare), ...spectraCharts(exp.id, fits, results)],
   };
   // Hyper-parameters as the runs recorded them (resolved defaults included); the spec's overrides otherwise.
   const methods: ReportMethod[] = spec.methods.map((m) => {
     const label = m.label ?? (m.method === 'nmtune' && m.preset !== 'paper' ? `nmtune-${m.preset}` : m.method);
-    const job = exp.jobs.find((j) => j.method === label && results.has(j.key));
-    const recorded = job ? results.get(job.key)!.params : { ...spec.defaults, ...m.params };
+    const fit = fits.find((f) => columnOf(f) === label && results.has(f.key));
+    const recorded = fit ? results.get(fit.key)!.params : { ...spec.defaults, ...m.params };
     return { label, method: m.method, preset: m.method === 'nmtune' ? m.preset : null, params: scalarFields(recorded) };
   });
   const backendsUsed = [...new Set([...results.values()].map((r) => r.backend))];

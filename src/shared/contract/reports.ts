@@ -17,8 +17,17 @@ export const REPORT_SCHEMA_VERSION = 1;
 export const ReportQuery = z.object({ projectDir: ProjectDir, experimentId: ExperimentId.optional() });
 export type ReportQuery = z.infer<typeof ReportQuery>;
 
-/** Mean ± sample std over seeds (std null for a single seed). */
-export const ReportStat = z.object({ mean: z.number(), std: z.number().nullable(), n: z.number().int().min(0) });
+/**
+ * A mean with its spread: the 95 % interval [lo, hi] when the document has one (a comparison's
+ * estimates, src/shared/contract/compare.ts), else ± sample std (std null for a single seed).
+ */
+export const ReportStat = z.object({
+  mean: z.number(),
+  std: z.number().nullable(),
+  n: z.number().int().min(0),
+  lo: z.number().nullable().optional(),
+  hi: z.number().nullable().optional(),
+});
 export type ReportStat = z.infer<typeof ReportStat>;
 
 export const ReportCell = z.union([z.string(), z.number(), ReportStat, z.null()]);
@@ -45,7 +54,14 @@ export const ReportTable = z.object({
 });
 export type ReportTable = z.infer<typeof ReportTable>;
 
-export const ReportPoint = z.object({ x: z.number(), y: z.number(), std: z.number().nullable().default(null) });
+/** A point; its error bar is [lo, hi] (a 95 % interval) when given, else ± std. */
+export const ReportPoint = z.object({
+  x: z.number(),
+  y: z.number(),
+  std: z.number().nullable().default(null),
+  lo: z.number().nullable().optional(),
+  hi: z.number().nullable().optional(),
+});
 export type ReportPoint = z.infer<typeof ReportPoint>;
 
 export const ReportSeries = z.object({ label: z.string(), dashed: z.boolean().default(false), points: z.array(ReportPoint) });
@@ -216,12 +232,16 @@ export function formatNumber(value: number, scale = 1, digits = 4): string {
   return /^-0\.?0*$/.test(s) ? s.slice(1) : s;
 }
 
-/** A cell as the template prints it; stats read `mean ± std` (just the mean for one seed). */
+/**
+ * A cell as the template prints it; stats read `mean ± h` with h the half-width of the 95 %
+ * interval when the cell has one, else `mean ± std` (just the mean for one seed).
+ */
 export function formatCell(cell: ReportCell, col: Pick<ReportColumn, 'kind' | 'scale' | 'digits'>): string {
   if (cell === null) return '—';
   if (typeof cell === 'string') return cell;
   if (typeof cell === 'number') return col.kind === 'text' ? String(cell) : formatNumber(cell, col.scale, col.digits);
   const mean = formatNumber(cell.mean, col.scale, col.digits);
+  if (typeof cell.lo === 'number' && typeof cell.hi === 'number') return `${mean} ± ${formatNumber((cell.hi - cell.lo) / 2, col.scale, col.digits)}`;
   return cell.std === null ? mean : `${mean} ± ${formatNumber(cell.std, col.scale, col.digits)}`;
 }
 
