@@ -1,13 +1,11 @@
 /**
  * Which URLs are the app's own page. The IPC sender check and the navigation guard both ask
- * this: production loads the built `out/renderer/index.html` from disk, `electron-vite dev`
- * serves it over http from a local dev server.
+ * this: production loads the built renderer from the privileged `app://nmlab/` scheme
+ * (./appProtocol.ts), `electron-vite dev` serves it over http from a local dev server.
  */
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { APP_HOST, APP_SCHEME } from './appProtocol';
 
-export function makeAppUrlCheck(rendererIndex: string, devServerUrl: string | undefined): (raw: string) => boolean {
-  const index = resolve(rendererIndex);
+export function makeAppUrlCheck(devServerUrl: string | undefined): (raw: string) => boolean {
   const devOrigin = devServerUrl ? new URL(devServerUrl).origin : null;
   return (raw) => {
     let url: URL;
@@ -17,11 +15,7 @@ export function makeAppUrlCheck(rendererIndex: string, devServerUrl: string | un
       return false;
     }
     if (devOrigin) return url.origin === devOrigin;
-    if (url.protocol !== 'file:' || url.host !== '') return false;
-    try {
-      return resolve(fileURLToPath(url)) === index;
-    } catch {
-      return false;
-    }
+    // A custom scheme has an opaque origin in WHATWG URL, so compare its parts.
+    return url.protocol === `${APP_SCHEME}:` && url.host === APP_HOST && !url.username && !url.password && (url.pathname === '/' || url.pathname === '/index.html');
   };
 }

@@ -9,6 +9,7 @@ import { createLabBackend } from '../core/backend';
 import { appContract, appEventChannel, type AppEventName, type AppEventPayload } from '../shared/contract/shell';
 import type { HandlersOf } from '../shared/contract/define';
 import type { AppContract } from '../shared/contract/shell';
+import { APP_INDEX_URL, registerAppSchemePrivileges, serveAppScheme } from './appProtocol';
 import { makeAppUrlCheck } from './appUrl';
 import { registerIpc } from './ipc';
 import { buildMenu } from './menu';
@@ -17,12 +18,17 @@ import { utilityProcessLauncher } from './utilityLauncher';
 import { electronReportPrinter } from './report';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const rendererIndex = resolve(join(here, '..', 'renderer', 'index.html'));
-/** Set by `electron-vite dev`; production loads the built file. */
+const rendererDir = resolve(join(here, '..', 'renderer'));
+/** Set by `electron-vite dev`; production loads the built files through `app://nmlab/`. */
 const devServerUrl = process.env.ELECTRON_RENDERER_URL;
+/** DevTools only in development (or when asked for explicitly to debug a build). */
+const devTools = Boolean(devServerUrl) || process.env.NMLAB_DEVTOOLS === '1';
 
-/** True for the app's own page (the built index.html, or the dev server's origin). */
-const isAppUrl = makeAppUrlCheck(rendererIndex, devServerUrl);
+/** True for the app's own page (app://nmlab/index.html, or the dev server's origin). */
+const isAppUrl = makeAppUrlCheck(devServerUrl);
+
+// Privileges can only be granted before `ready`.
+registerAppSchemePrivileges();
 
 let mainWindow: BrowserWindow | null = null;
 
@@ -48,14 +54,14 @@ function createWindow(): BrowserWindow {
       webSecurity: true,
       allowRunningInsecureContent: false,
       spellcheck: false,
+      devTools,
     },
   });
   win.once('ready-to-show', () => win.show());
   win.on('closed', () => {
     if (mainWindow === win) mainWindow = null;
   });
-  if (devServerUrl) void win.loadURL(devServerUrl);
-  else void win.loadFile(rendererIndex);
+  void win.loadURL(devServerUrl ?? APP_INDEX_URL);
   return win;
 }
 
@@ -71,12 +77,13 @@ async function main(): Promise<void> {
     }
   });
   await app.whenReady();
+  serveAppScheme(rendererDir);
   hardenApp(isAppUrl);
 
   // utilityProcess.fork is only safe after `ready`, so the backend is built here.
   const backend = createLabBackend({ launcher: utilityProcessLauncher });
   // Reports page "Export PDF": printToPDF of the report route in a hidden window.
-  backend.setReportPrinter(electronReportPrinter({ rendererIndex, devServerUrl, preload: join(here, '..', 'preload', 'index.cjs') }));
+  backend.setReportPrinter(electronReportPrinter({ appUrl: APP_INDEX_URL, devServerUrl, preload: join(here, '..', 'preload', 'index.cjs') }));
   const handlers: HandlersOf<AppContract> = {
     ...backend.handlers,
     dialog: {
@@ -102,7 +109,7 @@ async function main(): Promise<void> {
     stopJob();
     stopExperiment();
   };
-  Menu.setApplicationMenu(buildMenu((action) => send('menu', { action })));
+  Menu.setApplicationMenu(buildMenu((action) => send('menu', { action }), { devTools }));
 
   mainWindow = createWindow();
   app.on('activate', () => {

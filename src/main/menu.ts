@@ -1,8 +1,17 @@
-/** The application menu: File (New/Open Project, Quit), View, Help (About). */
+/**
+ * The application menu: File (New/Open Project, Quit), View, Help (About). Developer tools
+ * appear only in development (`devTools`); production builds have neither the item nor the
+ * shortcut (issue 12 item 6).
+ */
 import { Menu, type MenuItemConstructorOptions } from 'electron';
 import type { MenuAction } from '../shared/contract/shell';
 
-export function buildMenu(send: (action: MenuAction['action']) => void): Menu {
+export function buildMenu(send: (action: MenuAction['action']) => void, opts: { devTools: boolean }): Menu {
+  return Menu.buildFromTemplate(menuTemplate(send, opts));
+}
+
+/** The template, separate so tests can read it without Electron. */
+export function menuTemplate(send: (action: MenuAction['action']) => void, opts: { devTools: boolean }): MenuItemConstructorOptions[] {
   const isMac = process.platform === 'darwin';
   const template: MenuItemConstructorOptions[] = [
     ...(isMac ? [{ role: 'appMenu' } as MenuItemConstructorOptions] : []),
@@ -19,7 +28,7 @@ export function buildMenu(send: (action: MenuAction['action']) => void): Menu {
       label: '&View',
       submenu: [
         { role: 'reload' },
-        { role: 'toggleDevTools' },
+        ...(opts.devTools ? [{ role: 'toggleDevTools' } as MenuItemConstructorOptions] : []),
         { type: 'separator' },
         { role: 'resetZoom' },
         { role: 'zoomIn' },
@@ -33,5 +42,5 @@ export function buildMenu(send: (action: MenuAction['action']) => void): Menu {
       submenu: [{ label: 'About NMLab / Environment', click: () => send('about') }],
     },
   ];
-  return Menu.buildFromTemplate(template);
+  return template;
 }

@@ -11,8 +11,8 @@ import { REPORT_PDF, reportRoute } from '../shared/contract/reports';
 import { NmlabError } from '../shared/errors';
 
 export interface ElectronPrinterOptions {
-  /** The built renderer's index.html (production). */
-  rendererIndex: string;
+  /** The app page's URL in production (`app://nmlab/index.html`). */
+  appUrl: string;
   /** `electron-vite dev`'s server, when running in development. */
   devServerUrl?: string;
   preload: string;
@@ -29,12 +29,12 @@ export function electronReportPrinter(opts: ElectronPrinterOptions): ReportPrint
       // 794 px ≈ 210 mm at 96 dpi, as for headless Chromium.
       width: 794,
       height: 1123,
-      webPreferences: { preload: opts.preload, contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, spellcheck: false },
+      webPreferences: { preload: opts.preload, contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, spellcheck: false, devTools: false },
     });
     try {
       const hash = reportRoute(query);
       if (opts.devServerUrl) await win.loadURL(`${opts.devServerUrl}#${hash}`);
-      else await win.loadFile(opts.rendererIndex, { hash });
+      else await win.loadURL(`${opts.appUrl}#${hash}`);
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
       for (;;) {
         const state = (await win.webContents.executeJavaScript(

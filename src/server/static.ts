@@ -4,23 +4,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
+import { extname } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-};
+import { contentTypeOf, resolveStaticPath } from '../core/fs/staticPath';
 
 /**
  * The page's Content-Security-Policy: nothing remote, no inline script, no eval. The
@@ -54,27 +40,6 @@ export function securityHeaders(host: string): Record<string, string> {
   };
 }
 
-/**
- * Map a URL path onto a file under `root`, or null when it is malformed or escapes the root
- * (`..`, encoded separators, NUL bytes, absolute paths).
- */
-export function resolveStaticPath(root: string, urlPath: string): string | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(urlPath);
-  } catch {
-    return null;
-  }
-  if (decoded.includes('\0') || decoded.includes('\\')) return null;
-  const rel = decoded.replace(/^\/+/, '') || 'index.html';
-  if (isAbsolute(rel)) return null;
-  const base = resolve(root);
-  const file = resolve(join(base, rel));
-  const within = relative(base, file);
-  if (within === '' || within.startsWith('..') || isAbsolute(within) || within.split(sep).includes('..')) return null;
-  return file;
-}
-
 /** Answer a GET/HEAD for a static file; 404 when absent. */
 export async function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, urlPath: string, headers: Record<string, string>): Promise<void> {
   const file = resolveStaticPath(root, urlPath);
@@ -94,7 +59,7 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
   const isIndex = extname(file) === '.html';
   res.writeHead(200, {
     ...headers,
-    'Content-Type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Type': contentTypeOf(file),
     'Content-Length': String(size),
     // The page must never be cached (it is the token gate); hashed assets may be, privately.
     'Cache-Control': isIndex ? 'no-store' : 'private, max-age=3600',

@@ -9,11 +9,18 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const handlers = new Map<string, (event: unknown, payload: unknown) => Promise<unknown>>();
+const schemes: Array<{ scheme: string; privileges: Record<string, boolean> }> = [];
+const protocolHandlers = new Map<string, (req: { url: string }) => Promise<Response>>();
 vi.mock('electron', () => ({
   ipcMain: {
     handle: (channel: string, fn: (event: unknown, payload: unknown) => Promise<unknown>) => handlers.set(channel, fn),
     removeHandler: (channel: string) => handlers.delete(channel),
   },
+  protocol: {
+    registerSchemesAsPrivileged: (list: Array<{ scheme: string; privileges: Record<string, boolean> }>) => schemes.push(...list),
+    handle: (scheme: string, fn: (req: { url: string }) => Promise<Response>) => protocolHandlers.set(scheme, fn),
+  },
+  Menu: { buildFromTemplate: (t: unknown) => t },
 }));
 
 const { registerIpc } = await import('../../src/main/ipc');
@@ -24,26 +31,28 @@ const { createLabBackend } = await import('../../src/core/backend');
 const { NmlabError } = await import('../../src/shared/errors');
 
 const index = join('/opt', 'nmlab', 'out', 'renderer', 'index.html');
-const appUrl = pathToFileURL(index).href + '#/projects';
-const isApp = makeAppUrlCheck(index, undefined);
+const appUrl = 'app://nmlab/index.html#/projects';
+const isApp = makeAppUrlCheck(undefined);
 
 function frameEvent(url: string, nested = false) {
   return { senderFrame: { url, parent: nested ? {} : null } };
 }
 
 describe('makeAppUrlCheck', () => {
-  it('accepts only the built index.html (any hash), not other files, hosts or schemes', () => {
+  it('accepts only app://nmlab/index.html (any hash), not other files, hosts or schemes, and never file://', () => {
     expect(isApp(appUrl)).toBe(true);
-    expect(isApp(pathToFileURL(index).href)).toBe(true);
-    expect(isApp(pathToFileURL(join('/opt', 'nmlab', 'out', 'renderer', 'other.html')).href)).toBe(false);
-    expect(isApp(pathToFileURL(join('/opt', 'nmlab', 'out', 'renderer', '..', 'renderer', 'index.html')).href)).toBe(true);
-    expect(isApp('file://evil-host/opt/nmlab/out/renderer/index.html')).toBe(false);
+    expect(isApp('app://nmlab/')).toBe(true);
+    expect(isApp('app://nmlab/assets/../index.html')).toBe(true);
+    expect(isApp('app://nmlab/other.html')).toBe(false);
+    expect(isApp('app://evil/index.html')).toBe(false);
+    expect(isApp('app://user:pw@nmlab/index.html')).toBe(false);
+    expect(isApp(pathToFileURL(index).href)).toBe(false);
     expect(isApp('https://example.com/')).toBe(false);
     expect(isApp('not a url')).toBe(false);
   });
 
   it('in dev, accepts the dev server origin only', () => {
-    const dev = makeAppUrlCheck(index, 'http://localhost:5173/');
+    const dev = makeAppUrlCheck('http://localhost:5173/');
     expect(dev('http://localhost:5173/#/environment')).toBe(true);
     expect(dev('http://localhost:5174/')).toBe(false);
     expect(dev(appUrl)).toBe(false);
