@@ -1,5 +1,5 @@
 /**
- * ONNX export of NMLab's CNN (src/core/onnx/export-cnn.ts) checked against an independent
+ * ONNX export of NMLab's CNN (src/core/pretrain/onnx.ts) checked against an independent
  * runtime: onnxruntime-node's features and logits on the exported model equal tfjs's
  * eval-mode forward pass to 1e-4, for random weights (random BN statistics too) over
  * several shapes, and for a briefly trained backbone saved with saveBackbone.
@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { initTfBackend } from '../../src/core/tf/backend';
 import { ensureGradients } from '../../src/core/tf/gradients';
 import { CnnModel, type CnnSpec } from '../../src/core/pretrain/cnn';
-import { exportCnnToOnnx } from '../../src/core/onnx/export-cnn';
+import { exportCnnToOnnx } from '../../src/core/pretrain/onnx';
 import { backboneIdFor, loadWeights, saveBackbone } from '../../src/core/pretrain/backbone';
 import { extractCnnFeatures, pretrainCnn, type ImageSet } from '../../src/core/pretrain/train';
 import { BackboneManifest } from '../../src/shared/contract/backbones';

@@ -2,6 +2,9 @@
  * NMLab's CNN pre-training (src/core/pretrain): one training step against PyTorch (fixture
  * made by test/fixtures/pretrain/make_cnn_grads.py: features, loss, every gradient and the
  * BatchNorm running statistics), then the training loop's seeding, abort and learning.
+ * The same step on onnxruntime: the exported graph (src/core/pretrain/onnx.ts) differentiated
+ * by src/core/onnx/autodiff, with its in-graph AdamW checked against tuning/adamw.ts'
+ * adamwUpdate (itself checked against torch in adamw.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +14,10 @@ import { initTfBackend } from '../../src/core/tf/backend';
 import { ensureGradients } from '../../src/core/tf/gradients';
 import { CnnModel, cnnLayout, type BnBatchStats, type CnnSpec } from '../../src/core/pretrain/cnn';
 import { accuracyOf, predictCnn, pretrainCnn, pretrainLoss, type ImageSet } from '../../src/core/pretrain/train';
+import { buildTrainingGraph } from '../../src/core/onnx/autodiff';
+import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
+import { cnnModelSpec, CNN_FEATURE_NAME } from '../../src/core/pretrain/onnx';
+import { adamwUpdate } from '../../src/core/tuning/adamw';
 
 interface Fixture {
   spec: CnnSpec;
@@ -202,5 +209,65 @@ describe('pretrainCnn', () => {
     const modelTensors = Object.keys(r.model.namedTensors()).length;
     expect(tf.memory().numTensors).toBe(before + modelTensors);
     r.model.dispose();
+  });
+});
+
+function maxAbs(got: ArrayLike<number>, want: number[]): number {
+  let e = 0;
+  for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]));
+  return e;
+}
+
+describe('CNN training step against PyTorch on onnxruntime (ONNX autodiff)', () => {
+  it('loss, features, every gradient, running statistics and the AdamW update', async () => {
+    const weights: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(fx.weights)) weights[k] = Float32Array.from(v.data);
+    for (const [layer, r] of Object.entries(fx.running)) {
+      weights[`${layer}.bn.running_mean`] = new Float32Array(r.mean.length);
+      weights[`${layer}.bn.running_var`] = new Float32Array(r.var.length).fill(1);
+    }
+    const lr = 0.01;
+    const weightDecay = 0.05;
+    const graph = buildTrainingGraph(cnnModelSpec(fx.spec, weights), {
+      batchSize: fx.n,
+      loss: { kind: 'softmax-ce', labelSmoothing: fx.labelSmoothing },
+      optimizer: { kind: 'adamw', weightDecay },
+      outputs: [CNN_FEATURE_NAME],
+      gradients: true,
+    });
+    expect(graph.params.map((p) => p.name).sort()).toEqual(Object.keys(fx.grads).sort());
+    const trainer = await OnnxTrainer.create(graph, { threads: 1, executionProviders: ['cpu'] });
+    const r = await trainer.step(Float32Array.from(fx.input.data), fx.labels, lr);
+    expect(r.loss).toBeCloseTo(fx.loss, 5);
+    expect(maxAbs(r.values[CNN_FEATURE_NAME].data as Float32Array, fx.features)).toBeLessThan(1e-5);
+    for (const [name, want] of Object.entries(fx.grads)) {
+      const scale = Math.max(...want.map(Math.abs));
+      expect(maxAbs(r.values[graph.outputs.grads[name]].data as Float32Array, want) / scale, name).toBeLessThan(1e-4);
+    }
+    const after = trainer.weights();
+    for (const [layer, want] of Object.entries(fx.running)) {
+      expect(maxAbs(after[`${layer}.bn.running_mean`], want.mean), `${layer} running mean`).toBeLessThan(1e-5);
+      expect(maxAbs(after[`${layer}.bn.running_var`], want.var), `${layer} running var`).toBeLessThan(1e-5);
+    }
+    for (const p of graph.params) {
+      const g = r.values[graph.outputs.grads[p.name]].data as Float32Array;
+      const ref = new Float32Array(g.length);
+      adamwUpdate(weights[p.name], g, new Float32Array(g.length), new Float32Array(g.length), ref, lr, 1, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: p.decayed ? weightDecay : 0 });
+      expect(maxAbs(after[p.name], Array.from(ref)), `${p.name} after AdamW`).toBeLessThan(1e-6);
+    }
+    expect(graph.params.filter((p) => p.decayed).map((p) => p.name)).toEqual(graph.params.map((p) => p.name).filter((n) => n.endsWith('.weight')));
+    await trainer.release();
+  });
+
+  it('names the first operator it cannot differentiate', () => {
+    const weights: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(fx.weights)) weights[k] = Float32Array.from(v.data);
+    for (const [layer, r] of Object.entries(fx.running)) {
+      weights[`${layer}.bn.running_mean`] = new Float32Array(r.mean.length);
+      weights[`${layer}.bn.running_var`] = new Float32Array(r.var.length).fill(1);
+    }
+    const spec = cnnModelSpec(fx.spec, weights);
+    const nodes = spec.graph.nodes.map((n) => (n.name === 'stage1.0.conv1/relu' ? { ...n, opType: 'Softplus' } : n));
+    expect(() => buildTrainingGraph({ ...spec, graph: { ...spec.graph, nodes } }, { batchSize: fx.n })).toThrow(/Softplus \(node "stage1.0.conv1\/relu"\)/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A pre-trained NMLab CNN on disk (DESIGN §5 `backbones/`, STYLE convention 4):
  *
- *   <dir>/model.onnx       the feature extractor (+ head), src/core/onnx/export-cnn.ts
+ *   <dir>/model.onnx       the feature extractor (+ head), src/core/pretrain/onnx.ts
  *   <dir>/backbone.json    id (`arch.tag`), sha256 of model.onnx, preprocess, output node and
  *                          feature dim, licence, provenance (noise type, γ, seed, flipped
  *                          count, realised transition matrix, epochs, accuracies, ...)
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { BACKBONE_SCHEMA_VERSION, BackboneManifest, type BackboneManifestInput } from '../../shared/contract/backbones';
 import { NmlabError } from '../../shared/errors';
 import { writeFileAtomic, writeJsonAtomic } from '../fs/atomic';
-import { CNN_FEATURE_NAME, CNN_INPUT_NAME, exportCnnToOnnx } from '../onnx/export-cnn';
+import { CNN_FEATURE_NAME, CNN_INPUT_NAME, exportCnnToOnnx } from './onnx';
 import { CnnModel, checkCnnSpec, type CnnSpec } from './cnn';
 
 export const CNN_ARCH = 'nmlab-cnn';

@@ -1,7 +1,7 @@
 /**
  * NMLab's small ResNet-style backbone for noisy pre-training (DESIGN §4 "Pre-training in
  * NMLab"), written with explicit tfjs-core variables so that the ONNX export
- * (src/core/onnx/export-cnn.ts) maps every weight one to one.
+ * (./onnx.ts) maps every weight one to one.
  *
  * Shape (He et al. 2016's CIFAR ResNets, scaled down for a 2-core laptop):
  *   stem     conv3×3(C→w₀, stride s₀, pad 1) – BN – ReLU

@@ -348,7 +348,7 @@ function nodeShapes(n: NodeSpec, w: GraphWriter, consts: ConstValues): Out[] {
       return [{ shape: x.map((d, i) => d + pads[i] + pads[i + x.length]), type: t0 }];
     }
     default:
-      throw new NmlabError('UNSUPPORTED', `${label}: NMLab cannot infer the shapes of operator ${n.opType}, so it cannot differentiate this model`);
+      throw new NmlabError('UNSUPPORTED', `NMLab cannot differentiate operator ${n.opType} (node "${n.name ?? n.outputs[0]}"): the first operator of this model it has no shape or gradient rule for`);
   }
 }
 
