@@ -65,6 +65,7 @@ function parseValue(s: Field, raw: string, flag: string): unknown {
 }
 
 function defaultsText(f: TuneFlag): string {
+  if (f.key === 'preset') return 'default "paper"';
   const seen = new Map<string, string[]>();
   for (const [m, p] of [['lp', 'paper'], ['mlp', 'paper'], ['nmtune', 'paper'], ['nmtune', 'reference']] as const) {
     const d = tuneDefaults(m, p)[f.key] as unknown;
@@ -89,7 +90,7 @@ reference preprocessing: rows L2-normalised, then centred; raw values beside the
 
 Tuning parameters (src/shared/contract/tuning.ts; presets: paper = eq. 4–7 with λ = 0.01,
 reference = the authors' nml_tune.py):
-${FLAGS.map((f) => `  --${f.flag} <${takes(f.schema)}>\n      ${defaultsText(f)}`).join('\n')}
+${FLAGS.map((f) => `  --${f.flag} <${takes(f.schema)}>\n      ${f.schema.description ?? ''}; ${defaultsText(f)}`).join('\n')}
 
 Without --json, progress goes to stderr and a summary to stdout. Ctrl-C stops after the
 current step; the run is then saved as cancelled.

@@ -23,10 +23,10 @@ export type TunePreset = z.infer<typeof TunePreset>;
 /** NMTune term weights and the number of leading singular values in L_SVD. */
 export const TuneTerms = z
   .object({
-    mse: z.number().min(0),
-    cov: z.number().min(0),
-    svd: z.number().min(0),
-    svdTopK: z.number().int().min(1).max(4096),
+    mse: z.number().min(0).describe('weight of L_MSE (eq. 4)'),
+    cov: z.number().min(0).describe('weight of L_COV (eq. 5)'),
+    svd: z.number().min(0).describe('weight of L_SVD (eq. 6)'),
+    svdTopK: z.number().int().min(1).max(4096).describe('L_SVD on the mean of the top-k normalised singular values'),
   })
   .strict();
 export type TuneTerms = z.infer<typeof TuneTerms>;
@@ -38,9 +38,9 @@ export type TuneTerms = z.infer<typeof TuneTerms>;
  */
 export const TuneAugment = z
   .object({
-    weakNoise: z.number().min(0).max(10),
-    strongNoise: z.number().min(0).max(10),
-    strongDropout: z.number().min(0).lt(1),
+    weakNoise: z.number().min(0).max(10).describe('weak view: Gaussian noise, in units of the row RMS'),
+    strongNoise: z.number().min(0).max(10).describe('strong view: Gaussian noise, in units of the row RMS'),
+    strongDropout: z.number().min(0).lt(1).describe('strong view: share of elements dropped (inverted dropout)'),
   })
   .strict();
 export type TuneAugment = z.infer<typeof TuneAugment>;
@@ -53,49 +53,41 @@ export type TuneAugment = z.infer<typeof TuneAugment>;
  */
 export const DownstreamNoise = z
   .object({
-    eta: z.number().min(0).max(1),
-    semantics: z.enum(['any-class', 'other-class']),
-    /** Seed of the draw; null: the fit's seed. */
-    seed: z.number().int().min(0).max(2 ** 31 - 1).nullable(),
+    eta: z.number().min(0).max(1).describe('share of training labels redrawn'),
+    semantics: z.enum(['any-class', 'other-class']).describe("any-class: uniform over all classes, maybe the same (the authors'); other-class: always another class"),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).nullable().describe("seed of the draw; null: the fit's seed"),
   })
   .strict();
 export type DownstreamNoise = z.infer<typeof DownstreamNoise>;
 
-/** Every parameter of a tuning fit; all recorded with the run. */
+/**
+ * Every parameter of a tuning fit; all recorded with the run. Each field's description is what
+ * `nmlab tune --help` and the UI form show.
+ */
 export const TuneParams = z
   .object({
-    method: TuneMethodName,
-    preset: TunePreset,
-    epochs: z.number().int().min(1).max(10000),
-    lr: z.number().positive(),
-    weightDecay: z.number().min(0),
-    batchSize: z.number().int().min(2).max(65536),
-    schedule: z.enum(['cosine', 'linear', 'constant']),
-    /** Linear warm-up length in epochs (fractions allowed). */
-    warmupEpochs: z.number().min(0),
-    seed: z.number().int().min(0).max(2 ** 31 - 1),
-    /** Stratified fraction of the training set, (0, 1]. */
-    fraction: z.number().gt(0).max(1),
-    /** Classes of the head; null = max label over the training and evaluation sets + 1. */
-    numClasses: z.number().int().min(2).nullable(),
-    /** MLP hidden width ratio r (hidden = r·D). */
-    mlpRatio: z.number().positive().max(64),
-    hiddenBlocks: z.number().int().min(1).max(16),
-    /** Z = s ⊙ h(F) + F with a learned per-dimension scale s (the authors' `mlp_with_res`). */
-    residual: z.boolean(),
-    /** Initial value of every entry of s (the authors' `mlp_res_scale_init`). */
-    residualScaleInit: z.number(),
-    /** `torch-linear`: nn.Linear's U(±1/√D) weight and bias; `kaiming-zero`: kaiming_uniform weight, zero bias (the authors' head). */
-    headInit: z.enum(['torch-linear', 'kaiming-zero']),
-    terms: TuneTerms,
-    augment: TuneAugment,
-    /**
-     * What trains: `tfjs` (autodiff; every shape and preset), `ort` (onnxruntime with a
-     * hand-written backward pass: the one-block MLP without residual, paper preset), `auto`
-     * (ort where it applies and loads, else tfjs). The engine that ran is in the result.
-     */
-    engine: z.enum(['auto', 'tfjs', 'ort']),
-    downstreamNoise: DownstreamNoise,
+    method: TuneMethodName.describe('lp (linear head on F), mlp (MLP h then the head) or nmtune (MLP with the eq. 4–6 terms)'),
+    preset: TunePreset.describe("paper: eq. 4–7 with λ = 0.01; reference: the authors' nml_tune.py (two views, element-mean MSE, residual MLP)"),
+    epochs: z.number().int().min(1).max(10000).describe('training epochs'),
+    lr: z.number().positive().describe('AdamW learning rate'),
+    weightDecay: z.number().min(0).describe('AdamW decoupled weight decay'),
+    batchSize: z.number().int().min(2).max(65536).describe('rows per mini-batch (per view for the reference preset)'),
+    schedule: z.enum(['cosine', 'linear', 'constant']).describe('learning-rate schedule per step'),
+    warmupEpochs: z.number().min(0).describe('linear warm-up length in epochs (fractions allowed)'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).describe('seed of the data fraction, initialisation, batches and views'),
+    fraction: z.number().gt(0).max(1).describe('stratified fraction of the training set, (0, 1]'),
+    numClasses: z.number().int().min(2).nullable().describe('classes of the head; null: max label over all sets + 1'),
+    mlpRatio: z.number().positive().max(64).describe('MLP hidden width ratio r (hidden = r·D)'),
+    hiddenBlocks: z.number().int().min(1).max(16).describe('Linear–BatchNorm–ReLU blocks of the MLP'),
+    residual: z.boolean().describe("Z = s ⊙ h(F) + F with a learned per-dimension scale s (the authors' mlp_with_res)"),
+    residualScaleInit: z.number().describe('initial value of every entry of s'),
+    headInit: z.enum(['torch-linear', 'kaiming-zero']).describe("torch-linear: nn.Linear's U(±1/√D); kaiming-zero: kaiming_uniform weight, zero bias (the authors' head)"),
+    terms: TuneTerms.describe('NMTune term weights and the top-k of L_SVD'),
+    augment: TuneAugment.describe('feature-space views of the reference preset'),
+    engine: z
+      .enum(['auto', 'tfjs', 'ort'])
+      .describe("tfjs (autodiff, every shape and preset); ort (onnxruntime: the paper preset's one-block MLP without residual); auto: ort where it applies"),
+    downstreamNoise: DownstreamNoise.describe('downstream label noise η on the training set (paper §7.4)'),
   })
   .strict();
 export type TuneParams = z.infer<typeof TuneParams>;
