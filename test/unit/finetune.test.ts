@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readNpy } from '../../src/core/arrays/npy';
+import { encodeModel } from '../../src/core/onnx/builder';
+import { decodeModel } from '../../src/core/onnx/decode';
+import { loadOrt, probeProvider } from '../../src/core/onnx/providers';
+import { insertLora, loraDelta, mergeLora } from '../../src/core/finetune/lora';
+import { HEAD_WEIGHT, LOGITS, withHead } from '../../src/core/finetune/model';
+import { finetune, resolveFinetuneParams, runRows, type TensorSet } from '../../src/core/finetune/run';
+import { Rng } from '../../src/core/tuning/rng';
+
+// Made by test/fixtures/finetune/make_finetune_fixture.py (PyTorch): a ResNet-style CNN
+// pre-trained on four stroke patterns, and a downstream task on four other patterns.
+const dir = join(__dirname, '..', 'fixtures', 'finetune');
+const backbone = Uint8Array.from(readFileSync(join(dir, 'backbone.onnx')));
+
+async function tensorSet(split: 'train' | 'test'): Promise<TensorSet> {
+  const x = await readNpy(join(dir, `${split}_inputs.npy`));
+  const y = await readNpy(join(dir, `${split}_labels.npy`));
+  return { inputs: x.data as Float32Array, sampleShape: x.shape.slice(1), labels: Int32Array.from(y.data as BigInt64Array, Number), rows: x.shape[0], name: split };
+}
+
+describe('LoRA in the ONNX graph', () => {
+  it('starts as the backbone (B = 0), and merging trained adapters reproduces the adapted network', async () => {
+    const ort = await loadOrt();
+    const test = await tensorSet('test');
+    const set = { ...test, rows: 64, inputs: test.inputs.subarray(0, 64 * 256), labels: test.labels.subarray(0, 64) };
+    const { model: headed } = withHead(decodeModel(backbone), 'features', [16], 4, new Rng(1));
+    const { model: adapted, adapters } = insertLora(headed, { rank: 3, reduction: 8, alpha: 6, rng: new Rng(2), exclude: new Set([HEAD_WEIGHT]) });
+    // Every Conv and the feature Gemm got an adapter; the new head did not.
+    expect(adapters.map((a) => a.weight).sort()).toEqual(['fc.weight', 'l1.c1.weight', 'l1.c2.weight', 'l2.c1.weight', 'l2.c2.weight', 'l2.proj.0.weight', 'stem.0.weight']);
+    expect(adapters.find((a) => a.weight === 'stem.0.weight')?.rank).toBe(3);
+    expect(adapters[0].scale).toBe(2);
+
+    const logits = async (m: Parameters<typeof encodeModel>[0]): Promise<Float32Array> => {
+      const s = await ort.InferenceSession.create(encodeModel(m), { executionProviders: ['cpu'] });
+      const out = await runRows(ort, s, 'pixels', LOGITS, set);
+      await s.release();
+      return out.data;
+    };
+    const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    const base = await logits(headed);
+    // Equal up to float rounding (ORT fuses BatchNorm into a Conv only where nothing else reads it).
+    expect(maxAbsDiff(await logits(adapted), base)).toBeLessThan(1e-5);
+
+    // Give every B non-zero values: the adapted graph (base + s·B·A branch) and the merged
+    // weights (W + s·B·A) must compute the same logits, and differ from the backbone's.
+    const rng = new Rng(3);
+    const weights: Record<string, Float32Array> = {};
+    const withB = {
+      ...adapted,
+      graph: {
+        ...adapted.graph,
+        initializers: adapted.graph.initializers!.map((t) => {
+          const data = adapters.some((a) => a.up === t.name) ? Float32Array.from({ length: t.data.length }, () => rng.uniform(-0.3, 0.3)) : (t.data as Float32Array);
+          weights[t.name] = data;
+          return { ...t, data };
+        }),
+      },
+    };
+    const unmerged = await logits(withB);
+    const merged = await logits(mergeLora(headed, adapters, weights));
+    expect(maxAbsDiff(unmerged, merged)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(unmerged, base)).toBeGreaterThan(0.1);
+  });
+
+  it('ΔW of a linear adapter is s·A·B in the weight layout (transposed for Gemm transB = 1)', () => {
+    const a = { weight: 'w', kind: 'linear' as const, down: 'A', up: 'B', rank: 1, scale: 2, transposed: true, gemmAlpha: 1 };
+    // A: in(3)×1, B: 1×out(2); (A·B)[i, j] = A[i]·B[j], stored out×in.
+    expect(Array.from(loraDelta(a, Float32Array.of(1, 2, 3), Float32Array.of(10, 20), [2, 3]))).toEqual([20, 40, 60, 40, 80, 120]);
+    expect(Array.from(loraDelta({ ...a, transposed: false }, Float32Array.of(1, 2, 3), Float32Array.of(10, 20), [3, 2]))).toEqual([20, 40, 40, 80, 60, 120]);
+  });
+});
+
+describe('white-box tuning of an imported ResNet-style CNN', () => {
+  it('has the paper defaults (DESIGN §4)', () => {
+    expect(resolveFinetuneParams({ method: 'lora' })).toMatchObject({ lr: 2e-4, weightDecay: 1e-4, loraReduction: 8, rank: null, schedule: 'cosine' });
+    expect(resolveFinetuneParams({ method: 'ft' })).toMatchObject({ lr: 1e-4, weightDecay: 1e-4 });
+    expect(resolveFinetuneParams({ method: 'ft', lr: 3e-3 }).lr).toBe(3e-3);
+  });
+
+  it('ft and lora beat linear probing on a downstream task the pre-trained features separate poorly', async () => {
+    const [train, test] = await Promise.all([tensorSet('train'), tensorSet('test')]);
+    const common = { epochs: 6, batchSize: 32, seed: 0 };
+    const lp = await finetune(backbone, train, test, { ...common, method: 'lp', lr: 1e-2 });
+    const ft = await finetune(backbone, train, test, { ...common, method: 'ft', lr: 3e-3 });
+    const lora = await finetune(backbone, train, test, { ...common, method: 'lora', lr: 1e-2, rank: 4 });
+    // PyTorch on the same split: LP 0.60, FT 0.95 (reference.json, 10 epochs).
+    const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as { lp: number; ft: number };
+    expect(Math.abs(lp.result.accuracy - ref.lp)).toBeLessThan(0.1);
+    expect(ft.result.accuracy).toBeGreaterThan(lp.result.accuracy + 0.15);
+    expect(lora.result.accuracy).toBeGreaterThan(lp.result.accuracy + 0.15);
+    // LoRA trains adapters and head only: far fewer parameters than ft.
+    expect(lora.result.trainableParams).toBeLessThan(ft.result.trainableParams / 2);
+    expect(lp.result.trainableParams).toBe(16 * 4 + 4);
+    for (const r of [lp, ft, lora]) {
+      expect(r.result.epochLoss[r.result.epochLoss.length - 1]).toBeLessThan(r.result.epochLoss[0]);
+      expect(r.result.macroF1).toBeGreaterThan(0);
+      expect(r.result.epochs).toBe(6);
+    }
+    // The exported LoRA model is a plain network: no adapter left in it.
+    expect(decodeModel(lora.model).graph.nodes.some((n) => n.outputs.some((o) => o.includes('lora')))).toBe(false);
+  });
+
+  it('trains on CUDA as on CPU when a GPU is present', async (ctx) => {
+    const cuda = await probeProvider('cuda');
+    if (!cuda.available) ctx.skip(`needs the CUDA execution provider: ${cuda.detail}`);
+    const [train, test] = await Promise.all([tensorSet('train'), tensorSet('test')]);
+    const prev = process.env.NMLAB_EP;
+    try {
+      process.env.NMLAB_EP = 'cuda';
+      const gpu = await finetune(backbone, train, test, { method: 'ft', epochs: 2, lr: 3e-3, batchSize: 32 });
+      process.env.NMLAB_EP = 'cpu';
+      const cpu = await finetune(backbone, train, test, { method: 'ft', epochs: 2, lr: 3e-3, batchSize: 32 });
+      expect(gpu.result.provider).toBe('cuda');
+      gpu.result.epochLoss.forEach((l, i) => expect(Math.abs(l - cpu.result.epochLoss[i])).toBeLessThan(1e-2));
+    } finally {
+      if (prev === undefined) delete process.env.NMLAB_EP;
+      else process.env.NMLAB_EP = prev;
+    }
+  });
+});
