@@ -135,18 +135,18 @@ describe('NMTune training', () => {
 });
 
 describe('engines', () => {
-  it('onnxruntime and tfjs train the same model (same init, same batches)', async () => {
-    const fit = async (engine: 'tfjs' | 'ort', preset: 'paper' | 'reference') => {
-      const est = await new NMTune({ epochs: 2, engine, preset, seed: 5 }).fit(train);
-      const z = est.transform(test);
-      const acc = est.evaluate(test).accuracy;
-      expect(est.engine_).toBe(engine);
-      est.dispose();
-      return { z, acc };
-    };
-    for (const preset of ['paper'] as const) {
-      const a = await fit('tfjs', preset);
-      const b = await fit('ort', preset);
+  for (const method of ['mlp', 'nmtune'] as const)
+    it(`${method} (paper preset): onnxruntime and tfjs train the same model (same init, same batches)`, async () => {
+      const fit = async (engine: 'tfjs' | 'ort') => {
+        const est = await makeTuner({ method, epochs: 2, engine, preset: 'paper', seed: 5 }).fit(train);
+        const z = est.transform(test);
+        const acc = est.evaluate(test).accuracy;
+        expect(est.engine_).toBe(engine);
+        est.dispose();
+        return { z, acc };
+      };
+      const a = await fit('tfjs');
+      const b = await fit('ort');
       let worst = 0;
       let scale = 0;
       for (let i = 0; i < a.z.length; i++) {
@@ -155,8 +155,7 @@ describe('engines', () => {
       }
       expect(worst / scale).toBeLessThan(1e-3);
       expect(Math.abs(a.acc - b.acc)).toBeLessThanOrEqual(0.004);
-    }
-  });
+    });
 
   it('engine "ort" refuses shapes it does not implement', async () => {
     await expect(new MlpTuner({ engine: 'ort', hiddenBlocks: 2, epochs: 1 }).fit(train)).rejects.toThrow(/engine "ort" trains the paper preset's one-block MLP/);
