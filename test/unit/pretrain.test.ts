@@ -14,6 +14,7 @@ import { initTfBackend } from '../../src/core/tf/backend';
 import { ensureGradients } from '../../src/core/tf/gradients';
 import { CnnModel, cnnLayout, type BnBatchStats, type CnnSpec } from '../../src/core/pretrain/cnn';
 import { accuracyOf, predictCnn, pretrainCnn, pretrainLoss, type ImageSet } from '../../src/core/pretrain/train';
+import { readIdxPair } from '../../src/core/datasets/idx';
 import { buildTrainingGraph } from '../../src/core/onnx/autodiff';
 import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
 import { cnnModelSpec, CNN_FEATURE_NAME } from '../../src/core/pretrain/onnx';
@@ -200,6 +201,31 @@ describe('pretrainCnn', () => {
     expect(r.epochsDone).toBe(1);
     expect(r.stepsDone).toBe(4);
     r.model.dispose();
+  });
+
+  it('one epoch on onnxruntime follows the tfjs loss curve (Fashion-MNIST, every step within 2e-3)', async () => {
+    const dir = join(__dirname, '../../resources/demo/fashion-mnist');
+    const { images, labels } = await readIdxPair(join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'));
+    const n = 640;
+    const set: ImageSet = { pixels: images.pixels.subarray(0, n * 784), count: n, size: [1, 28, 28], labels: labels.subarray(0, n) };
+    const curve = async (engine: 'ort' | 'tfjs', optimizer: 'adamw' | 'sgd'): Promise<{ losses: number[]; engine: string; head: Float32Array }> => {
+      const losses: number[] = [];
+      const r = await pretrainCnn({ train: set, numClasses: 10, seed: 3, engine, stepEvery: 1, hyper: { epochs: 1, batchSize: 64, optimizer, lr: optimizer === 'sgd' ? 0.05 : 0.004 }, onEvent: (e) => void (e.kind === 'step' && losses.push(e.loss)) });
+      const head = Float32Array.from(r.model.vars['head.weight'].dataSync());
+      r.model.dispose();
+      return { losses, engine: r.engine, head };
+    };
+    for (const optimizer of ['adamw', 'sgd'] as const) {
+      const ort = await curve('ort', optimizer);
+      const ref = await curve('tfjs', optimizer);
+      expect(ort.engine).toBe('onnxruntime');
+      expect(ref.engine).toBe('wasm');
+      expect(ort.losses).toHaveLength(10);
+      expect(ort.losses[9]).toBeLessThan(ort.losses[0] - 0.15);
+      for (let i = 0; i < 10; i++) expect(Math.abs(ort.losses[i] - ref.losses[i]), `${optimizer} step ${i}`).toBeLessThan(2e-3);
+      // the trained weights come back into the model
+      expectClose(ort.head, ref.head, 2e-3, `${optimizer} head weights after the epoch`);
+    }
   });
 
   it('frees its tensors', async () => {

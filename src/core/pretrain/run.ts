@@ -4,7 +4,6 @@
  * save it as a backbone folder with its noise provenance. Used by `nmlab pretrain`, the
  * `pretrain` job kind and the demo.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { symmetricNoise } from '../noise';
 import { initTfBackend } from '../tf/backend';
 import { ensureGradients } from '../tf/gradients';
@@ -55,7 +54,7 @@ export interface PretrainRunResult extends SavedBackbone {
 export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRunResult> {
   if (opts.noise.type !== 'symmetric') throw new NmlabError('UNSUPPORTED', `pre-training noise type '${String(opts.noise.type)}' is not supported; use symmetric`);
   const t0 = performance.now();
-  const backend = (await initTfBackend()).chosen;
+  await initTfBackend();
   await ensureGradients();
   const noise = symmetricNoise(opts.train.labels, { ratio: opts.noise.ratio, seed: opts.noise.seed, numClasses: opts.numClasses });
   const noisyTrain: ImageSet = { ...opts.train, labels: noise.labels };
@@ -89,7 +88,7 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
       epochs: trained.epochsDone,
       arch: trained.model.spec,
       hyper: { ...trained.hyper },
-      backend: tf.getBackend(),
+      backend: trained.engine,
       seconds: trained.seconds,
       trainAccNoisy: accuracyOf(predTrain, noise.labels),
       trainAccClean: accuracyOf(predTrain, opts.train.labels),
@@ -97,7 +96,7 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
       history: trained.history.map((e) => ({ epoch: e.epoch, loss: e.loss, trainAcc: e.trainAcc, seconds: e.seconds })),
     };
     const saved = await saveBackbone(opts.outDir, trained.model, { id, provenance, normalization: trained.normalization });
-    return { ...saved, provenance, aborted: false, backend, seconds: (performance.now() - t0) / 1000 };
+    return { ...saved, provenance, aborted: false, backend: trained.engine, seconds: (performance.now() - t0) / 1000 };
   } finally {
     trained.model.dispose();
   }

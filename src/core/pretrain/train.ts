@@ -97,6 +97,35 @@ export interface PretrainOptions {
   stepEvery?: number;
   /** Resume from these weights instead of a fresh initialisation. */
   init?: CnnModel;
+  /**
+   * Where the steps run: 'ort' (onnxruntime: forward, backward and the optimiser in one
+   * graph, ./train-ort.ts), 'tfjs' (the tfjs backend with NMLab's kernels), or 'auto'
+   * (default; NMLAB_PRETRAIN_ENGINE overrides): ORT where it loads and the loss is 'ce'.
+   */
+  engine?: PretrainEngine;
+}
+
+export type PretrainEngine = 'auto' | 'ort' | 'tfjs';
+
+/** One training step on a batch; the same interface for every engine. */
+export interface StepEngine {
+  /** 'onnxruntime' or the tfjs backend's name. */
+  readonly name: string;
+  step(idx: Int32Array, flipMask: Uint8Array | undefined, labels: Int32Array, lr: number): Promise<{ loss: number; hits: number }>;
+  /** Writes the trained weights into the model (a no-op where they live there). */
+  finish(): void;
+  dispose(): void;
+}
+
+export interface StepEngineContext {
+  model: CnnModel;
+  set: ImageSet;
+  hyper: PretrainHyper;
+  numClasses: number;
+  mean: number[];
+  std: number[];
+  /** Rows per step (the batch size, or the whole set when it is smaller). */
+  rows: number;
 }
 
 export interface PretrainResult {
@@ -109,10 +138,15 @@ export interface PretrainResult {
   history: PretrainEpochEvent[];
   seconds: number;
   normalization: { mean: number[]; std: number[] };
+  /** Where the steps ran: 'onnxruntime' or the tfjs backend's name. */
+  engine: string;
 }
 
-/** uint8 pixels of `idx` → normalised NHWC float32 batch. */
-export function makeBatch(set: ImageSet, idx: ArrayLike<number>, mean: number[], std: number[], flipMask?: Uint8Array): tf.Tensor4D {
+/**
+ * uint8 pixels of `idx` → normalised float32 batch, NHWC (tfjs) or NCHW (ONNX), with the
+ * images of `flipMask` mirrored horizontally.
+ */
+export function batchPixels(set: ImageSet, idx: ArrayLike<number>, mean: number[], std: number[], flipMask: Uint8Array | undefined, layout: 'nhwc' | 'nchw'): Float32Array {
   const [c, h, w] = set.size;
   const per = c * h * w;
   const out = new Float32Array(idx.length * per);
@@ -126,12 +160,19 @@ export function makeBatch(set: ImageSet, idx: ArrayLike<number>, mean: number[],
       for (let y = 0; y < h; y++) {
         for (let x = 0; x < w; x++) {
           const sx = flip ? w - 1 - x : x;
-          out[dst + (y * w + x) * c + ch] = set.pixels[src + (y * w + sx) * c + ch] * scale[ch] - shift[ch];
+          const to = layout === 'nhwc' ? dst + (y * w + x) * c + ch : dst + (ch * h + y) * w + x;
+          out[to] = set.pixels[src + (y * w + sx) * c + ch] * scale[ch] - shift[ch];
         }
       }
     }
   }
-  return tf.tensor4d(out, [idx.length, h, w, c]);
+  return out;
+}
+
+/** uint8 pixels of `idx` → normalised NHWC float32 batch. */
+export function makeBatch(set: ImageSet, idx: ArrayLike<number>, mean: number[], std: number[], flipMask?: Uint8Array): tf.Tensor4D {
+  const [c, h, w] = set.size;
+  return tf.tensor4d(batchPixels(set, idx, mean, std, flipMask, 'nhwc'), [idx.length, h, w, c]);
 }
 
 /** The pre-training loss of a batch: mean CE (label-smoothed), or Σ-over-classes BCE averaged over the batch. */
@@ -211,6 +252,53 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** The tfjs engine: tfjs autodiff of ./cnn.ts, the optimiser of ./train.ts. */
+function tfjsEngine(c: StepEngineContext): StepEngine {
+  const { model, set, hyper, mean, std, numClasses } = c;
+  const optimizer = hyper.optimizer === 'sgd' ? new NesterovSgd(hyper.momentum, hyper.weightDecay) : new GroupedAdamW(hyper.weightDecay);
+  const varNames = Object.keys(model.vars);
+  const varList = varNames.map((n) => model.vars[n]);
+  return {
+    name: tf.getBackend(),
+    async step(idx, flipMask, labels, lr) {
+      const stats: BnBatchStats[] = [];
+      const { lossValue, hits } = tf.tidy(() => {
+        const x = makeBatch(set, idx, mean, std, flipMask);
+        const y = tf.tensor1d(labels, 'int32');
+        const kept: tf.Tensor[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = model.head(model.features(x, true, stats));
+          // Not on the path to the loss, so not differentiated; kept past variableGrads' tidy.
+          kept.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'))));
+          return pretrainLoss(logits, y, hyper, numClasses);
+        }, varList);
+        const named: Record<string, tf.Tensor> = {};
+        varList.forEach((v, i) => (named[varNames[i]] = grads[v.name]));
+        optimizer.step(model.vars, named, lr);
+        return { lossValue: tf.keep(value), hits: kept[0] };
+      });
+      model.updateRunningStats(stats);
+      const loss = (await lossValue.data())[0];
+      const h = (await hits.data())[0];
+      tf.dispose([lossValue, hits]);
+      return { loss, hits: h };
+    },
+    finish() {},
+    dispose() {
+      optimizer.dispose();
+    },
+  };
+}
+
+/** The engine a run uses: the option, else NMLAB_PRETRAIN_ENGINE, else 'auto'. */
+export function pretrainEngineChoice(opt: PretrainEngine | undefined, hyper: Pick<PretrainHyper, 'loss'>): 'ort' | 'tfjs' {
+  const env = process.env.NMLAB_PRETRAIN_ENGINE;
+  const want = opt ?? (env === 'ort' || env === 'tfjs' || env === 'auto' ? env : 'auto');
+  if (want === 'ort' && hyper.loss !== 'ce') throw new NmlabError('UNSUPPORTED', `pre-training on onnxruntime supports the 'ce' loss only (got '${hyper.loss}'); use engine 'tfjs' for '${hyper.loss}'`);
+  if (want === 'auto') return hyper.loss === 'ce' ? 'ort' : 'tfjs';
+  return want;
+}
+
 /** Train a backbone. Resolves when all epochs ran or the signal aborted. */
 export async function pretrainCnn(opts: PretrainOptions): Promise<PretrainResult> {
   const hyper: PretrainHyper = { ...DEFAULT_HYPER, ...opts.hyper };
@@ -224,13 +312,22 @@ export async function pretrainCnn(opts: PretrainOptions): Promise<PretrainResult
   const spec: CnnSpec = { ...DEFAULT_CNN, ...opts.arch, inputSize: set.size, numClasses: opts.numClasses };
   const model = opts.init ?? new CnnModel(spec, opts.seed);
   const rng = new Rng(opts.seed ^ 0x5eed);
-  const optimizer = hyper.optimizer === 'sgd' ? new NesterovSgd(hyper.momentum, hyper.weightDecay) : new GroupedAdamW(hyper.weightDecay);
   // Drop the last incomplete batch (BN statistics of a tiny batch are noise).
   const stepsPerEpoch = Math.max(1, Math.floor(set.count / hyper.batchSize));
+  const rows = Math.min(hyper.batchSize, set.count);
+  const ctx: StepEngineContext = { model, set, hyper, numClasses: opts.numClasses, mean, std, rows };
+  let engine: StepEngine;
+  if (pretrainEngineChoice(opts.engine, hyper) === 'ort') {
+    try {
+      engine = await (await import('./train-ort')).ortEngine(ctx);
+    } catch (err) {
+      // 'auto' falls back to tfjs where onnxruntime cannot load; a forced 'ort' reports why.
+      if ((opts.engine ?? process.env.NMLAB_PRETRAIN_ENGINE) === 'ort') throw err;
+      engine = tfjsEngine(ctx);
+    }
+  } else engine = tfjsEngine(ctx);
   const totalSteps = stepsPerEpoch * hyper.epochs;
   const schedule = { kind: 'cosine' as const, baseLr: hyper.lr, totalSteps, warmupSteps: Math.round(hyper.warmupEpochs * stepsPerEpoch) };
-  const varNames = Object.keys(model.vars);
-  const varList = varNames.map((n) => model.vars[n]);
   const stepEvery = opts.stepEvery ?? 10;
   const history: PretrainEpochEvent[] = [];
   const t0 = performance.now();
@@ -254,27 +351,8 @@ export async function pretrainCnn(opts: PretrainOptions): Promise<PretrainResult
         const idx = order.subarray(s * hyper.batchSize, (s + 1) * hyper.batchSize);
         const flipMask = hyper.flip ? Uint8Array.from(idx, () => (rng.next() < 0.5 ? 1 : 0)) : undefined;
         const lr = learningRateAt(schedule, step);
-        const stats: BnBatchStats[] = [];
         const labels = Int32Array.from(idx, (i) => set.labels[i]);
-        const { lossValue, hits } = tf.tidy(() => {
-          const x = makeBatch(set, idx, mean, std, flipMask);
-          const y = tf.tensor1d(labels, 'int32');
-          const kept: tf.Tensor[] = [];
-          const { value, grads } = tf.variableGrads(() => {
-            const logits = model.head(model.features(x, true, stats));
-            // Not on the path to the loss, so not differentiated; kept past variableGrads' tidy.
-            kept.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'))));
-            return pretrainLoss(logits, y, hyper, opts.numClasses);
-          }, varList);
-          const named: Record<string, tf.Tensor> = {};
-          varList.forEach((v, i) => (named[varNames[i]] = grads[v.name]));
-          optimizer.step(model.vars, named, lr);
-          return { lossValue: tf.keep(value), hits: kept[0] };
-        });
-        model.updateRunningStats(stats);
-        const lv = (await lossValue.data())[0];
-        const hv = (await hits.data())[0];
-        tf.dispose([lossValue, hits]);
+        const { loss: lv, hits: hv } = await engine.step(idx, flipMask, labels, lr);
         if (!Number.isFinite(lv)) throw new NmlabError('NUMERIC', `pre-training loss became ${lv} at epoch ${epoch + 1}, step ${s + 1}; lower the learning rate (now ${hyper.lr})`);
         lossSum += lv * idx.length;
         correct += hv;
@@ -294,9 +372,10 @@ export async function pretrainCnn(opts: PretrainOptions): Promise<PretrainResult
       }
     }
   } finally {
-    optimizer.dispose();
+    engine.finish();
+    engine.dispose();
   }
-  return { model, hyper, epochsDone, stepsDone: step, aborted, history, seconds: (performance.now() - t0) / 1000, normalization: { mean, std } };
+  return { model, hyper, epochsDone, stepsDone: step, aborted, history, seconds: (performance.now() - t0) / 1000, normalization: { mean, std }, engine: engine.name };
 }
 
 /** Eval-mode features [N, D] of a set, in batches. */
