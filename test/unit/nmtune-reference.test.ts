@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initTfBackend } from '../../src/core/tf/backend';
 import { Mlp, kaimingHeadInit, type BatchStats } from '../../src/core/tuning/mlp';
 import { objective } from '../../src/core/tuning/objective';
-import { AdamW } from '../../src/core/tuning/adamw';
+import { AdamW, adamwUpdate } from '../../src/core/tuning/adamw';
+import { OrtMlpStep, mlpParamNames, type MlpArrays } from '../../src/core/tuning/ortStep';
 import { PRESET_TERMS, tuneDefaults } from '../../src/core/tuning/params';
 import { Rng } from '../../src/core/tuning/rng';
 import type { TuneTerms } from '../../src/shared/contract/tuning';
@@ -126,6 +127,32 @@ describe('reference preset vs the authors’ code (PyTorch)', () => {
       m.dispose();
     });
   }
+
+  for (const [ci, c] of fixture.cases.entries())
+    it(`case ${ci}: the onnxruntime step (hand-written backward, residual, row-weighted MSE) equals torch to 1e-5`, async () => {
+      const step = await OrtMlpStep.create(true, 1, true);
+      const p = {} as MlpArrays;
+      for (const k of mlpParamNames(true)) p[k] = Float32Array.from(c.weights[k]);
+      const onehot = new Float32Array(2 * c.b * c.c);
+      [...c.y, ...c.y].forEach((y, i) => (onehot[i * c.c + y] = 1));
+      const r = await step.run(p, Float32Array.from([...c.weak, ...c.strong]), onehot, 2 * c.b, fixture.weights, 'reference');
+      const close = (g: number, w: number) => expect(Math.abs(g - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w)));
+      close(r.ce, c.ce);
+      close(r.mse!, c.mse);
+      close(r.cov!, c.cov);
+      close(r.svd!, c.svd);
+      close(r.total, c.total);
+      let scale = 0;
+      for (const g of Object.values(c.grads)) for (const v of g) scale = Math.max(scale, Math.abs(v));
+      const adam = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: c.weightDecay };
+      for (const k of mlpParamNames(true)) {
+        expect(worstAbs(r.grads[k]!, c.grads[k]) / scale).toBeLessThan(1e-5);
+        adamwUpdate(p[k]!, r.grads[k]!, new Float32Array(p[k]!.length), new Float32Array(p[k]!.length), p[k]!, c.lr, 1, adam);
+        // block0.bias: see the tfjs step above
+        if (k !== 'block0.bias') expect(worstAbs(p[k]!, c.after[k])).toBeLessThan(1e-5);
+      }
+      await step.dispose();
+    });
 
   it('head: kaiming_uniform (a = 0, fan_in = D: U(±√(6/D))) with zero bias', () => {
     const d = 64;

@@ -135,10 +135,10 @@ describe('NMTune training', () => {
 });
 
 describe('engines', () => {
-  for (const method of ['mlp', 'nmtune'] as const)
-    it(`${method} (paper preset): onnxruntime and tfjs train the same model (same init, same batches)`, async () => {
+  for (const [method, preset] of [['mlp', 'paper'], ['nmtune', 'paper'], ['mlp', 'reference'], ['nmtune', 'reference']] as const)
+    it(`${method} (${preset} preset): onnxruntime and tfjs train the same model (same init, same batches)`, async () => {
       const fit = async (engine: 'tfjs' | 'ort') => {
-        const est = await makeTuner({ method, epochs: 2, engine, preset: 'paper', seed: 5 }).fit(train);
+        const est = await makeTuner({ method, epochs: 2, engine, preset, seed: 5 }).fit(train);
         const z = est.transform(test);
         const acc = est.evaluate(test).accuracy;
         expect(est.engine_).toBe(engine);
@@ -158,10 +158,8 @@ describe('engines', () => {
     });
 
   it('engine "ort" refuses shapes it does not implement', async () => {
-    await expect(new MlpTuner({ engine: 'ort', hiddenBlocks: 2, epochs: 1 }).fit(train)).rejects.toThrow(/engine "ort" trains the paper preset's one-block MLP/);
-    // The reference preset's step (two views, element-mean MSE, residual) runs on tfjs, and says so.
-    await expect(new NMTune({ engine: 'ort', preset: 'reference', epochs: 1 }).fit(train)).rejects.toThrow(/preset reference/);
-    const auto = await new NMTune({ preset: 'reference', epochs: 1 }).fit(train);
+    await expect(new MlpTuner({ engine: 'ort', hiddenBlocks: 2, epochs: 1 }).fit(train)).rejects.toThrow(/engine "ort" trains the one-block MLP only/);
+    const auto = await new MlpTuner({ hiddenBlocks: 2, epochs: 1 }).fit(train);
     expect(auto.engine_).toBe('tfjs');
     auto.dispose();
   });

@@ -1,16 +1,20 @@
 /**
- * One training step of the black-box MLP (one hidden block, no residual: DESIGN §4's default)
+ * One training step of the black-box MLP (one hidden block, optionally the residual z = s ⊙ y + x)
  * as two ONNX graphs run by onnxruntime-node, whose CPU GEMM (MLAS) is several times faster
  * than tfjs-wasm's (bench/RESULTS.md). The backward pass is written out by hand:
  *
  *   forward   a = xW₁+b₁;  μ, σ² = batch mean, biased variance of a;  â = (a−μ)·r, r = (σ²+ε)^−½
- *             h = relu(γâ+β);  z = hW₂+b₂;  logits = zWₕ+bₕ
+ *             h = relu(γâ+β);  y = hW₂+b₂;  z = y, or z = s ⊙ y + x (residual);  logits = zWₕ+bₕ
  *   backward  dlogits = (softmax − onehot)/M;  dWₕ = zᵀdlogits;  dz = dlogits·Wₕᵀ (+ NMTune terms)
- *             dW₂ = hᵀdz;  dh = dz·W₂ᵀ;  dĥ = dh·[h>0];  dγ = Σ dĥ·â;  dβ = Σ dĥ
+ *             dy = dz, or dy = s ⊙ dz and ds = Σ dz ⊙ y (residual)
+ *             dW₂ = hᵀdy;  dh = dy·W₂ᵀ;  dĥ = dh·[h>0];  dγ = Σ dĥ·â;  dβ = Σ dĥ
  *             dâ = γ·dĥ;   da = r·(dâ − mean(dâ) − â·mean(dâ·â));  dW₁ = xᵀda
  *
- * NMTune's terms on Z (paper eq. 4–6), with weights w (tuner.ts presets):
- *   L_MSE  e = f̂ − ẑ (rows normalised);  ∂/∂zᵢ = −(2/M)(eᵢ − ẑᵢ(ẑᵢ·eᵢ))/‖zᵢ‖
+ * NMTune's terms on Z (paper eq. 4–6), with weights w (src/core/tuning/params.ts presets):
+ *   L_MSE  e = t̂ − ẑ (rows normalised; t the detached target), per-row weights ρ and a scale k:
+ *          L = k Σᵢ ρᵢ‖eᵢ‖²;  ∂/∂zᵢ = −2kρᵢ(eᵢ − ẑᵢ(ẑᵢ·eᵢ))/‖zᵢ‖. The paper preset has ρ = 1,
+ *          k = 1/M (eq. 4); the reference preset ρ = 0 on the weak half and 1 on the strong half,
+ *          t = the weak rows, k = 1/(B·D) (`nn.MSELoss()` of the strong view against the weak).
  *   L_COV  G = ZcZcᵀ, s = column sums of Zc²;  L = (‖G‖² − ‖s‖²)/((M−1)²D);
  *          ∂/∂Z = 4(G·Zc − Zc·diag(s))/((M−1)²D)   (both products have zero column means)
  *   L_SVD  value and the projector P from the float64 eigen-decomposition in JS (losses.ts);
@@ -35,8 +39,8 @@ class Nodes {
 const axes = (name: string, v: number[]): TensorSpec => ({ name, dataType: 'int64', dims: [v.length], data: BigInt64Array.from(v.map(BigInt)) });
 const scalar = (name: string, v: number): TensorSpec => ({ name, dataType: 'float32', dims: [], data: Float32Array.of(v) });
 
-/** Forward graph (training mode: batch statistics). */
-export function forwardModel(bnEps: number): Uint8Array {
+/** Forward graph (training mode: batch statistics); `residual` adds z = s ⊙ y + x. */
+export function forwardModel(bnEps: number, residual = false): Uint8Array {
   const g = new Nodes();
   const a = g.op('Gemm', ['x', 'w1', 'b1']);
   const mu = g.op('ReduceMean', [a], { axes: attr.ints([0]), keepdims: attr.int(1) }, 'mu');
@@ -45,7 +49,10 @@ export function forwardModel(bnEps: number): Uint8Array {
   const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, 'eps'])])], undefined, 'rstd');
   const ah = g.op('Mul', [ac, rstd], undefined, 'ah');
   const h = g.op('Relu', [g.op('Add', [g.op('Mul', [ah, 'gamma']), 'beta'])], undefined, 'h');
-  g.op('Gemm', [h, 'w2', 'b2'], undefined, 'z');
+  if (residual) {
+    const y = g.op('Gemm', [h, 'w2', 'b2'], undefined, 'y');
+    g.op('Add', [g.op('Mul', [y, 'scale']), 'x'], undefined, 'z');
+  } else g.op('Gemm', [h, 'w2', 'b2'], undefined, 'z');
   return encodeModel({
     docString: 'NMLab MLP tuner: forward pass of Linear-BatchNorm-ReLU-Linear (training mode)',
     graph: {
@@ -58,9 +65,11 @@ export function forwardModel(bnEps: number): Uint8Array {
         valueInfo('beta', F, ['hid']),
         valueInfo('w2', F, ['hid', 'd']),
         valueInfo('b2', F, ['d']),
+        ...(residual ? [valueInfo('scale', F, ['d'])] : []),
       ],
       outputs: [
         valueInfo('z', F, ['m', 'd']),
+        ...(residual ? [valueInfo('y', F, ['m', 'd'])] : []),
         valueInfo('ah', F, ['m', 'hid']),
         valueInfo('h', F, ['m', 'hid']),
         valueInfo('rstd', F, [1, 'hid']),
@@ -76,9 +85,9 @@ export function forwardModel(bnEps: number): Uint8Array {
 /**
  * Backward graph. Scalars fed per step (the batch size M varies at an epoch's end):
  * `invM` = 1/M; with NMTune also `wMse`, `wCov`, `wSvd`, `covAll` = 1/((M−1)²D),
- * `covGrad` = 4/((M−1)²D) and `mseGrad` = −2/M.
+ * `covGrad` = 4/((M−1)²D), `mseScale` = k and `mseGrad` = −2k, and the M×1 row weights `rowW`.
  */
-export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows'): Uint8Array {
+export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows', residual = false): Uint8Array {
   const g = new Nodes();
   const T = (x: string) => g.op('Transpose', [x], { perm: attr.ints([1, 0]) });
   const sum0 = (x: string) => g.op('ReduceSum', [x, 'ax0'], { keepdims: attr.int(0) });
@@ -95,14 +104,15 @@ export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows'
   const extraInputs = [];
   const extraOutputs = [];
   if (nmtune) {
-    // L_MSE (eq. 4)
+    // L_MSE (eq. 4; row-weighted, see the module comment)
     const fn = g.op('Div', ['target', rowNorm('target')]);
     const zNorm = rowNorm('z');
     const zn = g.op('Div', ['z', zNorm]);
     const e = g.op('Sub', [fn, zn]);
-    g.op('Mul', [sumAll(g.op('Mul', [e, e])), 'invM'], undefined, 'mse');
+    const rowSq = g.op('ReduceSum', [g.op('Mul', [e, e]), 'ax1'], { keepdims: attr.int(1) });
+    g.op('Mul', [sumAll(g.op('Mul', [rowSq, 'rowW'])), 'mseScale'], undefined, 'mse');
     const dot = g.op('ReduceSum', [g.op('Mul', [zn, e]), 'ax1'], { keepdims: attr.int(1) });
-    const dMse = g.op('Mul', [g.op('Div', [g.op('Sub', [e, g.op('Mul', [zn, dot])]), zNorm]), 'mseGrad']);
+    const dMse = g.op('Mul', [g.op('Mul', [g.op('Div', [g.op('Sub', [e, g.op('Mul', [zn, dot])]), zNorm]), 'rowW']), 'mseGrad']);
     // L_COV (eq. 5) through the M×M Gram matrix of the centred batch
     const zc = g.op('Sub', ['z', g.op('ReduceMean', ['z'], { axes: attr.ints([0]), keepdims: attr.int(1) })]);
     const gram = g.op('Gemm', [zc, zc], { transB: attr.int(1) });
@@ -114,14 +124,22 @@ export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows'
     dz = g.op('Sum', [dz, g.op('Mul', [dMse, 'wMse']), g.op('Mul', [dCov, 'wCov']), g.op('Mul', [dSvd, 'wSvd'])]);
     extraInputs.push(
       valueInfo('target', F, ['m', 'd']),
+      valueInfo('rowW', F, ['m', 1]),
       valueInfo('p', F, svdSide === 'rows' ? ['m', 'm'] : ['d', 'd']),
-      ...['wMse', 'wCov', 'wSvd', 'covAll', 'covGrad', 'mseGrad'].map((n) => valueInfo(n, F, [])),
+      ...['wMse', 'wCov', 'wSvd', 'covAll', 'covGrad', 'mseScale', 'mseGrad'].map((n) => valueInfo(n, F, [])),
     );
     extraOutputs.push(valueInfo('mse', F, []), valueInfo('cov', F, []));
   }
-  g.op('MatMul', [T('h'), dz], undefined, 'dw2');
-  g.op('ReduceSum', [dz, 'ax0'], { keepdims: attr.int(0) }, 'db2');
-  const dh = g.op('Gemm', [dz, 'w2'], { transB: attr.int(1) });
+  let dy = dz;
+  if (residual) {
+    g.op('ReduceSum', [g.op('Mul', [dz, 'y']), 'ax0'], { keepdims: attr.int(0) }, 'dscale');
+    dy = g.op('Mul', [dz, 'scale']);
+    extraInputs.push(valueInfo('y', F, ['m', 'd']), valueInfo('scale', F, ['d']));
+    extraOutputs.push(valueInfo('dscale', F, ['d']));
+  }
+  g.op('MatMul', [T('h'), dy], undefined, 'dw2');
+  g.op('ReduceSum', [dy, 'ax0'], { keepdims: attr.int(0) }, 'db2');
+  const dh = g.op('Gemm', [dy, 'w2'], { transB: attr.int(1) });
   const dbn = g.op('Mul', [dh, g.op('Cast', [g.op('Greater', ['h', 'zero'])], { to: attr.int(1) })]);
   g.op('ReduceSum', [g.op('Mul', [dbn, 'ah']), 'ax0'], { keepdims: attr.int(0) }, 'dgamma');
   g.op('ReduceSum', [dbn, 'ax0'], { keepdims: attr.int(0) }, 'dbeta');
@@ -131,7 +149,7 @@ export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows'
   g.op('MatMul', [T('x'), da], undefined, 'dw1');
   g.op('Identity', [sum0(da)], undefined, 'db1');
   return encodeModel({
-    docString: `NMLab MLP tuner: loss and hand-written backward pass${nmtune ? ' with NMTune terms (paper eq. 4-7)' : ''}`,
+    docString: `NMLab MLP tuner: loss and hand-written backward pass${nmtune ? ' with NMTune terms (paper eq. 4-7)' : ''}${residual ? ', residual z = s*y + x' : ''}`,
     graph: {
       name: nmtune ? 'nmtune_backward' : 'mlp_backward',
       inputs: [

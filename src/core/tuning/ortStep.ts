@@ -8,18 +8,25 @@ import { loadOrt, ortThreads, sessionOptions } from '../onnx/providers';
 import { BN_EPS } from './mlp';
 import { backwardModel, forwardModel } from './ortGraphs';
 import { svdTermParts } from './losses';
-import type { TuneTerms } from '../../shared/contract/tuning';
+import type { TunePreset, TuneTerms } from '../../shared/contract/tuning';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
 type OrtTensor = import('onnxruntime-node').Tensor;
 
-/** Parameter names, as the tfjs Mlp and head call them. */
+/** Parameter names, as the tfjs Mlp and head call them (plus `residual.scale` with a residual). */
 export const MLP_PARAM_NAMES = ['block0.weight', 'block0.bias', 'block0.bn.gamma', 'block0.bn.beta', 'out.weight', 'out.bias', 'head.weight', 'head.bias'] as const;
-export type MlpParamName = (typeof MLP_PARAM_NAMES)[number];
-export type MlpArrays = Record<MlpParamName, Float32Array>;
+export type MlpParamName = (typeof MLP_PARAM_NAMES)[number] | 'residual.scale';
+/** The parameters; `residual.scale` is present exactly when the step has a residual. */
+export type MlpArrays = Record<(typeof MLP_PARAM_NAMES)[number], Float32Array> & { 'residual.scale'?: Float32Array };
+
+/** The parameter names of a step with or without the residual scale. */
+export function mlpParamNames(residual: boolean): MlpParamName[] {
+  return residual ? [...MLP_PARAM_NAMES, 'residual.scale'] : [...MLP_PARAM_NAMES];
+}
 
 const GRAD_OF: Record<MlpParamName, string> = {
+  'residual.scale': 'dscale',
   'block0.weight': 'dw1',
   'block0.bias': 'db1',
   'block0.bn.gamma': 'dgamma',
@@ -48,6 +55,7 @@ export class OrtMlpStep {
     private readonly fwd: Session,
     private readonly bwd: Session,
     readonly nmtune: boolean,
+    readonly residual: boolean,
     private readonly opts: import('onnxruntime-node').InferenceSession.SessionOptions,
   ) {}
 
@@ -55,7 +63,7 @@ export class OrtMlpStep {
   private bwdCols: Promise<Session> | null = null;
 
   /** Load ORT and build both sessions; rejects where onnxruntime-node cannot load. */
-  static async create(nmtune: boolean, threads = ortThreads()): Promise<OrtMlpStep> {
+  static async create(nmtune: boolean, threads = ortThreads(), residual = false): Promise<OrtMlpStep> {
     const ort = await loadOrt();
     // No spinning: between the two graphs of a step JS runs, and idle pool threads that spin
     // steal the core that JS (and other processes) need.
@@ -66,8 +74,8 @@ export class OrtMlpStep {
       logSeverityLevel: 3,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
-    const [fwd, bwd] = await Promise.all([ort.InferenceSession.create(forwardModel(BN_EPS), opts), ort.InferenceSession.create(backwardModel(nmtune), opts)]);
-    return new OrtMlpStep(ort, fwd, bwd, nmtune, opts);
+    const [fwd, bwd] = await Promise.all([ort.InferenceSession.create(forwardModel(BN_EPS, residual), opts), ort.InferenceSession.create(backwardModel(nmtune, 'rows', residual), opts)]);
+    return new OrtMlpStep(ort, fwd, bwd, nmtune, residual, opts);
   }
 
   private t(data: Float32Array, dims: number[]): OrtTensor {
@@ -79,13 +87,17 @@ export class OrtMlpStep {
   }
 
   /**
-   * Loss terms and gradients for a batch of `rows` rows: `x` the MLP input, `target` the L_MSE
-   * target (x itself for the paper preset), `onehot` rows×C labels.
+   * Loss terms and gradients for a batch of `rows` rows of `x` with `onehot` (rows×C) labels.
+   * `paper`: L_MSE between x and Z (eq. 4). `reference`: x holds the weak view's rows then the
+   * strong view's (rows = 2B), and L_MSE is `nn.MSELoss()` between the strong half of Z and
+   * the weak half of x (objective.ts); CE, COV and SVD use all rows either way.
    */
-  async run(p: MlpArrays, x: Float32Array, target: Float32Array, onehot: Float32Array, rows: number, terms: TuneTerms | null): Promise<OrtStepResult> {
+  async run(p: MlpArrays, x: Float32Array, onehot: Float32Array, rows: number, terms: TuneTerms | null, preset: TunePreset = 'paper'): Promise<OrtStepResult> {
     const d = p['out.bias'].length;
     const hid = p['block0.bias'].length;
     const c = p['head.bias'].length;
+    const scale = p['residual.scale'];
+    if (this.residual !== (scale !== undefined)) throw new Error(`OrtMlpStep: the step was built ${this.residual ? 'with' : 'without'} a residual scale, the parameters ${scale ? 'have' : 'lack'} one`);
     const xt = this.t(x, [rows, d]);
     const f = await this.fwd.run({
       x: xt,
@@ -95,6 +107,7 @@ export class OrtMlpStep {
       beta: this.t(p['block0.bn.beta'], [hid]),
       w2: this.t(p['out.weight'], [hid, d]),
       b2: this.t(p['out.bias'], [d]),
+      ...(scale ? { scale: this.t(scale, [d]) } : {}),
     });
     const feeds: Record<string, OrtTensor> = {
       x: xt,
@@ -108,6 +121,7 @@ export class OrtMlpStep {
       wh: this.t(p['head.weight'], [d, c]),
       bh: this.t(p['head.bias'], [c]),
       invM: this.s(1 / rows),
+      ...(scale ? { y: f.y, scale: this.t(scale, [d]) } : {}),
     };
     let svd = 0;
     if (this.nmtune) {
@@ -117,25 +131,39 @@ export class OrtMlpStep {
       svd = parts.value;
       const n = parts.viaRows ? rows : d;
       const m1 = Math.max(1, rows - 1);
+      // L_MSE's target, row weights ρ and scale k (ortGraphs.ts).
+      let target = x;
+      const rowW = new Float32Array(rows).fill(1);
+      let k = 1 / rows;
+      if (preset === 'reference') {
+        const half = rows / 2;
+        target = new Float32Array(rows * d);
+        target.set(x.subarray(0, half * d), 0);
+        target.set(x.subarray(0, half * d), half * d);
+        rowW.fill(0, 0, half);
+        k = 1 / (half * d);
+      }
       Object.assign(feeds, {
         target: this.t(target, [rows, d]),
+        rowW: this.t(rowW, [rows, 1]),
         p: this.t(Float32Array.from(parts.p), [n, n]),
         wMse: this.s(terms.mse),
         wCov: this.s(terms.cov),
         wSvd: this.s(terms.svd),
         covAll: this.s(1 / (m1 * m1 * d)),
         covGrad: this.s(4 / (m1 * m1 * d)),
-        mseGrad: this.s(-2 / rows),
+        mseScale: this.s(k),
+        mseGrad: this.s(-2 * k),
       });
     }
     let bwd = this.bwd;
     if (this.nmtune && rows > d) {
-      this.bwdCols ??= this.ort.InferenceSession.create(backwardModel(true, 'cols'), this.opts);
+      this.bwdCols ??= this.ort.InferenceSession.create(backwardModel(true, 'cols', this.residual), this.opts);
       bwd = await this.bwdCols;
     }
     const b = await bwd.run(feeds);
     const grads = {} as MlpArrays;
-    for (const name of MLP_PARAM_NAMES) grads[name] = b[GRAD_OF[name]].data as Float32Array;
+    for (const name of mlpParamNames(this.residual)) grads[name] = b[GRAD_OF[name]].data as Float32Array;
     const ce = (b.ce.data as Float32Array)[0];
     const out: OrtStepResult = { ce, total: ce, grads, mean: f.mu.data as Float32Array, variance: f.var.data as Float32Array };
     if (this.nmtune && terms) {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NmlabError } from '../../shared/errors';
 import { initTfBackend } from '../tf/backend';
 import { chooseProviders, loadOrt, ortThreads } from '../onnx/providers';
-import { OrtMlpStep, MLP_PARAM_NAMES, type MlpArrays, type MlpParamName } from './ortStep';
+import { OrtMlpStep, mlpParamNames, type MlpArrays, type MlpParamName } from './ortStep';
 import { AdamW, adamwUpdate } from './adamw';
 import { checkFeatureSet, epochBatches, gatherRows, stratifiedFraction, type FeatureSet } from './data';
 import { objective } from './objective';
@@ -243,18 +243,17 @@ export class FeatureTuner {
   }
 
   /**
-   * Which engine trains: ORT for the paper preset's one-block MLP without residual when it
-   * loads, else tfjs. The reference preset's step (two views, element-mean MSE, residual) is
-   * implemented in tfjs only.
+   * Which engine trains: ORT for the one-block MLP (either preset, with or without the
+   * residual) when it loads, else tfjs.
    */
   private async resolveEngine(): Promise<'tfjs' | 'ort'> {
     const p = this.params;
-    const eligible = p.method !== 'lp' && p.hiddenBlocks === 1 && !p.residual && p.preset === 'paper';
+    const eligible = p.method !== 'lp' && p.hiddenBlocks === 1;
     if (p.engine === 'tfjs') return 'tfjs';
     if (p.engine === 'ort' && !eligible)
       throw new NmlabError(
         'BAD_REQUEST',
-        `${this.constructor.name}: engine "ort" trains the paper preset's one-block MLP without residual only (method ${p.method}, preset ${p.preset}, hiddenBlocks ${p.hiddenBlocks}, residual ${p.residual}); use engine "tfjs" or "auto"`,
+        `${this.constructor.name}: engine "ort" trains the one-block MLP only (method ${p.method}, hiddenBlocks ${p.hiddenBlocks}); use engine "tfjs" or "auto"`,
       );
     if (!eligible) return 'tfjs';
     try {
@@ -309,17 +308,18 @@ export class FeatureTuner {
     const p = this.params;
     const weights = this.termWeights();
     const nmtune = weights !== null;
-    const ortStep = await OrtMlpStep.create(nmtune);
+    const ortStep = await OrtMlpStep.create(nmtune, undefined, p.residual);
+    const names = mlpParamNames(p.residual);
     const mlp = this.mlp_!;
     const head = this.head_!;
     const tensors: Record<MlpParamName, tf.Variable> = { ...(mlp.vars as Record<string, tf.Variable>), 'head.weight': head.w, 'head.bias': head.b } as Record<MlpParamName, tf.Variable>;
     const params = {} as MlpArrays;
     const m = {} as MlpArrays;
     const v = {} as MlpArrays;
-    for (const k of MLP_PARAM_NAMES) {
+    for (const k of names) {
       params[k] = Float32Array.from(tensors[k].dataSync() as Float32Array);
-      m[k] = new Float32Array(params[k].length);
-      v[k] = new Float32Array(params[k].length);
+      m[k] = new Float32Array(params[k]!.length);
+      v[k] = new Float32Array(params[k]!.length);
     }
     const runMean = Float32Array.from(mlp.running[0].mean.dataSync() as Float32Array);
     const runVar = Float32Array.from(mlp.running[0].variance.dataSync() as Float32Array);
@@ -328,7 +328,7 @@ export class FeatureTuner {
     let t = 0;
     // Copy the trained arrays into the tfjs model (per epoch and at the end).
     const sync = () => {
-      for (const k of MLP_PARAM_NAMES) tf.tidy(() => tensors[k].assign(tf.tensor(params[k], tensors[k].shape)));
+      for (const k of names) tf.tidy(() => tensors[k].assign(tf.tensor(params[k]!, tensors[k].shape)));
       tf.tidy(() => {
         mlp.running[0].mean.assign(tf.tensor1d(runMean));
         mlp.running[0].variance.assign(tf.tensor1d(runVar));
@@ -338,9 +338,9 @@ export class FeatureTuner {
       step: async (x, labels, rows, lr) => {
         const onehot = new Float32Array(rows * C);
         for (let i = 0; i < rows; i++) onehot[i * C + labels[i]] = 1;
-        const r = await ortStep.run(params, x, x, onehot, rows, weights);
+        const r = await ortStep.run(params, x, onehot, rows, weights, p.preset);
         t++;
-        for (const k of MLP_PARAM_NAMES) adamwUpdate(params[k], r.grads[k], m[k], v[k], params[k], lr, t, adam);
+        for (const k of names) adamwUpdate(params[k]!, r.grads[k]!, m[k]!, v[k]!, params[k]!, lr, t, adam);
         const unbiased = rows / Math.max(1, rows - 1);
         for (let i = 0; i < runMean.length; i++) {
           runMean[i] = (1 - BN_MOMENTUM) * runMean[i] + BN_MOMENTUM * r.mean[i];

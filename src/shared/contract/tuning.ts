@@ -86,7 +86,7 @@ export const TuneParams = z
     augment: TuneAugment.describe('feature-space views of the reference preset'),
     engine: z
       .enum(['auto', 'tfjs', 'ort'])
-      .describe("tfjs (autodiff, every shape and preset); ort (onnxruntime: the paper preset's one-block MLP without residual); auto: ort where it applies"),
+      .describe('tfjs (autodiff, any MLP depth); ort (onnxruntime, hand-written backward: the one-block MLP, both presets, several times faster); auto: ort where it applies and loads'),
     downstreamNoise: DownstreamNoise.describe('downstream label noise η on the training set (paper §7.4)'),
   })
   .strict();
