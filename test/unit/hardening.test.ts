@@ -13,6 +13,7 @@ import { describeEscapedError, formatBytes, fsError } from '../../src/core/fs/er
 import { writeFileAtomic } from '../../src/core/fs/atomic';
 import { requireProject } from '../../src/core/projects/manifest';
 import { checkDatasetName } from '../../src/core/datasets/store';
+import { createExperiment } from '../../src/core/experiments/store';
 import { NmlabError } from '../../src/shared/errors';
 
 let tmp: string;
@@ -75,6 +76,12 @@ describe('unseenClassWarning', () => {
 });
 
 describe('.npy trailing bytes: the streaming and whole-file readers agree', () => {
+  it('a folder named like an array is refused by both readers, naming it', async () => {
+    await mkdir(join(tmp, 'folder.npy'));
+    await expect(readNpy(join(tmp, 'folder.npy'))).rejects.toThrow(/folder\.npy: it is a folder, not a file/);
+    await expect(readNpyHeader(join(tmp, 'folder.npy'))).rejects.toThrow(/folder\.npy: it is a folder, not a file/);
+  });
+
   it('both reject a file with bytes after the data', async () => {
     const good = encodeNpy({ dtype: 'float32', shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) });
     const file = join(tmp, 'trailing.npy');
@@ -129,6 +136,12 @@ describe('requireProject', () => {
     expect(() => requireProject(join(tmp, 'plain'))).toThrow(/is not an NMLab project \(no nmlab\.json\); create one there with `nmlab project create/);
     expect(() => requireProject(join(tmp, 'missing'))).toThrow(/project folder .*missing does not exist/);
     expect(() => requireProject(join(tmp, 'plain'))).not.toThrow(/project init/);
+  });
+
+  it('the experiments API refuses a folder that is not a project and writes nothing there', async () => {
+    await mkdir(join(tmp, 'plain-exp'));
+    await expect(createExperiment(join(tmp, 'plain-exp'), {} as never)).rejects.toThrow(/plain-exp is not an NMLab project \(no nmlab\.json\)/);
+    expect(await readdir(join(tmp, 'plain-exp'))).toEqual([]);
   });
 });
 

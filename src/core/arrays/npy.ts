@@ -174,11 +174,18 @@ function ioError(file: string, err: unknown): NmlabError {
 
 /** Open `file` for reading; a failure names the file (NmlabError via ioError). */
 async function openForReading(file: string): Promise<FileHandle> {
+  let fh: FileHandle;
   try {
-    return await open(file, 'r');
+    fh = await open(file, 'r');
   } catch (err) {
     throw ioError(file, err);
   }
+  // A folder opens fine on Linux and fails only at the first read, with no path in the error.
+  if ((await fh.stat()).isDirectory()) {
+    await fh.close();
+    throw ioError(file, Object.assign(new Error('is a directory'), { code: 'EISDIR' }));
+  }
+  return fh;
 }
 
 /** Reads only the header of a `.npy` file (and checks that the file is long enough). */

@@ -65,7 +65,8 @@ export function fsError(err: unknown, action: string, path: string, space: Space
 
 /** The errno code behind `err`, looking through an NmlabError made by {@link fsError}. */
 export function causeCode(err: unknown): string | undefined {
-  return errnoCode(err) ?? (err instanceof NmlabError ? errnoCode(err.cause) : undefined);
+  // An NmlabError's own `code` is its NMLab code (BAD_REQUEST …), not an errno.
+  return err instanceof NmlabError ? errnoCode(err.cause) : errnoCode(err);
 }
 
 function fsErrorOf(err: unknown, action: string, path: string, space: SpaceHint): NmlabError {
