@@ -158,6 +158,17 @@ describe('runTuneFit', () => {
     expect(any.realisedFlipRate).toBe(any.flipped / 500);
   });
 
+  it('writes into a Run the caller started (a resumable stage) and ends it succeeded', async () => {
+    const run = await new RunStore(project).create('demo.tune', { stageKey: 'k1' });
+    const { runId, result } = await runTuneFit({ method: 'lp', epochs: 2 }, { train, test, targets: [] }, { run });
+    expect(runId).toBe(run.id);
+    expect(TuneRunResult.parse(JSON.parse(await readFile(join(run.dir, 'result.json'), 'utf8')))).toEqual(result);
+    expect(JSON.parse(await readFile(join(run.dir, 'config.json'), 'utf8'))).toMatchObject({ kind: 'demo.tune', stageKey: 'k1' });
+    const [listed] = await new RunStore(project).list();
+    expect(listed.status).toBe('succeeded');
+    expect((await points(run.dir)).filter((p) => p.series === 'epoch').length).toBe(2);
+  });
+
   it('a cancelled fit marks its run cancelled and throws CANCELLED', async () => {
     const ctl = new AbortController();
     await expect(

@@ -52,8 +52,12 @@ export interface TuneFitRun {
 }
 
 export interface TuneFitOptions {
-  /** Write a run folder; null or absent: in memory only. */
-  run?: TuneFitRun | null;
+  /**
+   * Where to write: a project (new run, or the queue's existing one), a `Run` the caller
+   * already started (e.g. a resumable stage; runTuneFit writes its metrics, log and result and
+   * ends it), or null/absent: in memory only.
+   */
+  run?: TuneFitRun | Run | null;
   signal?: AbortSignal;
   onStep?: (e: StepEvent) => void;
   /** After each epoch, with that epoch's model's accuracy and macro-F1 on the monitor set. */
@@ -130,7 +134,7 @@ export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod
       throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
   const numClasses = overrides.numClasses ?? maxLabel([train, ...evalSets.map((e) => e.set)]) + 1;
   const params = resolveTuneParams({ ...overrides, numClasses }, `tuning ${overrides.method}`);
-  const run = opts.run ? await openRun(opts.run, params) : null;
+  const run = opts.run instanceof Run ? opts.run : opts.run ? await openRun(opts.run, params) : null;
   const log = async (line: string) => {
     opts.onLog?.(line);
     await run?.log(line);
