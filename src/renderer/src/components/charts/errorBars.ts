@@ -1,0 +1,59 @@
+/**
+ * A Chart.js plugin that draws error bars (vertical whiskers with caps) for line and bar
+ * charts: each dataset may carry `intervals`, one [lo, hi] (in data units) or null per data
+ * point, drawn at that point's element. Used by the app's charts and the report's.
+ */
+import type { Chart, ChartType, Plugin } from 'chart.js';
+
+export type Interval = [number, number] | null;
+
+/** The intervals of a dataset, when it has them. */
+function intervalsOf(ds: object): Interval[] | undefined {
+  return (ds as { intervals?: Interval[] }).intervals;
+}
+
+export const errorBarsPlugin: Plugin<ChartType> = {
+  id: 'nmlabErrorBars',
+  afterDatasetsDraw(c: Chart) {
+    const { ctx, chartArea } = c;
+    const y = c.scales.y;
+    if (!y) return;
+    c.data.datasets.forEach((ds, i) => {
+      const intervals = intervalsOf(ds);
+      if (!intervals || !c.isDatasetVisible(i)) return;
+      const meta = c.getDatasetMeta(i);
+      ctx.save();
+      // Never draw over the axes or the legend.
+      ctx.beginPath();
+      ctx.rect(chartArea.left, chartArea.top, chartArea.right - chartArea.left, chartArea.bottom - chartArea.top);
+      ctx.clip();
+      const colour = Array.isArray(ds.borderColor) ? String(ds.borderColor[0]) : String(ds.borderColor ?? '#000');
+      ctx.strokeStyle = meta.type === 'bar' ? '#000' : colour;
+      ctx.globalAlpha = meta.type === 'bar' ? 0.75 : 1;
+      ctx.lineWidth = 1.2;
+      meta.data.forEach((el, j) => {
+        const iv = intervals[j];
+        if (!iv || !(iv[1] > iv[0])) return;
+        const x = el.x;
+        const lo = y.getPixelForValue(iv[0]);
+        const hi = y.getPixelForValue(iv[1]);
+        const cap = meta.type === 'bar' ? 5 : 3.5;
+        ctx.beginPath();
+        ctx.moveTo(x, lo);
+        ctx.lineTo(x, hi);
+        ctx.moveTo(x - cap, lo);
+        ctx.lineTo(x + cap, lo);
+        ctx.moveTo(x - cap, hi);
+        ctx.lineTo(x + cap, hi);
+        ctx.stroke();
+      });
+      ctx.restore();
+    });
+  },
+};
+
+/** The smallest and largest value the chart must show: means and both ends of every interval. */
+export function valueRange(values: Array<number | null>, intervals: Interval[]): [number, number] | null {
+  const all = [...values.filter((v): v is number => v !== null && Number.isFinite(v)), ...intervals.flatMap((iv) => (iv ? iv : []))];
+  return all.length ? [Math.min(...all), Math.max(...all)] : null;
+}
