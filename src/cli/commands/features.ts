@@ -11,12 +11,16 @@ import { readNpyHeader, readNpyRows } from '../../core/arrays/npy';
 import { readIdxImages } from '../../core/datasets/idx';
 import { loadBackbone } from '../../core/features/backbone';
 import { FeatureExtractor } from '../../core/features/extract';
+import { checkPreprocessing } from '../../core/features/check';
+import { requireProject } from '../../core/projects/manifest';
 import { inspectOnnx } from '../../core/features/onnx';
 import { NpyRowWriter } from '../../core/features/npyWriter';
 import { IMAGE_EXTENSIONS, readImageFile } from '../../core/images/decode';
 import { imageAt, type RawImage } from '../../core/images/image';
 
 const USAGE = `Usage: nmlab features --backbone MODEL --inspect [--json]
+       nmlab features --backbone MODEL --check --project DIR --dataset ID [--classifier NAME] [--sample N]
+                      [preprocessing flags as below] [--json]
        nmlab features --backbone MODEL (--inputs X.npy | --images DIR | --idx FILE) --out F.npy
                       [--output NAME] [--input NAME] [--size N | --size HxW] [--mean a,b,c] [--std a,b,c]
                       [--layout nchw|nhwc] [--crop-pct P] [--scale S] [--interpolation bilinear|nearest]
@@ -26,6 +30,10 @@ Runs an ONNX backbone with onnxruntime-node and writes its features as a float32
 
   --backbone MODEL   an .onnx file, a backbone.json, or a folder holding backbone.json
   --inspect          print the model's inputs and outputs (names, types, shapes), sha256 and backbone.json
+  --check            run the preprocessing on --sample N (default 256) images of project dataset
+                     --dataset: per-channel mean/std of the model input, the accuracy of a
+                     classification output as wide as the class count (or --classifier NAME),
+                     and warnings when they look wrong (e.g. an unnormalised input)
   --inputs X.npy     an already preprocessed float32 batch, batch first (fed as is)
   --images DIR       PNG/JPEG files under DIR (recursively), in sorted path order
   --idx FILE         MNIST-style IDX images (gzipped or not)
@@ -90,6 +98,34 @@ function withChannels(o: PreprocessSpec, fx: { input: { shape: (number | string 
   return { ...o, inputSize: [c as number, o.inputSize[1], o.inputSize[2]] };
 }
 
+async function check(io: CliIO, args: ParsedCommandArgs): Promise<number> {
+  const project = requireOpt(args, 'project');
+  const dataset = requireOpt(args, 'dataset');
+  const sample = numberOpt(args, 'sample') ?? 256;
+  if (!Number.isInteger(sample) || sample < 1) throw new UsageError('--sample must be a positive integer');
+  requireProject(project);
+  const ref = await loadBackbone(requireOpt(args, 'backbone'));
+  const r = await checkPreprocessing(project, dataset, ref, {
+    outputNode: stringOpt(args, 'output'),
+    classifierNode: stringOpt(args, 'classifier'),
+    preprocess: withChannels(preprocessFlags(args), { input: (await inspectOnnx(ref.onnxFile)).inputs[0] ?? { shape: [] } }, ref.manifest?.preprocess),
+    sample,
+    threads: numberOpt(args, 'threads'),
+  });
+  if (args.values.json === true) {
+    printJson(io, r);
+    return 0;
+  }
+  const f = (v: number) => v.toFixed(3);
+  io.out(`${r.rows} images of "${r.dataset}" (${r.split === 'test' ? 'test split' : 'all rows'}), preprocessed to ${r.preprocess.inputSize.join('×')} ${r.preprocess.layout}\n`);
+  r.channels.forEach((c, i) => io.out(`  channel ${i}: mean ${f(c.mean)}  std ${f(c.std)}  min ${f(c.min)}  max ${f(c.max)}\n`));
+  if (r.classifier) io.out(`  classifier "${r.classifier.node}": ${(100 * r.classifier.accuracy).toFixed(1)} % top-1 (chance ${(100 * r.classifier.chance).toFixed(1)} %)\n`);
+  else io.out('  no classification output as wide as the class count (name one with --classifier)\n');
+  if (r.suggested) io.out(`  suggested: --mean ${r.suggested.mean.join(',')} --std ${r.suggested.std.join(',')}${r.suggested.accuracy !== null ? ` (classifier: ${(100 * r.suggested.accuracy).toFixed(1)} %)` : ''}\n`);
+  for (const w of r.warnings) io.err(`warning: ${w}\n`);
+  return 0;
+}
+
 async function listImages(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string) => {
@@ -125,11 +161,17 @@ export const featuresCommand: Command = {
     'batch-size': { type: 'string' },
     threads: { type: 'string' },
     inspect: { type: 'boolean' },
+    check: { type: 'boolean' },
+    project: { type: 'string' },
+    dataset: { type: 'string' },
+    classifier: { type: 'string' },
+    sample: { type: 'string' },
     out: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args, io) {
     if (args.values.inspect === true) return inspect(io, requireOpt(args, 'backbone'), args.values.json === true);
+    if (args.values.check === true) return check(io, args);
     const sources = ['inputs', 'images', 'idx'].filter((k) => stringOpt(args, k) !== undefined);
     if (sources.length !== 1) throw new UsageError('give exactly one of --inputs, --images, --idx');
     const out = requireOpt(args, 'out');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BackboneManifest, OnnxInspection, PreprocessSpec } from './backbones';
+import { BackboneManifest, OnnxInspection, PreprocessSpec, ResolvedPreprocess } from './backbones';
 
 /**
  * The app's view of backbones (issue 4, "In the app"): the model inspector, the import of an
@@ -35,12 +35,40 @@ export const BackboneAction = z.discriminatedUnion('op', [
     preprocess: PreprocessSpec.default({}),
     license: z.string().max(200).optional(),
   }),
+  /** Run the preprocessing (and a classifier output, if any) on a sample of an image dataset (issue 10 item 5). */
+  z.object({
+    op: z.literal('check'),
+    projectDir: ProjectFolder,
+    file: UserPath,
+    dataset: z.string().min(1),
+    outputNode: z.string().min(1).optional(),
+    classifierNode: z.string().min(1).optional(),
+    preprocess: PreprocessSpec.default({}),
+    sample: z.number().int().min(1).max(4096).default(256),
+  }),
 ]);
 export type BackboneAction = z.infer<typeof BackboneAction>;
 
-/** The `backbone` job: inspect an .onnx (result: BackboneInspection) or import it (result: BackboneManifest). */
+/** The `backbone` job: inspect an .onnx (result: BackboneInspection), import it (result: BackboneManifest) or check its preprocessing (result: PreprocessCheck). */
 export const BackboneJobSpec = z.object({ kind: z.literal('backbone'), action: BackboneAction });
 export type BackboneJobSpec = z.infer<typeof BackboneJobSpec>;
+
+/** What a backbone's preprocessing does to a dataset sample, and how its classifier scores on it. */
+export const PreprocessCheck = z.object({
+  dataset: z.string(),
+  rows: z.number().int(),
+  /** Which rows were sampled: the test split, or all rows when the dataset has no split. */
+  split: z.enum(['test', 'all']),
+  preprocess: ResolvedPreprocess,
+  /** Per channel of the model input: moments over every pixel of the sample. */
+  channels: z.array(z.object({ mean: z.number(), std: z.number(), min: z.number(), max: z.number() })),
+  /** Top-1 accuracy of a classification output as wide as the dataset's class count (null: none). */
+  classifier: z.object({ node: z.string(), accuracy: z.number(), chance: z.number(), rows: z.number().int(), numClasses: z.number().int() }).nullable(),
+  /** When the input is not normalised: this dataset's per-channel mean/std and the accuracy they give. */
+  suggested: z.object({ mean: z.array(z.number()), std: z.array(z.number()), accuracy: z.number().nullable() }).nullable(),
+  warnings: z.array(z.string()),
+});
+export type PreprocessCheck = z.infer<typeof PreprocessCheck>;
 
 /** A feature file cached for a backbone (`features/<key>.npy`). */
 export const CachedFeatures = z.object({
