@@ -20,6 +20,10 @@ Options:
   --host H   interface to bind (default 127.0.0.1; anything else exposes the lab to the network)
   --port N   port to listen on (default 0: a free port is chosen)
   --json     print {"url", "host", "port", "token"} as one JSON line once listening
+Each WebSocket connection may send messages of at most 1 MiB, 100 requests per second (bursts
+of 200) and 64 unanswered requests; a client that breaks the protocol or these limits is
+disconnected (close code 1002, 1007, 1008 or 1009) with one log line, and the server and its
+running jobs carry on.
 Stops on Ctrl-C (SIGINT) or SIGTERM.`,
   options: {
     host: { type: 'string' },
