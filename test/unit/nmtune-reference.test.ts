@@ -12,7 +12,7 @@ import { Mlp, kaimingHeadInit, type BatchStats } from '../../src/core/tuning/mlp
 import { objective } from '../../src/core/tuning/objective';
 import { AdamW, adamwUpdate } from '../../src/core/tuning/adamw';
 import { OrtMlpStep, mlpParamNames, type MlpArrays } from '../../src/core/tuning/ortStep';
-import { PRESET_TERMS, tuneDefaults } from '../../src/core/tuning/params';
+import { PRESET_TERMS, tuneDefaults } from '../../src/shared/contract/tuning';
 import { Rng } from '../../src/core/tuning/rng';
 import type { TuneTerms } from '../../src/shared/contract/tuning';
 

@@ -11,7 +11,7 @@ import { initTfBackend } from '../../src/core/tf/backend';
 import { Mlp, type BatchStats } from '../../src/core/tuning/mlp';
 import { objective } from '../../src/core/tuning/objective';
 import { svdTerm, svdTermValueAndGrad } from '../../src/core/tuning/losses';
-import { PRESET_TERMS } from '../../src/core/tuning/params';
+import { PRESET_TERMS } from '../../src/shared/contract/tuning';
 import { Rng } from '../../src/core/tuning/rng';
 import { OrtMlpStep, MLP_PARAM_NAMES, type MlpArrays } from '../../src/core/tuning/ortStep';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tuneCommand } from '../../src/cli/commands/tune';
-import { TuneRunResult } from '../../src/shared/contract/tuning';
+import { TuneParams, TuneRunResult, tuneDefaults, tuneParamFields } from '../../src/shared/contract/tuning';
 
 const dir = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
 
@@ -65,5 +65,24 @@ describe('nmlab tune', () => {
     await expect(tune([...files, '--method', 'lp', '--fraction', '1.5'])).rejects.toThrow(/--fraction: .*<=1/);
     await expect(tune([...files, '--method', 'lp', '--residual', 'yes'])).rejects.toThrow(/--residual must be true or false/);
     expect(tuneCommand.usage).toMatch(/--downstream-noise-semantics <any-class\|other-class>/);
+  });
+});
+
+describe('tuneParamFields (what the flags and the UI form are built from)', () => {
+  it('lists every leaf of TuneParams but method, each described, each accepting the defaults of every method and preset', () => {
+    const fields = tuneParamFields();
+    const paths = fields.map((f) => f.path.join('.'));
+    const leaves = Object.entries(TuneParams.shape).flatMap(([k, s]) => (k === 'method' ? [] : 'shape' in s ? Object.keys(s.shape).map((sub) => `${k}.${sub}`) : [k]));
+    expect(paths).toEqual(leaves);
+    for (const f of fields) {
+      expect(f.description.length).toBeGreaterThan(5);
+      for (const [m, p] of [['lp', 'paper'], ['mlp', 'reference'], ['nmtune', 'paper'], ['nmtune', 'reference']] as const) {
+        const d = tuneDefaults(m, p) as unknown as Record<string, unknown>;
+        const v = f.path.length === 1 ? d[f.path[0]] : (d[f.path[0]] as Record<string, unknown>)[f.path[1]!];
+        expect(f.schema.safeParse(v).success).toBe(true);
+      }
+    }
+    expect(fields.find((f) => f.path.join('.') === 'downstreamNoise.seed')).toMatchObject({ kind: 'integer', nullable: true });
+    expect(fields.find((f) => f.path.join('.') === 'headInit')).toMatchObject({ kind: 'choice', choices: ['torch-linear', 'kaiming-zero'] });
   });
 });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadFeatureSet } from '../../src/core/tuning/load';
 import { LinearProbe, MlpTuner, NMTune, makeTuner, type StepEvent } from '../../src/core/tuning/tuner';
-import { tuneDefaults } from '../../src/core/tuning/params';
+import { tuneDefaults } from '../../src/shared/contract/tuning';
 import type { FeatureSet } from '../../src/core/tuning/data';
 import { NmlabError } from '../../src/shared/errors';
 import { initTfBackend } from '../../src/core/tf/backend';

@@ -7,69 +7,47 @@
  * the project's runs/ folder in the `TuneRunResult` shape.
  */
 import { resolve } from 'node:path';
-import { z } from 'zod';
 import { UsageError, printJson, requireOpt, stringOpt, type Command, type ParsedCommandArgs } from '../command';
-import { TuneParams, type TuneOverrides } from '../../shared/contract/tuning';
+import { TuneParams, tuneDefaults, tuneParamFields, type TuneOverrides, type TuneParamField } from '../../shared/contract/tuning';
 import { loadFeatureSet } from '../../core/tuning/load';
-import { tuneDefaults } from '../../core/tuning/params';
 import { runTuneFit } from '../../core/jobs/kinds/tune';
 
-type Field = z.ZodType;
-
-/** One flag per leaf of TuneParams (method is required and handled apart). */
-interface TuneFlag {
+/** One flag per leaf of TuneParams: `terms.mse` is `--terms-mse`. */
+interface TuneFlag extends TuneParamField {
   flag: string;
-  key: keyof TuneParams;
-  sub: string | null;
-  schema: Field;
 }
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const FLAGS: TuneFlag[] = tuneParamFields().map((f) => ({ ...f, flag: f.path.map(String).map(kebab).join('-') }));
 
-function leaves(): TuneFlag[] {
-  const out: TuneFlag[] = [];
-  for (const [key, schema] of Object.entries(TuneParams.shape) as Array<[keyof TuneParams, Field]>) {
-    if (key === 'method') continue;
-    if (schema instanceof z.ZodObject)
-      for (const [sub, s] of Object.entries(schema.shape as Record<string, Field>)) out.push({ flag: `${kebab(key)}-${kebab(sub)}`, key, sub, schema: s });
-    else out.push({ flag: kebab(key), key, sub: null, schema });
-  }
-  return out;
+/** What a flag takes: choices, a number, true/false; "|null" where null is allowed. */
+function takes(f: TuneParamField): string {
+  const base = f.kind === 'choice' ? f.choices!.join('|') : f.kind === 'boolean' ? 'true|false' : f.kind;
+  return f.nullable ? `${base}|null` : base;
 }
 
-const FLAGS = leaves();
-
-/** What a flag takes, from its schema: choices, a number, true/false; "|null" where null is allowed. */
-function takes(s: Field): string {
-  if (s instanceof z.ZodNullable) return `${takes(s.unwrap() as Field)}|null`;
-  if (s instanceof z.ZodEnum) return (s.options as string[]).join('|');
-  if (s instanceof z.ZodBoolean) return 'true|false';
-  if (s instanceof z.ZodNumber) return s.format === 'safeint' || s.isInt ? 'integer' : 'number';
-  return 'value';
-}
-
-function parseValue(s: Field, raw: string, flag: string): unknown {
-  if (s instanceof z.ZodNullable && raw === 'null') return null;
-  const inner = s instanceof z.ZodNullable ? (s.unwrap() as Field) : s;
+function parseValue(f: Pick<TuneParamField, 'schema' | 'kind' | 'nullable'>, raw: string, flag: string): unknown {
   let v: unknown = raw;
-  if (inner instanceof z.ZodNumber) {
+  if (f.nullable && raw === 'null') v = null;
+  else if (f.kind === 'number' || f.kind === 'integer') {
     v = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${flag} must be a number, got "${raw}"`);
-  } else if (inner instanceof z.ZodBoolean) {
+  } else if (f.kind === 'boolean') {
     if (raw !== 'true' && raw !== 'false') throw new UsageError(`--${flag} must be true or false, got "${raw}"`);
     v = raw === 'true';
   }
-  const r = s.safeParse(v);
+  const r = f.schema.safeParse(v);
   if (!r.success) throw new UsageError(`--${flag}: ${r.error.issues[0]?.message ?? 'invalid'} (got "${raw}")`);
   return r.data;
 }
 
 function defaultsText(f: TuneFlag): string {
-  if (f.key === 'preset') return 'default "paper"';
+  const [key, sub] = f.path;
+  if (key === 'preset') return 'default "paper"';
   const seen = new Map<string, string[]>();
   for (const [m, p] of [['lp', 'paper'], ['mlp', 'paper'], ['nmtune', 'paper'], ['nmtune', 'reference']] as const) {
-    const d = tuneDefaults(m, p)[f.key] as unknown;
-    const v = JSON.stringify(f.sub ? (d as Record<string, unknown>)[f.sub] : d);
+    const d = tuneDefaults(m, p)[key] as unknown;
+    const v = JSON.stringify(sub ? (d as Record<string, unknown>)[sub] : d);
     seen.set(v, [...(seen.get(v) ?? []), p === 'reference' ? `${m} reference` : m]);
   }
   if (seen.size === 1) return `default ${[...seen.keys()][0]}`;
@@ -90,7 +68,7 @@ reference preprocessing: rows L2-normalised, then centred; raw values beside the
 
 Tuning parameters (src/shared/contract/tuning.ts; presets: paper = eq. 4–7 with λ = 0.01,
 reference = the authors' nml_tune.py):
-${FLAGS.map((f) => `  --${f.flag} <${takes(f.schema)}>\n      ${f.schema.description ?? ''}; ${defaultsText(f)}`).join('\n')}
+${FLAGS.map((f) => `  --${f.flag} <${takes(f)}>\n      ${f.description}; ${defaultsText(f)}`).join('\n')}
 
 Without --json, progress goes to stderr and a summary to stdout. Ctrl-C stops after the
 current step; the run is then saved as cancelled.
@@ -98,16 +76,18 @@ current step; the run is then saved as cancelled.
 
 /** The overrides the flags give (method included). */
 export function overridesFromFlags(args: ParsedCommandArgs): TuneOverrides & { method: TuneParams['method'] } {
-  const method = parseValue(TuneParams.shape.method, requireOpt(args, 'method'), 'method') as TuneParams['method'];
+  const choice = { kind: 'choice', nullable: false } as const;
+  const method = parseValue({ ...choice, schema: TuneParams.shape.method }, requireOpt(args, 'method'), 'method') as TuneParams['method'];
   const out: Record<string, unknown> = { method };
   const preset = stringOpt(args, 'preset');
-  const defaults = tuneDefaults(method, preset === undefined ? 'paper' : (parseValue(TuneParams.shape.preset, preset, 'preset') as TuneParams['preset']));
+  const defaults = tuneDefaults(method, preset === undefined ? 'paper' : (parseValue({ ...choice, schema: TuneParams.shape.preset }, preset, 'preset') as TuneParams['preset']));
   for (const f of FLAGS) {
     const raw = stringOpt(args, f.flag);
     if (raw === undefined) continue;
-    const v = parseValue(f.schema, raw, f.flag);
-    if (f.sub === null) out[f.key] = v;
-    else out[f.key] = { ...((out[f.key] as Record<string, unknown> | undefined) ?? (defaults[f.key] as Record<string, unknown>)), [f.sub]: v };
+    const v = parseValue(f, raw, f.flag);
+    const [key, sub] = f.path;
+    if (sub === undefined) out[key] = v;
+    else out[key] = { ...((out[key] as Record<string, unknown> | undefined) ?? (defaults[key] as Record<string, unknown>)), [sub]: v };
   }
   return out as TuneOverrides & { method: TuneParams['method'] };
 }

@@ -92,9 +92,80 @@ export const TuneParams = z
   .strict();
 export type TuneParams = z.infer<typeof TuneParams>;
 
+/*
+ * Defaults (DESIGN §4): LP AdamW lr 0.01, no decay; MLP and NMTune lr 0.001, wd 1e-4; cosine,
+ * 30 epochs, batch 128. The `reference` preset takes the authors' README command for NMTune
+ * (`nml_tune.py --epochs=30 --lr=0.001 --wd=0.0001 --batch-size=64 --mlp-with-res=True
+ * --mlp-res-scale-init=1.0 --mlp-after-ratio=4 --mlp-after-layers=1 --mse-loss-weight=1.0
+ * --cov-loss-weight=0.04 --svd-loss-weight=0.001`, head kaiming-uniform with zero bias).
+ */
+
+/** Term weights of each preset (paper eq. 7 with λ = 0.01; the authors' argparse defaults). */
+export const PRESET_TERMS: Record<TunePreset, TuneTerms> = {
+  paper: { mse: 0.01, cov: 0.01, svd: 0.01, svdTopK: 1 },
+  reference: { mse: 1.0, cov: 0.04, svd: 0.001, svdTopK: 5 },
+};
+
+/** The defaults of `method` under `preset`. LP has no MLP, so its preset changes nothing but the record. */
+export function tuneDefaults(method: TuneMethodName, preset: TunePreset = 'paper'): TuneParams {
+  const lp = method === 'lp';
+  const ref = preset === 'reference' && !lp;
+  return {
+    method,
+    preset,
+    epochs: 30,
+    lr: lp ? 0.01 : 0.001,
+    weightDecay: lp ? 0 : 1e-4,
+    batchSize: ref ? 64 : 128,
+    schedule: 'cosine',
+    warmupEpochs: 0,
+    seed: 0,
+    fraction: 1,
+    numClasses: null,
+    mlpRatio: 4,
+    hiddenBlocks: 1,
+    residual: ref,
+    residualScaleInit: 1,
+    headInit: ref ? 'kaiming-zero' : 'torch-linear',
+    // MLP tuning is NMTune without its terms (the paper's ablation, §6.2).
+    terms: method === 'nmtune' ? PRESET_TERMS[preset] : { mse: 0, cov: 0, svd: 0, svdTopK: PRESET_TERMS[preset].svdTopK },
+    augment: { weakNoise: 0, strongNoise: 0.1, strongDropout: 0.1 },
+    engine: 'auto',
+    downstreamNoise: { eta: 0, semantics: 'any-class', seed: null },
+  };
+}
+
 /** Any subset of the parameters; nested objects are replaced whole when given. */
 export const TuneOverrides = TuneParams.partial();
 export type TuneOverrides = z.infer<typeof TuneOverrides>;
+
+/** One leaf of TuneParams as a form field or CLI flag: `terms.mse` is path ['terms', 'mse']. */
+export interface TuneParamField {
+  path: [keyof TuneParams] | [keyof TuneParams, string];
+  /** The leaf's schema (validate a value with it). */
+  schema: z.ZodType;
+  kind: 'number' | 'integer' | 'boolean' | 'choice';
+  choices: string[] | null;
+  nullable: boolean;
+  description: string;
+}
+
+function field(path: TuneParamField['path'], schema: z.ZodType): TuneParamField {
+  const inner = schema instanceof z.ZodNullable ? (schema.unwrap() as z.ZodType) : schema;
+  const kind = inner instanceof z.ZodEnum ? 'choice' : inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodNumber && inner.isInt ? 'integer' : 'number';
+  return { path, schema, kind, choices: inner instanceof z.ZodEnum ? (inner.options as string[]) : null, nullable: inner !== schema, description: schema.description ?? '' };
+}
+
+/** Every tunable leaf of TuneParams except `method`, in schema order: what `nmlab tune` flags and the UI form are built from. */
+export function tuneParamFields(): TuneParamField[] {
+  const out: TuneParamField[] = [];
+  for (const [key, schema] of Object.entries(TuneParams.shape) as Array<[keyof TuneParams, z.ZodType]>) {
+    if (key === 'method') continue;
+    if (schema instanceof z.ZodObject) for (const [sub, s] of Object.entries(schema.shape as Record<string, z.ZodType>)) out.push(field([key, sub], s));
+    else out.push(field([key], schema));
+  }
+  return out;
+}
 
 /** Preprocessing of the headline SVE/LSVR (src/core/spectrum/preprocess.ts); raw values sit beside them. */
 export const TUNE_SPECTRUM_PREPROCESS = 'reference' as const;
