@@ -15,6 +15,8 @@ import { loadFeatureSet } from '../../src/core/tuning/load';
 import type { FeatureSet } from '../../src/core/tuning/data';
 import { initTfBackend } from '../../src/core/tf/backend';
 import { TuneRunResult, type TuneOverrides } from '../../src/shared/contract/tuning';
+import { singularValuesOf } from '../../src/core/tuning/zSpectrum';
+import { spectrumOfMatrix } from '../../src/core/spectrum/spectrum';
 
 const fixtures = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
 
@@ -145,6 +147,15 @@ describe('runTuneFit', () => {
     expect(JSON.parse(await readFile(join(runDir!, 'config.json'), 'utf8'))).toMatchObject({ kind: 'tune', method: 'lp', note: 'x', params: { method: 'lp', epochs: 5 } });
     expect(JSON.parse(await readFile(join(runDir!, 'status.json'), 'utf8')).status).toBe('succeeded');
     expect((await new RunStore(project).list()).map((r) => r.id)).toEqual([runId]);
+  });
+
+  it('spectra of Z and F use the spectrum module preprocessing: the same singular values as spectrumOfMatrix', async () => {
+    for (const preprocess of ['reference', 'none'] as const) {
+      const ours = singularValuesOf(test.features, test.rows, test.dim, preprocess);
+      const theirs = await spectrumOfMatrix(test.features, test.rows, test.dim, 'test', { preprocess, gram: 'js' });
+      expect(ours.length).toBe(theirs.singularValues.length);
+      ours.forEach((v, i) => expect(Math.abs(v - theirs.singularValues[i])).toBeLessThan(1e-9 * ours[0]));
+    }
   });
 
   it('downstream noise η: other-class changes exactly round(ηN) labels, any-class about η(C−1)/C; the realised rate is reported', async () => {
