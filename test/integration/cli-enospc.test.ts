@@ -56,6 +56,7 @@ beforeAll(async () => {
   // Inputs live outside the small disk.
   const n = 100_000;
   await writeFile(join(work, 'labels.npy'), encodeNpy({ dtype: 'int64', shape: [n], data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)) }));
+  await writeFile(join(work, 'labels-40k.npy'), encodeNpy({ dtype: 'int64', shape: [40_000], data: BigInt64Array.from({ length: 40_000 }, (_, i) => BigInt(i % 10)) }));
   await writeFile(join(work, 'features.npy'), encodeNpy({ dtype: 'float32', shape: [n / 100, 64], data: Float32Array.from({ length: (n / 100) * 64 }, (_, i) => Math.sin(i)) }));
   await writeFile(join(work, 'labels-small.npy'), encodeNpy({ dtype: 'int64', shape: [n / 100], data: BigInt64Array.from({ length: n / 100 }, (_, i) => BigInt(i % 10)) }));
   await writeFile(join(work, 'features-big.npy'), encodeNpy({ dtype: 'float32', shape: [n / 10, 64], data: Float32Array.from({ length: (n / 10) * 64 }, (_, i) => Math.cos(i)) }));
@@ -77,6 +78,15 @@ describe('a full disk', () => {
     expect(r.stderr).toMatch(new RegExp(`^nmlab noise: cannot write ${join(mnt, 'noisy.npy')}: the disk is full; it needs 781\\.4 KiB and \\d+\\.\\d KiB are free; free some space`));
     expect(r.stderr).not.toMatch(/^\s+at /m);
     return tree(mnt).then((t) => expect(t.filter((p) => !p.startsWith('proj'))).toEqual([]));
+  });
+
+  it('noise --flipped-out: when the second file does not fit, the first is removed too (both or neither)', async (ctx) => {
+    if (skipReason) return ctx.skip(skipReason);
+    // 320 KB of noisy labels fit; 288 KB of flipped indices after them do not.
+    const r = nmlab('noise', '--labels', join(work, 'labels-40k.npy'), '--type', 'symmetric', '--ratio', '0.9', '--seed', '1', '--out', join(mnt, 'noisy.npy'), '--flipped-out', join(mnt, 'flipped.npy'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^nmlab noise: cannot write ${join(mnt, 'flipped.npy')}: the disk is full; it needs \\d+\\.\\d KiB`));
+    expect((await tree(mnt)).filter((p) => !p.startsWith('proj'))).toEqual([]);
   });
 
   it('dataset import: names the datasets folder and the dataset size; the project is untouched', async (ctx) => {

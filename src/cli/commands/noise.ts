@@ -3,6 +3,8 @@
  * injects seeded label noise (DESIGN §4) and writes the noisy labels atomically, in the input's
  * dtype. Prints the flipped count and the realised transition matrix.
  */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, type Command } from '../command';
 import { readNpy, writeNpy, type NpyArray } from '../../core/arrays/npy';
 import { MAX_CLASSES, classCountOf, labelVector } from '../../core/arrays/validate';
@@ -116,8 +118,17 @@ export const noiseCommand: Command = {
       if (err instanceof NmlabError && err.code === 'BAD_REQUEST') throw new NmlabError('BAD_REQUEST', `${labelsFile}: ${err.message}`);
       throw err;
     }
+    const outExisted = existsSync(outFile);
     await writeNpy(outFile, sameDtype(input, r.labels));
-    if (flippedOut) await writeNpy(flippedOut, { dtype: 'int64', shape: [r.flippedIndices.length], data: BigInt64Array.from(r.flippedIndices, (v) => BigInt(v)) });
+    if (flippedOut) {
+      try {
+        await writeNpy(flippedOut, { dtype: 'int64', shape: [r.flippedIndices.length], data: BigInt64Array.from(r.flippedIndices, (v) => BigInt(v)) });
+      } catch (err) {
+        // Both files or neither: noisy labels without their flip record are a half-written result.
+        if (!outExisted) await rm(outFile, { force: true });
+        throw err;
+      }
+    }
 
     const report = {
       labels: labelsFile,
