@@ -13,7 +13,8 @@ import { runsCommand } from './runs';
 import { experimentCommand } from './experiment';
 import { demoCommand } from './demo';
 import { reportCommand } from './report';
+import { workerCommand } from './worker';
 import { finetuneCommand } from './finetune';
 
 /** Every verb of `nmlab`, in the order `nmlab help` lists them. */
-export const commands: Command[] = [demoCommand, projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, finetuneCommand, pretrainCommand, datasetCommand, featuresCommand, runCommand, runsCommand, experimentCommand, reportCommand];
+export const commands: Command[] = [demoCommand, projectCommand, doctorCommand, serveCommand, spectrumCommand, noiseCommand, tuneCommand, finetuneCommand, pretrainCommand, datasetCommand, featuresCommand, runCommand, runsCommand, experimentCommand, reportCommand, workerCommand];

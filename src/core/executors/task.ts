@@ -1,0 +1,116 @@
+/**
+ * One study job on a compute node: what `nmlab worker --project DIR --study ID --job KEY
+ * --attempt N` runs inside a Slurm task. It runs the job in this process (no worker fork: the
+ * node's allocation is the job's), writes the run folder like a local worker would, and turns
+ * Slurm's SIGTERM (time limit near, preemption, scancel) into an interrupted run — requeued
+ * when Slurm still runs the task, left alone when the study was cancelled.
+ */
+import { hostname } from 'node:os';
+import type { ExperimentFile } from '../../shared/contract/experiments';
+import type { JobSpec, JobSpecInput } from '../../shared/contract/jobs';
+import { JobSpec as JobSpecSchema } from '../../shared/contract/jobs';
+import { NmlabError } from '../../shared/errors';
+import { jobKinds, type JobContext } from '../jobs/kinds/index';
+import { appendRunLog, createRun, markInterrupted, readRunConfig, readRunStatus, setRunStatus, type RunConfig } from '../experiments/runStore';
+import { readExperiment } from '../experiments/store';
+import type { SlurmControl } from './slurmctl';
+
+/** The run of attempt `attempt` of job `index` (the local queue names runs the same way). */
+export function studyRunId(experimentId: string, index: number, attempt: number): string {
+  return `${experimentId}.j${String(index).padStart(4, '0')}.a${attempt}`;
+}
+
+/** What a worker runs for job `index` of a study, and the config of its run folder. */
+export function studyJobRun(projectDir: string, exp: ExperimentFile, index: number, attempt: number, createdAt: string): { spec: JobSpecInput; config: RunConfig } {
+  const job = exp.jobs[index];
+  const runId = studyRunId(exp.id, index, attempt);
+  return {
+    spec: { kind: 'tune', projectDir, runId, experimentId: exp.id, attempt, job },
+    config: { id: runId, kind: 'tune', experimentId: exp.id, jobKey: job.key, attempt, createdAt, job },
+  };
+}
+
+export interface TaskOptions {
+  projectDir: string;
+  studyId: string;
+  key: string;
+  attempt: number;
+  /** Where progress and log lines go (the Slurm task's output file). */
+  out: (line: string) => void;
+  slurm: SlurmControl;
+  /** Aborted on SIGTERM. */
+  signal: AbortSignal;
+  /** `<array>_<task>` of this task, from SLURM_ARRAY_JOB_ID/SLURM_ARRAY_TASK_ID; null outside Slurm. */
+  slurmId: string | null;
+}
+
+/** Progress lines at most this often (a Slurm output file is read by people, not a UI). */
+const PROGRESS_EVERY_MS = 10_000;
+
+/** Run the task; the process exit code (0 only when the run succeeded). */
+export async function runStudyTask(o: TaskOptions): Promise<number> {
+  const exp = await readExperiment(o.projectDir, o.studyId);
+  const index = exp.jobs.findIndex((j) => j.key === o.key);
+  if (index < 0) throw new NmlabError('NOT_FOUND', `study "${o.studyId}" in ${o.projectDir} has no job "${o.key}"; see \`nmlab experiment status ${o.studyId}\``);
+  const { spec: specInput, config } = studyJobRun(o.projectDir, exp, index, o.attempt, new Date().toISOString());
+  const runId = config.id;
+  // The submitting NMLab made the first attempt's folder; a requeued task makes its own.
+  if (!(await readRunConfig(o.projectDir, runId))) await createRun(o.projectDir, config);
+  const before = await readRunStatus(o.projectDir, runId);
+  if (before?.status === 'cancelled' || before?.status === 'succeeded') {
+    o.out(`run ${runId} is already ${before.status}; nothing to do`);
+    return before.status === 'succeeded' ? 0 : 1;
+  }
+  await appendRunLog(o.projectDir, runId, `slurm task ${o.slurmId ?? '(none)'} on ${hostname()}, attempt ${o.attempt}`);
+  const spec: JobSpec = JobSpecSchema.parse(specInput);
+  let last = 0;
+  const ctx: JobContext = {
+    jobId: o.slurmId ?? runId,
+    signal: o.signal,
+    progress(done, total, message) {
+      const now = Date.now();
+      if (now - last < PROGRESS_EVERY_MS && done < total) return;
+      last = now;
+      o.out(`${o.key}: ${done}/${total}${message ? ` ${message}` : ''}`);
+    },
+    metric() {
+      /* the job writes metrics.jsonl itself */
+    },
+    log(level, message) {
+      o.out(`${level}: ${message}`);
+    },
+  };
+  try {
+    const kind = (await jobKinds[spec.kind]()) as { run: (s: JobSpec, c: JobContext) => Promise<unknown> };
+    await kind.run(spec, ctx);
+    const st = await readRunStatus(o.projectDir, runId);
+    if (st?.status !== 'succeeded') await setRunStatus(o.projectDir, runId, 'succeeded');
+    o.out(`run ${runId} succeeded`);
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!o.signal.aborted) {
+      await setRunStatus(o.projectDir, runId, 'failed', { error: message });
+      await appendRunLog(o.projectDir, runId, `failed: ${message}`);
+      o.out(`run ${runId} failed: ${message}`);
+      return 1;
+    }
+    // SIGTERM. A cancelled study marked the run cancelled before it called scancel.
+    const st = await readRunStatus(o.projectDir, runId);
+    if (st?.status === 'cancelled') {
+      o.out(`run ${runId} cancelled`);
+      return 1;
+    }
+    await markInterrupted(o.projectDir, runId, 'Slurm sent SIGTERM (time limit near, preemption or scancel)');
+    if (o.slurmId) {
+      try {
+        await o.slurm.requeue(o.slurmId);
+        o.out(`run ${runId} interrupted by SIGTERM; task ${o.slurmId} requeued (next attempt ${o.attempt + 1})`);
+      } catch (e) {
+        // Cancelled (or otherwise ended) in Slurm: nothing to requeue; a resume resubmits it.
+        o.out(`run ${runId} interrupted by SIGTERM; not requeued: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return 143;
+  }
+}
