@@ -2,8 +2,8 @@
  * Reverse-mode rules: for one forward node, the gradients of its inputs from the gradients
  * of its outputs, written as ONNX nodes onnxruntime's CPU kernels (MLAS) run well:
  *   Conv        dX = ConvTranspose(dY, W) (output_padding from the shapes);
- *               dW = Conv(Xᵀ, dYᵀ) with batch and channel axes swapped (strides ↔ dilations),
- *               per group for grouped convolutions, by k×k strided slices for depthwise ones
+ *               dW = one GEMM per kernel tap, dY · (strided slice of X)ᵀ, per group for
+ *               grouped convolutions, by k×k strided slices for depthwise ones
  *   MaxPool     dX = ScatterElements(0, Indices, dY, reduction add) (overlapping windows add up)
  *   AveragePool dX = depthwise ConvTranspose(dY / window count, ones)
  *   BatchNorm   training mode: the closed form of Ioffe & Szegedy (2015) §3, three reductions;
@@ -113,11 +113,48 @@ function convInputGrad(w: GraphWriter, dy: string, weight: string, xShape: Shape
 }
 
 /**
- * dW of an ungrouped convolution: a convolution of the inputs (channels as batch) with the
- * output gradients (batch as channels), strides and dilations exchanged. The end padding is
- * chosen so the result is exactly the kernel's size (input rows no window reads are cropped).
+ * dW of an ungrouped 2-D convolution as one GEMM per kernel tap:
+ *   dW[:, :, ky, kx] = dY (Co × N·Ho·Wo) · X_tap (Ci × N·Ho·Wo)ᵀ
+ * where X_tap is the strided slice of the padded input that tap reads, taken from X with
+ * batch and channel axes swapped so each slice is already a Ci × N·Ho·Wo matrix. MLAS runs
+ * these long-K GEMMs far faster than a convolution whose "kernel" is the whole output map.
  */
 function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kernelShape: Shape): string {
+  if (win.kernel.length !== 2) return convWeightGradByConv(w, x, dy, win, kernelShape);
+  const xs = w.shape(x);
+  const ys = w.shape(dy);
+  const [n, ci] = xs;
+  const co = ys[1];
+  const [oh, ow] = [ys[2], ys[3]];
+  const cols = n * oh * ow;
+  const xt = w.transpose(x, [1, 0, 2, 3]);
+  const [pt, pl, pb, pr] = win.pads;
+  const padded = win.pads.some((p) => p > 0) ? w.op('Pad', [xt, w.ints([0, 0, pt, pl, 0, 0, pb, pr])], [ci, n, xs[2] + pt + pb, xs[3] + pl + pr]) : xt;
+  const dyMat = w.reshape(w.transpose(dy, [1, 0, 2, 3]), [co, cols]);
+  const taps: string[] = [];
+  for (let ky = 0; ky < win.kernel[0]; ky++) {
+    for (let kx = 0; kx < win.kernel[1]; kx++) {
+      const sy = ky * win.dilations[0];
+      const sx = kx * win.dilations[1];
+      const whole = sy === 0 && sx === 0 && win.strides.every((v) => v === 1) && oh === w.shape(padded)[2] && ow === w.shape(padded)[3];
+      const sl = whole
+        ? padded
+        : w.op('Slice', [padded, w.ints([sy, sx]), w.ints([sy + (oh - 1) * win.strides[0] + 1, sx + (ow - 1) * win.strides[1] + 1]), w.ints([2, 3]), w.ints(win.strides)], [ci, n, oh, ow]);
+      const g = w.op('Gemm', [dyMat, w.reshape(sl, [ci, cols])], [co, ci], { transB: attr.int(1) });
+      taps.push(w.reshape(g, [co, ci, 1]));
+    }
+  }
+  const cat = taps.length === 1 ? taps[0] : w.op('Concat', taps, [co, ci, taps.length], { axis: attr.int(2) });
+  return w.reshape(cat, kernelShape);
+}
+
+/**
+ * dW of an ungrouped convolution of any rank: a convolution of the inputs (channels as
+ * batch) with the output gradients (batch as channels), strides and dilations exchanged. The
+ * end padding is chosen so the result is exactly the kernel's size (input rows no window
+ * reads are cropped).
+ */
+function convWeightGradByConv(w: GraphWriter, x: string, dy: string, win: Window, kernelShape: Shape): string {
   const r = win.kernel.length;
   const xs = w.shape(x);
   const ys = w.shape(dy);

@@ -23,9 +23,21 @@ export class GraphWriter {
     return `ad/${hint}_${this.counter++}`;
   }
 
-  /** Adds a node with one output of the given shape (and type, float32 by default). */
+  /** Outputs of earlier nodes by their operator, inputs and attributes (common subexpressions). */
+  private readonly memo = new Map<string, string>();
+
+  /**
+   * Adds a node with one output of the given shape (and type, float32 by default). A node
+   * identical to an earlier one (same operator, inputs, attributes) is not added again: its
+   * output is reused, e.g. the one transpose of a block input both its convolutions'
+   * weight gradients need.
+   */
   op(opType: string, inputs: readonly string[], shape: Shape, attributes?: Record<string, AttrValue>, opts: { out?: string; type?: OnnxElemType } = {}): string {
+    const key = opts.out ? '' : `${opType}|${inputs.join(',')}|${JSON.stringify(attributes ?? {}, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`;
+    const known = key ? this.memo.get(key) : undefined;
+    if (known && opType !== 'ConstantOfShape') return known;
     const out = opts.out ?? this.fresh(opType.toLowerCase());
+    if (key) this.memo.set(key, out);
     this.nodes.push({ opType, inputs, outputs: [out], ...(attributes ? { attributes } : {}) });
     this.shapes.set(out, shape);
     this.types.set(out, opts.type ?? 'float32');
