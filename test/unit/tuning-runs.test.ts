@@ -162,7 +162,11 @@ describe('runTuneFit', () => {
     const fit = (semantics: 'any-class' | 'other-class') => runTuneFit({ method: 'lp', epochs: 1, downstreamNoise: { eta: 0.4, semantics, seed: 9 } }, { train, test, targets: [] });
     const other = (await fit('other-class')).result.downstreamNoise;
     expect(other).toMatchObject({ eta: 0.4, semantics: 'other-class', seed: 9, rows: 500, flipped: 200, realisedFlipRate: 0.4 });
+    // the realised transition counts, checked against the diagonal: off-diagonal mass = flips
+    const offDiagonal = (t: number[][]) => t.reduce((s, row, i) => s + row.reduce((a, v, j) => a + (i === j ? 0 : v), 0), 0);
+    expect(offDiagonal(other.transitionCounts!)).toBe(200);
     const any = (await fit('any-class')).result.downstreamNoise;
+    expect(offDiagonal(any.transitionCounts!)).toBe(any.flipped);
     // 200 picked, each keeps its label with probability 1/5: 160 ± 5.7 (binomial sd) change
     expect(any.flipped).toBeGreaterThan(160 - 4 * 5.7);
     expect(any.flipped).toBeLessThan(200);
@@ -178,6 +182,10 @@ describe('runTuneFit', () => {
     const [listed] = await new RunStore(project).list();
     expect(listed.status).toBe('succeeded');
     expect((await points(run.dir)).filter((p) => p.series === 'epoch').length).toBe(2);
+  });
+
+  it('refuses a fit with nothing to evaluate on', async () => {
+    await expect(runTuneFit({ method: 'lp' }, { train, test: null, targets: [] })).rejects.toThrow(/no test set and no OOD target/);
   });
 
   it('a cancelled fit marks its run cancelled and throws CANCELLED', async () => {

@@ -9,8 +9,8 @@ import { symmetricNoise } from '../noise';
 export function downstreamLabels(labels: Int32Array, noise: DownstreamNoise, fitSeed: number, numClasses: number): { labels: Int32Array; result: DownstreamNoiseResult } {
   const seed = noise.seed ?? fitSeed;
   const base = { ...noise, seed, rows: labels.length };
-  if (noise.eta === 0) return { labels, result: { ...base, flipped: 0, realisedFlipRate: 0 } };
+  if (noise.eta === 0) return { labels, result: { ...base, flipped: 0, realisedFlipRate: 0, transitionCounts: null } };
   const r = symmetricNoise(labels, { ratio: noise.eta, seed, numClasses, anyClass: noise.semantics === 'any-class' });
   const flipped = r.flippedIndices.length;
-  return { labels: r.labels, result: { ...base, flipped, realisedFlipRate: labels.length ? flipped / labels.length : 0 } };
+  return { labels: r.labels, result: { ...base, flipped, realisedFlipRate: labels.length ? flipped / labels.length : 0, transitionCounts: r.transitionCounts } };
 }

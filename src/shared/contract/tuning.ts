@@ -206,6 +206,8 @@ export const DownstreamNoiseResult = DownstreamNoise.extend({
   rows: z.number().int().min(0),
   /** flipped / rows. */
   realisedFlipRate: z.number(),
+  /** counts[i][j]: training samples of class i that now carry label j (null when η = 0). */
+  transitionCounts: z.array(z.array(z.number().int().min(0))).nullable(),
 });
 export type DownstreamNoiseResult = z.infer<typeof DownstreamNoiseResult>;
 

@@ -92,6 +92,11 @@ function evaluate(tuner: FeatureTuner, set: FeatureSet, name: string): EvalResul
   const m = tuner.evaluate(set);
   const f = spectrumStats(singularValuesOf(set.features, set.rows, set.dim, TUNE_SPECTRUM_PREPROCESS));
   const fRaw = spectrumStats(singularValuesOf(set.features, set.rows, set.dim, 'none'));
+  // An all-zero spectrum has no SVE or LSVR (spectrumStats gives NaN); say why instead of
+  // failing the result's schema check.
+  if (![m.z.sve, m.zRaw.sve].every(Number.isFinite))
+    throw new NmlabError('NUMERIC', `${name}: the tuned features Z are all zero (or constant per row), so their spectrum is undefined; the MLP collapsed — lower the learning rate or the term weights`);
+  if (![f.sve, fRaw.sve].every(Number.isFinite)) throw new NmlabError('NUMERIC', `${set.name ?? name}: the backbone features are all zero (or constant per row); their spectrum is undefined`);
   return {
     name,
     accuracy: m.accuracy,
@@ -129,6 +134,7 @@ async function openRun(target: TuneFitRun, params: TuneParams): Promise<Run> {
 export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod }, data: TuneFitData, opts: TuneFitOptions = {}): Promise<TuneFitOutcome> {
   const { train, test, targets } = data;
   const evalSets = [...(test ? [{ name: 'test', set: test }] : []), ...targets];
+  if (evalSets.length === 0) throw new NmlabError('BAD_REQUEST', `tuning ${overrides.method} on ${train.name ?? 'the training set'}: no test set and no OOD target to evaluate on; give at least one`);
   for (const { name, set } of evalSets)
     if (set.dim !== train.dim)
       throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
@@ -197,7 +203,8 @@ export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod
       backboneSingularValues = singularValuesOf(monitor.set.features, monitor.set.rows, train.dim, TUNE_SPECTRUM_PREPROCESS).slice(0, TOP_K);
       metric('backboneSpectrum', 0, spectrumValues(backboneSingularValues, EPOCH_TOP_K));
     }
-    const first = testResult ?? targetResults[0] ?? null;
+    // The set Z's headline SVE is read on: the ID test, else the first target (one exists).
+    const first = (testResult ?? targetResults[0])!;
     const result = TuneRunResult.parse({
       method: params.method,
       preset: params.preset,
@@ -211,8 +218,8 @@ export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod
       singularValues,
       backboneSingularValues,
       // F's SVE and LSVR on the same sets as Z's (the ID test, and the mean over OOD targets).
-      backboneSve: first?.backboneSve ?? NaN,
-      backboneLsvr: targetResults.length ? mean(targetResults.map((t) => t.backboneLsvr ?? NaN))! : (first?.backboneLsvr ?? NaN),
+      backboneSve: first.backboneSve!,
+      backboneLsvr: targetResults.length ? mean(targetResults.map((t) => t.backboneLsvr!))! : first.backboneLsvr!,
       downstreamNoise: noisy.result,
       stopped,
       seconds: tuner.fitSeconds_,
