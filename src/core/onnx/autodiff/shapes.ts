@@ -151,6 +151,26 @@ function fold(n: NodeSpec, w: GraphWriter, consts: ConstValues): void {
       set(a.dims.length >= b.dims.length ? a.dims : b.dims, Array.from({ length: nOut }, (_, i) => f(a.values[a.values.length === 1 ? 0 : i], b.values[b.values.length === 1 ? 0 : i])));
       return;
     }
+    case 'Equal': {
+      const b = ins[1] as { dims: Shape; values: number[] };
+      const nOut = Math.max(a.values.length, b.values.length);
+      set(a.dims.length >= b.dims.length ? a.dims : b.dims, Array.from({ length: nOut }, (_, i) => (a.values[a.values.length === 1 ? 0 : i] === b.values[b.values.length === 1 ? 0 : i] ? 1 : 0)));
+      return;
+    }
+    case 'Where': {
+      const [x, y] = [ins[1], ins[2]] as { dims: Shape; values: number[] }[];
+      const nOut = Math.max(a.values.length, x.values.length, y.values.length);
+      const at = (v: number[], i: number): number => v[v.length === 1 ? 0 : i];
+      set([nOut], Array.from({ length: nOut }, (_, i) => (at(a.values, i) ? at(x.values, i) : at(y.values, i))));
+      return;
+    }
+    case 'ConstantOfShape': {
+      const v = n.attributes?.value;
+      const fill = v?.type === 'tensor' ? Number((v.value.data as ArrayLike<number | bigint>)[0]) : 0;
+      const count = a.values.reduce((p, q) => p * q, 1);
+      if (count <= 64) set(a.values, new Array<number>(count).fill(fill));
+      return;
+    }
     case 'Slice': {
       if (a.dims.length !== 1) return;
       const starts = (ins[1] as { values: number[] }).values[0];
