@@ -8,7 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportStat, ReportTable } from '../../shared/contract/reports';
-import { gammaLabel } from '../../shared/contract/reports';
+import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
 import { readNpy } from '../arrays/npy';
 import { DemoResults, type DemoSummary } from '../demo/results';
 import { FEATURES_FOLDER, FeatureCacheMeta } from '../features/cache';
@@ -191,17 +191,10 @@ async function spectraChart(projectDir: string, r: DemoResults, notes: string[])
     }
     const arr = await readNpy(await resolveInside(projectDir, meta.file));
     const s = await spectrumOfMatrix(arr.data as Float32Array, meta.count, meta.featureDim, meta.file, { preprocess: 'reference' });
-    const s1 = s.singularValues[0];
-    if (!(s1 > 0)) continue;
+    const points = relativeSpectrum(Array.from(s.singularValues), SPECTRUM_POINTS).map((p) => ({ ...p, std: null }));
+    if (points.length === 0) continue;
     rowsUsed = meta.count;
-    series.push({
-      label: `γ = ${gammaLabel(b.gamma)}`,
-      dashed: false,
-      points: s.singularValues
-        .slice(0, SPECTRUM_POINTS)
-        .map((v, i) => ({ x: i + 1, y: v / s1, std: null }))
-        .filter((p) => p.y > 0),
-    });
+    series.push({ label: `γ = ${gammaLabel(b.gamma)}`, dashed: false, points });
   }
   if (series.length === 0) return null;
   return {

@@ -8,7 +8,7 @@
 import type { CompareCorrelation, CompareResult, CompareRow, Correlation, Estimate } from '../../shared/contract/compare';
 import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
 import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportTable } from '../../shared/contract/reports';
-import { gammaLabel } from '../../shared/contract/reports';
+import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
 import { compareExperiment, tuneFits, type CompareFit } from '../experiments/compare';
 import { readRunResult } from '../experiments/runStore';
 import { scalarFields } from './flatten';
@@ -149,12 +149,7 @@ function gammaCharts(c: CompareResult): ReportChart[] {
 }
 
 function normalised(values: number[]): ReportSeries['points'] {
-  const s1 = values[0];
-  if (!(s1 > 0)) return [];
-  return values
-    .slice(0, SPECTRUM_POINTS)
-    .map((v, i) => ({ x: i + 1, y: v / s1, std: null }))
-    .filter((p) => p.y > 0);
+  return relativeSpectrum(values, SPECTRUM_POINTS).map((p) => ({ ...p, std: null }));
 }
 
 /** The column label of a fit (study fits carry `label`; first-schema jobs put it in `method`). */

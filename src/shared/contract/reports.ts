@@ -261,3 +261,17 @@ export function formatScalar(v: ReportScalar): string {
   }
   return String(v);
 }
+
+/**
+ * A spectrum as NMLab draws it, in the app and in reports: σᵢ/σ₁ against i = 1…`max`
+ * (descending singular values scaled by the largest, so spectra of different feature scales
+ * compare; paper §5), zeros dropped for the log axis. Empty when σ₁ is not positive.
+ */
+export function relativeSpectrum(values: readonly number[], max = 256): Array<{ x: number; y: number }> {
+  const s1 = values[0];
+  if (!(s1 > 0)) return [];
+  return values
+    .slice(0, max)
+    .map((v, i) => ({ x: i + 1, y: v / s1 }))
+    .filter((p) => p.y > 0);
+}

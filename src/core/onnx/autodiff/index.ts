@@ -107,7 +107,10 @@ function matcher(p: NamePredicate | undefined, dflt: (name: string) => boolean):
 }
 
 /** Rewrites nodes of opset < 13 whose axes/splits/bounds were attributes into input form. */
-function upgradeNode(n: NodeSpec, modelOpset: number, w: GraphWriter): NodeSpec {
+function upgradeNode(node: NodeSpec, modelOpset: number, w: GraphWriter): NodeSpec {
+  // BatchNormalization of opsets < 14 lists training outputs (running and saved statistics)
+  // that inference exports never read; opset 14+ forbids them outside training mode.
+  const n = node.opType === 'BatchNormalization' && modelOpset < 14 ? { ...node, outputs: node.outputs.slice(0, 1) } : node;
   if (modelOpset >= 13) return n;
   const a = { ...(n.attributes ?? {}) };
   const take = (k: string): number[] | undefined => {
