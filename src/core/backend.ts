@@ -18,7 +18,6 @@ import { JobRunner } from './jobs/runner';
 import type { WorkerLauncher } from './jobs/launcher';
 import { nmlabHome } from './paths';
 import { ExperimentService } from './experiments/service';
-import { scanFeatureLayout } from './experiments/layout';
 import { listRuns, readRunDetail } from './experiments/runStore';
 import { describeDataset, previewImport } from './backend/datasets';
 import { listBackbones } from './backend/backbones';
@@ -113,7 +112,7 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
       list: async () => jobs.list(),
     },
     experiments: {
-      layout: ({ projectDir }) => scanFeatureLayout(projectDir),
+      plan: ({ projectDir, spec }) => experiments.plan(projectDir, spec),
       list: ({ projectDir }) => experiments.list(projectDir),
       get: ({ projectDir, id }) => experiments.get(projectDir, id),
       create: async ({ projectDir, spec, id, start, concurrency }) => {

@@ -27,9 +27,8 @@ const env = () => ({ ...process.env, NMLAB_HOME: join(tmp, 'home') });
 const SPEC = `
 name: Durability
 backbones: [{ id: g0, gamma: 0 }]
-tasks:
-  - type: id
-    id: synth
+embeddings:
+  - id: synth
     train: { features: "features/{backbone}/synth/train.npy", labels: "features/{backbone}/synth/train.labels.npy" }
     test: { features: "features/{backbone}/synth/test.npy", labels: "features/{backbone}/synth/test.labels.npy" }
 methods: [{ method: lp }, { method: mlp }]
@@ -130,7 +129,7 @@ async function checkAfterKill(exp: string, victimRun: string): Promise<void> {
   expect(victim.state).toBe('interrupted');
   expect(((await readJson(join(project, 'runs', victimRun, 'status.json'))) as { status: string }).status).toBe('interrupted');
   // Finished runs are intact: a whole result and a succeeded status.
-  const finished = d.jobs.filter((j) => j.state === 'succeeded');
+  const finished = d.jobs.filter((j) => j.state === 'succeeded' && j.stage === 'tune');
   expect(finished.length).toBeGreaterThan(0);
   for (const j of finished) {
     const r = TuneRunResult.parse(await readJson(join(project, 'runs', j.runId!, 'result.json')));

@@ -9,10 +9,11 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { createDirectClient, createLabBackend, type LabBackend } from '../../src/core/backend';
-import { parseSpec } from '../../src/core/experiments/store';
-import { ExperimentSpec, compareToCsv, expandSpec, presetSpec, tasksFromLayout, type ExperimentEvent } from '../../src/shared/contract/experiments';
+import { expandStudy, type ProjectFacts } from '../../src/core/experiments/graph';
+import { parseStudySpec, parseStudyText } from '../../src/core/experiments/spec';
+import { compareToCsv, type ExperimentEvent } from '../../src/shared/contract/experiments';
+import type { TuneStudyJob } from '../../src/shared/contract/study';
 import { makeFeatureProject } from './experiments-project';
 
 const fixtures = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
@@ -43,43 +44,89 @@ describe('spec', () => {
   const yaml = `
 name: Small study
 backbones: [{ id: g0, gamma: 0 }, { id: g30, gamma: 0.3 }]
-tasks:
-  - { type: id, id: synth, train: { features: "features/{backbone}/synth/train.npy", labels: "features/{backbone}/synth/train.labels.npy" },
+embeddings:
+  - { id: synth, train: { features: "features/{backbone}/synth/train.npy", labels: "features/{backbone}/synth/train.labels.npy" },
       test: { features: "features/{backbone}/synth/test.npy", labels: "features/{backbone}/synth/test.labels.npy" } }
 methods: [{ method: lp }, { method: nmtune, preset: reference, params: { epochs: 2 } }]
 fractions: [0.5, 1]
 seeds: [0, 1, 2]
 defaults: { epochs: 3 }
 `;
-  it('parses YAML, fills defaults and expands backbones × tasks × methods × fractions × seeds', () => {
-    const spec = parseSpec(parseYaml(yaml), 'spec.yaml');
-    expect(spec.preset).toBe('custom');
-    const jobs = expandSpec(spec);
-    expect(jobs.length).toBe(2 * 1 * 2 * 2 * 3);
+  const noFacts: ProjectFacts = { datasets: new Map(), backbones: new Map() };
+
+  it('parses YAML, fills defaults and expands embedding tasks: backbones × methods × fractions × seeds, then one aggregation', () => {
+    const spec = parseStudyText(yaml, 'spec.yaml');
+    expect(spec.layout).toBe('custom');
+    const { jobs } = expandStudy(spec, noFacts);
+    const tunes = jobs.filter((j): j is TuneStudyJob => j.stage === 'tune');
+    expect(tunes.length).toBe(2 * 2 * 2 * 3);
     expect(new Set(jobs.map((j) => j.key)).size).toBe(jobs.length);
-    expect(jobs[0]).toMatchObject({ key: 'g0/synth/lp/f0.5/s0', backbone: 'g0', gamma: 0, baseMethod: 'lp', params: { epochs: 3 }, train: { features: 'features/g0/synth/train.npy' } });
-    const nm = jobs.find((j) => j.backbone === 'g30' && j.method === 'nmtune-reference' && j.fraction === 1 && j.seed === 2)!;
+    expect(tunes[0]).toMatchObject({ key: 'tune/g0/synth/lp/f0.5/s0/eta0', backbone: 'g0', gamma: 0, method: 'lp', label: 'lp', params: { epochs: 3 }, train: { features: 'features/g0/synth/train.npy' } });
+    const nm = tunes.find((j) => j.backbone === 'g30' && j.label === 'nmtune-reference' && j.fraction === 1 && j.seed === 2)!;
     // The method's own override wins over the spec's defaults.
     expect(nm.params).toEqual({ epochs: 2 });
-    expect(nm.test?.labels).toBe('features/g30/synth/test.labels.npy');
+    expect(nm.test).toMatchObject({ labels: 'features/g30/synth/test.labels.npy' });
+    expect(jobs.at(-1)).toMatchObject({ key: 'aggregate', deps: tunes.map((t) => t.key) });
   });
 
-  it('rejects unknown fields, bad values and duplicate labels with the path in the message', () => {
-    expect(() => parseSpec({ ...parseYaml(yaml), extra: 1 }, 'spec.yaml')).toThrow(/spec\.yaml .*extra/);
-    expect(() => parseSpec({ ...parseYaml(yaml), fractions: [1.5] }, 'spec.yaml')).toThrow(/fractions\.0/);
-    expect(() => parseSpec({ ...parseYaml(yaml), methods: [{ method: 'lp' }, { method: 'lp' }] }, 'spec.yaml')).toThrow(/two methods called "lp"/);
+  it('names the key, what was expected and a fix', () => {
+    const raw = { name: 'x', backbones: [{ id: 'g0' }], tasks: [{ id: 't', dataset: 'd' }], methods: [{ method: 'lp' }] };
+    expect(() => parseStudySpec({ ...raw, extra: 1 }, 'spec.yaml')).toThrow(/spec\.yaml is not a valid study spec:\n {2}extra: unknown key/);
+    expect(() => parseStudySpec({ ...raw, fractions: [1.5] }, 'spec.yaml')).toThrow(/fractions\[0\]: must be at most 1, got 1\.5/);
+    expect(() => parseStudySpec({ ...raw, seeds: '0-2' }, 'spec.yaml')).toThrow(/seeds: expected array, got "0-2"; ranges are written as a list, e\.g\. \[0, 1, 2\]/);
+    expect(() => parseStudySpec({ ...raw, tasks: [{ id: 't', dataset: 'd', tset: 'test' }] }, 'spec.yaml')).toThrow(/tasks\[0\]\.tset: unknown key; did you mean "test"\?/);
+    expect(() => parseStudySpec({ ...raw, pretrain: { dataset: 'd', gammas: [0, 30] } }, 'spec.yaml')).toThrow(/pretrain\.gammas\[1\]: must be at most 1, got 30; noise ratios are fractions in \[0, 1\] \(30 % is 0\.3\)/);
+    expect(() => expandStudy(parseStudySpec({ ...raw, methods: [{ method: 'lp' }, { method: 'lp' }] }, 's'), { datasets: new Map([['d', { kind: 'images', hasSplit: true, classes: 2 }]]), backbones: new Map([['g0', { gamma: 0 }]]) })).toThrow(
+      /methods: "lp" appears twice; give each method a distinct label/,
+    );
+    expect(() => expandStudy(parseStudySpec(raw, 's'), noFacts)).toThrow(/backbones\[0\]\.id: no backbone "g0" in the project[\s\S]*tasks\[0\]\.dataset: no dataset "d" in the project \(import one with `nmlab dataset import`\)/);
   });
 
-  it('presets lay out the paper: noise study over γ, method comparison over 3 seeds', async () => {
-    const layout = await backend.handlers.experiments.layout({ projectDir: project });
-    expect(layout.backbones.map((b) => [b.id, b.gamma])).toEqual([['g0', 0], ['g30', 0.3]]);
-    const tasks = tasksFromLayout(layout, ['synth']);
-    expect(tasks.map((t) => `${t.type}:${t.id}`)).toEqual(['id:synth', 'ood:synth-ood']);
-    const noise = ExperimentSpec.parse(presetSpec('noise-study', { backbones: layout.backbones.map(({ id, gamma }) => ({ id, gamma })), tasks }));
-    expect(noise.methods.map((m) => m.method)).toEqual(['lp', 'mlp', 'nmtune']);
-    expect(expandSpec(noise).length).toBe(2 * 2 * 3);
-    const table = ExperimentSpec.parse(presetSpec('method-comparison', { backbones: [{ id: 'g0' }], tasks }));
-    expect(table.seeds).toEqual([0, 1, 2]);
+  it('expands a study on project objects into a graph: one fit per backbone × task × method × fraction × seed × η serves the ID test and every OOD target', () => {
+    const facts: ProjectFacts = {
+      datasets: new Map([
+        ['fm', { kind: 'images', hasSplit: true, classes: 10 }],
+        ['other', { kind: 'images', hasSplit: true, classes: 10 }],
+      ]),
+      backbones: new Map([['imported', { gamma: 0.1 }]]),
+    };
+    const spec = parseStudySpec(
+      {
+        name: 'graph',
+        backbones: [{ id: 'imported' }],
+        pretrain: { dataset: 'fm', gammas: [0, 0.2], seeds: [0, 1] },
+        tasks: [{ id: 'fm', dataset: 'fm' }],
+        ood: [{ id: 'fm-ood', source: 'fm', targets: [{ corruption: 'rotation', severity: 3 }, { dataset: 'other' }] }],
+        methods: [{ method: 'lp' }, { method: 'mlp' }],
+        seeds: [0, 1],
+        eta: [0, 0.2],
+      },
+      'graph',
+    );
+    const { jobs } = expandStudy(spec, facts);
+    const count = (stage: string) => jobs.filter((j) => j.stage === stage).length;
+    // 2 γ noise draws; 2 γ × 2 replicates; 1 corruption domain; 5 backbones × 3 datasets.
+    expect([count('noise'), count('pretrain'), count('domains'), count('features'), count('spectrum')]).toEqual([2, 4, 1, 15, 5]);
+    // 5 backbones × 1 ID task × 2 methods × 1 fraction × 2 seeds × 2 η — no separate OOD fits.
+    expect(count('tune')).toBe(5 * 2 * 2 * 2);
+    const byKey = new Map(jobs.map((j) => [j.key, j]));
+    // Every dependency exists and comes earlier (the queue relies on it).
+    for (const j of jobs) for (const d of j.deps) expect(byKey.get(d)!.index).toBeLessThan(j.index);
+    const fit = jobs.find((j): j is TuneStudyJob => j.stage === 'tune' && j.replicate === 1 && j.gamma === 0.2 && j.eta === 0.2 && j.label === 'mlp' && j.seed === 0)!;
+    expect(fit.oodTasks).toEqual(['fm-ood']);
+    expect(fit.targets.map((t) => t.name)).toEqual(['fm-ood:rotation-3', 'fm-ood:other']);
+    expect(fit.train).toMatchObject({ dataset: 'fm', split: 'train' });
+    // η is drawn inside the fit, with the authors' semantics by default.
+    expect(fit.params.downstreamNoise).toEqual({ eta: 0.2, semantics: 'any-class', seed: null });
+    expect(fit.test).toMatchObject({ dataset: 'fm', split: 'test' });
+    // The fit waits for its backbone's features of the task and of every target.
+    expect(fit.deps.map((d) => byKey.get(d)!.stage)).toEqual(['features', 'features', 'features']);
+    const pre = byKey.get(byKey.get(fit.deps[0])!.deps[0])!;
+    expect(pre).toMatchObject({ stage: 'pretrain', gamma: 0.2, seed: 1 });
+    // The imported backbone's γ comes from its metadata.
+    expect(jobs.find((j) => j.stage === 'tune' && j.backbone === 'imported')).toMatchObject({ gamma: 0.1, replicate: null });
+    // The same spec expands to the same keys (a resumed study finds its jobs; derived ids are shared).
+    expect(expandStudy(spec, facts).jobs.map((j) => j.key)).toEqual(jobs.map((j) => j.key));
   });
 });
 
@@ -94,9 +141,8 @@ describe('running an experiment', () => {
       spec: {
         name: 'LP vs sklearn',
         backbones: [{ id: 'g0' }],
-        tasks: [
+        embeddings: [
           {
-            type: 'id',
             id: 'fixture',
             train: { features: 'features/{backbone}/fixture/train.npy', labels: 'features/{backbone}/fixture/train.labels.npy' },
             test: { features: 'features/{backbone}/fixture/test.npy', labels: 'features/{backbone}/fixture/test.labels.npy' },
@@ -111,10 +157,13 @@ describe('running an experiment', () => {
     await backend.experiments.waitIdle(project, id);
     stop();
     const d = await api.experiments.get({ projectDir: project, id });
-    expect(d.summary.counts.succeeded).toBe(2);
+    expect(d.summary.counts.succeeded).toBe(3);
 
     const accs: number[] = [];
-    for (const job of d.jobs) {
+    const fits = d.jobs.filter((j) => j.stage === 'tune');
+    expect(fits.length).toBe(2);
+    for (const job of fits) {
+      if (job.stage !== 'tune') continue;
       const dir = join(project, 'runs', job.runId!);
       expect((await readdir(dir)).sort()).toEqual(['config.json', 'log.txt', 'metrics.jsonl', 'result.json', 'status.json']);
       const result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8'));
@@ -146,13 +195,16 @@ describe('running an experiment', () => {
 
     // Live events arrived, coalesced, and the last one of each job reports it complete.
     const live = events.filter((e): e is Extract<ExperimentEvent, { type: 'live' }> => e.type === 'live');
-    for (const job of d.jobs) {
+    for (const job of fits) {
       const mine = live.filter((e) => e.key === job.key);
       expect(mine.length).toBeGreaterThan(0);
       const last = mine.filter((e) => e.progress).at(-1)!;
       expect(last.progress!.done).toBe(last.progress!.total);
       expect(mine.flatMap((e) => e.points).some((p) => p.series === 'loss')).toBe(true);
     }
-    expect(events.filter((e) => e.type === 'queue').at(-1)).toMatchObject({ summary: { active: false, counts: { succeeded: 2 } } });
+    expect(events.filter((e) => e.type === 'queue').at(-1)).toMatchObject({ summary: { active: false, counts: { succeeded: 3 } } });
+    // The aggregation wrote the same comparison into the study's folder.
+    const agg = JSON.parse(await readFile(join(project, 'experiments', id, 'compare.json'), 'utf8'));
+    expect(agg.rows[0].accuracy.mean).toBeCloseTo(mean, 12);
   }, 180_000);
 });

@@ -75,9 +75,8 @@ describe('queue order, cancel and retry (real workers)', () => {
     const d = await ex.create(project, {
       name: 'order',
       backbones: [{ id: 'g0' }],
-      tasks: [
+      embeddings: [
         {
-          type: 'id',
           id: 'synth',
           train: { features: 'features/{backbone}/synth/train.npy', labels: 'features/{backbone}/synth/train.labels.npy' },
           test: { features: 'features/{backbone}/synth/test.npy', labels: 'features/{backbone}/synth/test.labels.npy' },
@@ -87,7 +86,8 @@ describe('queue order, cancel and retry (real workers)', () => {
       seeds: [0, 1, 2],
       defaults: { epochs: 2, batchSize: 32 },
     });
-    const [k0, k1, k2] = d.jobs.map((j) => j.key);
+    const [k0, k1, k2, agg] = d.jobs.map((j) => j.key);
+    expect(agg).toBe('aggregate');
     await ex.setPriority(project, 'order', k2, 10);
     await ex.start(project, 'order');
     await ex.cancel(project, 'order', k1);
@@ -98,11 +98,14 @@ describe('queue order, cancel and retry (real workers)', () => {
     expect(e[k0].state).toBe('succeeded');
     expect(Date.parse(e[k2].startedAt!)).toBeLessThan(Date.parse(e[k0].startedAt!));
     expect(e[k1]).toMatchObject({ state: 'cancelled', attempts: 0, runId: null });
+    // The aggregation needs every fit: it is not run, and says why.
+    expect(e[agg]).toMatchObject({ state: 'cancelled', attempts: 0 });
+    expect(e[agg].error).toMatch(/not run: it needs ".*s1.*", which was cancelled/);
 
     await ex.retry(project, 'order', [k1]);
     await ex.waitIdle(project, 'order');
     q = QueueFile.parse(JSON.parse(await readFile(join(project, 'experiments', 'order', 'queue.json'), 'utf8')));
-    expect(q.entries.map((x) => x.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(q.entries.map((x) => x.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(q.entries[1].attempts).toBe(1);
     const c = await ex.compare(project, 'order');
     expect(c.rows[0].accuracy!.n).toBe(3);

@@ -4,48 +4,48 @@
  * process at any moment leaves the project readable; `nmlab experiment resume ID` carries on.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type Command } from '../command';
 import { createLabBackend } from '../../core/backend';
 import { NmlabError } from '../../shared/errors';
-import { parseSpec } from '../../core/experiments/store';
+import { parseStudyText } from '../../core/experiments/spec';
 import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/experiments';
+import type { StudySpec } from '../../shared/contract/study';
 
 const USAGE = `Usage:
-  nmlab run SPEC.yaml --project DIR [--id ID] [--concurrency N] [--json]
+  nmlab run SPEC.yaml --project DIR [--id ID] [--concurrency N] [--plan] [--json]
 
-Creates an experiment from SPEC (YAML or JSON) in the project and runs every job in worker
-processes, N at a time (default: cores − 1). Progress goes to stderr; the final state (and, with
---json, the whole experiment) to stdout. Exit code 0 when every job succeeded, 1 otherwise.
-Resume an interrupted run with \`nmlab experiment resume ID --project DIR\`.
+Creates a study from SPEC (YAML or JSON) in the project and runs its job graph — noisy
+labels, pre-training, corruption domains, features, spectra, tuning, comparison — in worker
+processes, N at a time (default: cores − 1), each job once its dependencies are done.
+Progress goes to stderr; the final state (and, with --json, the whole study) to stdout. Exit
+code 0 when every job succeeded, 1 otherwise (the failed jobs and why are printed).
+--plan only checks the spec against the project and prints the jobs per stage.
+Resume an interrupted study with \`nmlab experiment resume ID --project DIR\`; compare with
+\`nmlab experiment compare ID --project DIR\`.
 
-A spec (paths are inside the project; {backbone}, {task} and {gamma} are filled in per job):
+A spec names the project's datasets and backbones by id (docs/study-spec.md, examples/):
   name: Noise study
-  preset: noise-study            # or method-comparison, custom (the compare view's layout)
-  backbones: [{ id: g0, gamma: 0 }, { id: g10, gamma: 0.1 }]
-  tasks:
-    - { type: id, id: cifar, train: { features: features/{backbone}/cifar/train.npy, labels: features/{backbone}/cifar/train.labels.npy },
-        test: { features: features/{backbone}/cifar/test.npy, labels: features/{backbone}/cifar/test.labels.npy } }
-    - { type: ood, id: cifar-ood, train: {...}, targets: [{ name: rotation, features: ..., labels: ... }] }
+  layout: noise-study                  # or method-comparison, custom (the compare view's layout)
+  backbones: [{ id: resnet-tiny.fmnist }]            # imported; γ from metadata or { gamma: 0.1 }
+  pretrain: { dataset: fmnist, gammas: [0, 0.1, 0.3], seeds: [0, 1, 2], recipe: { epochs: 6 } }
+  tasks: [{ id: fm, dataset: fmnist, train: train, test: test }]
+  ood: [{ id: fm-ood, source: fm, targets: [{ corruption: rotation, severity: 3 }, { dataset: other }] }]
   methods: [{ method: lp }, { method: mlp }, { method: nmtune, preset: paper, params: { lr: 0.001 } }]
   fractions: [1]
   seeds: [0, 1, 2]
-  defaults: { epochs: 30 }      # overrides for every method (epochs, lr, weightDecay, batchSize, ...)
+  eta: [0, 0.2]                        # downstream label noise
+  defaults: { epochs: 30 }             # overrides for every method
 `;
 
-/** Parse a spec file's text: JSON when it looks like JSON, YAML otherwise (YAML is a superset). */
-export async function readSpecFile(file: string): Promise<unknown> {
+/** Read and validate a spec file (YAML is a superset of JSON). */
+export async function readSpecFile(file: string): Promise<StudySpec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new NmlabError('NOT_FOUND', `cannot read the spec ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  try {
-    return parseYaml(text);
-  } catch (err) {
-    throw new NmlabError('BAD_FILE', `${file} is neither valid YAML nor JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  return parseStudyText(text, file);
 }
 
 /** A one-line-per-change progress printer for stderr. */
@@ -61,10 +61,16 @@ export function progressPrinter(err: (t: string) => void): (e: ExperimentEvent) 
   };
 }
 
+/** The last line, and every job that did not succeed with its reason (a blocked job names the one it waited for). */
 export function finalReport(d: ExperimentDetail): { code: number; text: string } {
   const c = d.summary.counts;
   const ok = c.succeeded === d.summary.total;
-  const text = `${d.summary.id}: ${c.succeeded} of ${d.summary.total} jobs succeeded${ok ? '' : ` (${c.failed} failed, ${c.cancelled} cancelled, ${c.interrupted} interrupted)`}\n`;
+  let text = `${d.summary.id}: ${c.succeeded} of ${d.summary.total} jobs succeeded${ok ? '' : ` (${c.failed} failed, ${c.cancelled} cancelled, ${c.interrupted} interrupted, ${c.pending} pending)`}\n`;
+  const bad = d.jobs.filter((j) => j.state === 'failed' || j.state === 'interrupted');
+  const blocked = d.jobs.filter((j) => j.state === 'cancelled');
+  for (const j of bad) text += `  ${j.state}: ${j.key}${j.runId ? ` (run ${j.runId})` : ''}\n    ${(j.error ?? 'no reason recorded').split('\n').join('\n    ')}\n`;
+  if (blocked.length) text += `  ${blocked.length} job${blocked.length > 1 ? 's' : ''} not run: ${blocked[0].error ?? 'cancelled'}${blocked.length > 1 ? ' (and others)' : ''}\n`;
+  if (!ok) text += `Retry with \`nmlab experiment retry ${d.summary.id} --project DIR\`; each run's log is in runs/<run>/log.txt.\n`;
   return { code: ok ? 0 : 1, text };
 }
 
@@ -72,7 +78,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run an experiment spec (YAML/JSON) in a project',
   usage: USAGE,
-  options: { project: { type: 'string' }, id: { type: 'string' }, concurrency: { type: 'string' }, json: { type: 'boolean' } },
+  options: { project: { type: 'string' }, id: { type: 'string' }, concurrency: { type: 'string' }, plan: { type: 'boolean' }, json: { type: 'boolean' } },
   allowPositionals: true,
   async run(args, io) {
     const [specFile, ...extra] = args.positionals;
@@ -85,15 +91,28 @@ export const runCommand: Command = {
     const backend = createLabBackend({ experimentConcurrency: concurrency });
     const stop = backend.onEvent('experiment', progressPrinter(io.err));
     try {
-      const created = await backend.experiments.create(projectDir, parseSpec(spec, specFile), stringOpt(args, 'id'));
+      const plan = await backend.experiments.plan(projectDir, spec);
+      const stages = Object.entries(plan.stages)
+        .filter(([, n]) => n > 0)
+        .map(([stage, n]) => `${n} ${stage}`)
+        .join(', ');
+      for (const note of plan.notes) io.err(`note: ${note}\n`);
+      if (args.values.plan === true) {
+        if (args.values.json === true) printJson(io, plan);
+        else io.out(`${plan.jobs.length} jobs: ${stages}\n${plan.jobs.map((j) => `  ${j.key}${j.deps.length ? `  ← ${j.deps.length} dep${j.deps.length > 1 ? 's' : ''}` : ''}`).join('\n')}\n`);
+        return 0;
+      }
+      const created = await backend.experiments.create(projectDir, spec, stringOpt(args, 'id'));
       const id = created.summary.id;
-      io.err(`experiment ${id}: ${created.jobs.length} jobs, ${backend.experiments.defaultConcurrency} at a time\n`);
+      io.err(`study ${id}: ${created.jobs.length} jobs (${stages}), ${backend.experiments.defaultConcurrency} at a time\n`);
       await backend.experiments.start(projectDir, id);
       await backend.experiments.waitIdle(projectDir, id);
       const d = await backend.experiments.get(projectDir, id);
       const { code, text } = finalReport(d);
-      if (args.values.json === true) printJson(io, d);
-      else io.out(text);
+      if (args.values.json === true) {
+        printJson(io, d);
+        if (code !== 0) io.err(text);
+      } else io.out(text);
       return code;
     } finally {
       stop();

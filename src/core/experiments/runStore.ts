@@ -45,8 +45,18 @@ export async function writeRunResult(projectDir: string, id: string, result: Tun
   await writeResultIn(await runDir(projectDir, id), result);
 }
 
+/** `result.json` of a run of any stage (tuning runs write a {@link TuneRunResult} through the tune kind). */
+export async function writeRunJson(projectDir: string, id: string, result: unknown): Promise<void> {
+  await writeResultIn(await runDir(projectDir, id), result);
+}
+
 export async function readRunResult(projectDir: string, id: string): Promise<TuneRunResult | null> {
   return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), TuneRunResult, 'run result');
+}
+
+/** Whether a run's `result.json` is there and whole (any stage's result; a tuning run's is a TuneRunResult). */
+export async function runFinished(projectDir: string, id: string): Promise<boolean> {
+  return (await readRunJson(join(await runDir(projectDir, id), RESULT_FILE), z.unknown(), 'run result').catch(() => null)) != null;
 }
 
 export async function readRunConfig(projectDir: string, id: string): Promise<RunConfig | null> {

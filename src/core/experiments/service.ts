@@ -21,7 +21,6 @@ import type {
   ExperimentEvent,
   ExperimentFile,
   ExperimentJobView,
-  ExperimentSpecInput,
   ExperimentSummary,
   LiveProgress,
   MetricPoint,
@@ -29,11 +28,13 @@ import type {
   QueueEntry,
   QueueJobState,
 } from '../../shared/contract/experiments';
-import type { JobEvent } from '../../shared/contract/jobs';
+import type { JobEvent, JobInfo, JobSpecInput } from '../../shared/contract/jobs';
+import type { StudyJob, StudyPlan, StudySpecInput } from '../../shared/contract/study';
 import { NmlabError } from '../../shared/errors';
-import type { JobRunner } from '../jobs/runner';
 import { compareExperiment } from './compare';
-import { createRun, markInterrupted, readRunStatus, readRunResult, setRunStatus, appendRunLog } from './runStore';
+import { PRIOR_SECONDS, planStudy } from './graph';
+import { createRun, markInterrupted, readRunStatus, runFinished, setRunStatus, appendRunLog } from './runStore';
+import { parseStudySpec } from './spec';
 import { acquireLock, createExperiment, listExperimentIds, lockHolder, readExperiment, readQueue, releaseLock, writeQueue } from './store';
 import { LiveThrottle } from './throttle';
 
@@ -42,8 +43,20 @@ export function defaultConcurrency(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
+/**
+ * What the queue needs of a job runner (src/core/jobs/runner.ts implements it): start a worker
+ * job, cancel it, wait for it, and hear its events. An interface here keeps the queue free of
+ * the worker machinery (and executors other than local processes can implement it).
+ */
+export interface QueueRunner {
+  start(spec: JobSpecInput): JobInfo;
+  cancel(id: string): JobInfo;
+  wait(id: string): Promise<JobInfo>;
+  onEvent(cb: (e: JobEvent) => void): () => void;
+}
+
 export interface ExperimentServiceOptions {
-  runner: JobRunner;
+  runner: QueueRunner;
   concurrency?: number;
   /** Coalescing window of live events per job (ms). */
   liveIntervalMs?: number;
@@ -63,8 +76,10 @@ interface Active {
   entries: QueueEntry[];
   running: Map<string, Running>;
   progress: Map<string, LiveProgress>;
-  /** Seconds of the jobs finished in this session (for the experiment's ETA). */
-  durations: number[];
+  /** Seconds of the jobs finished in this session, per stage (for the experiment's ETA). */
+  durations: Map<StudyJob['stage'], number[]>;
+  /** Job index by key. */
+  index: Map<string, number>;
   saving: Promise<void>;
   dirty: boolean;
   order: number;
@@ -72,6 +87,8 @@ interface Active {
 }
 
 const ACTIVE_STATES: QueueJobState[] = ['pending', 'running'];
+/** The start of the error of a job cancelled because a dependency did not succeed. */
+const NOT_RUN = 'not run:';
 
 function activeKey(projectDir: string, id: string): string {
   return `${projectDir}\u0000${id}`;
@@ -84,7 +101,7 @@ function counts(entries: QueueEntry[]): QueueCounts {
 }
 
 export class ExperimentService {
-  private readonly runner: JobRunner;
+  private readonly runner: QueueRunner;
   private concurrency: number;
   private readonly active = new Map<string, Active>();
   /** Runner job id → where it belongs. */
@@ -128,8 +145,13 @@ export class ExperimentService {
 
   // ---- reading ----------------------------------------------------------------------------
 
+  /** Check a spec against the project and expand it, writing nothing (the builder's preview). */
+  async plan(projectDir: string, spec: StudySpecInput): Promise<StudyPlan> {
+    return planStudy(projectDir, parseStudySpec(spec, 'the study spec'), this.concurrency);
+  }
+
   /** Write a new experiment (every job pending); it runs once started. */
-  async create(projectDir: string, spec: ExperimentSpecInput, id?: string): Promise<ExperimentDetail> {
+  async create(projectDir: string, spec: StudySpecInput, id?: string): Promise<ExperimentDetail> {
     const { file } = await createExperiment(projectDir, spec, id);
     return this.get(projectDir, file.id);
   }
@@ -189,25 +211,36 @@ export class ExperimentService {
 
   private summaryOf(exp: ExperimentFile, entries: QueueEntry[], a: Active | null): ExperimentSummary {
     const c = counts(entries);
-    return { id: exp.id, name: exp.spec.name, preset: exp.spec.preset, createdAt: exp.createdAt, total: entries.length, counts: c, active: a !== null, etaSeconds: a ? this.eta(a) : null };
+    return { id: exp.id, name: exp.spec.name, layout: exp.spec.layout, createdAt: exp.createdAt, total: entries.length, counts: c, active: a !== null, etaSeconds: a ? this.eta(a) : null };
   }
 
   /**
-   * Remaining time: running jobs finish by their own ETA; pending ones take the mean duration
-   * of the jobs finished so far, `concurrency` at a time. Null until one job has finished or
-   * every running job has an ETA.
+   * Remaining time: running jobs finish by their own ETA (else their stage's mean less the time
+   * spent); pending ones take the mean duration of their stage's jobs finished in this session
+   * (a prior cost until one has), `concurrency` at a time. Dependencies are not modelled: this
+   * is the time if every slot stays busy.
    */
   private eta(a: Active): number | null {
-    const pending = a.entries.filter((e) => e.state === 'pending').length;
-    const runningEtas = [...a.running.keys()].map((k) => a.progress.get(k)?.etaSeconds ?? null);
+    const cost = (stage: StudyJob['stage']): number => {
+      const d = a.durations.get(stage);
+      return d?.length ? d.reduce((s, x) => s + x, 0) / d.length : PRIOR_SECONDS[stage];
+    };
     const now = Date.now();
-    const elapsed = [...a.running.values()].map((r) => (now - r.startedAt) / 1000);
-    const known = a.durations.length ? a.durations : runningEtas.every((e) => e !== null) && runningEtas.length ? runningEtas.map((e, i) => (e as number) + elapsed[i]) : null;
-    if (!known) return pending === 0 && runningEtas.every((e) => e !== null) && runningEtas.length ? Math.max(...(runningEtas as number[])) : null;
-    const mean = known.reduce((s, x) => s + x, 0) / known.length;
-    const current = runningEtas.map((e, i) => e ?? Math.max(0, mean - elapsed[i]));
-    const slots = Math.max(1, Math.min(this.concurrency, pending + current.length));
-    return (current.reduce((s, x) => s + x, 0) + pending * mean) / slots;
+    let work = 0;
+    let count = 0;
+    for (const e of a.entries) {
+      const stage = a.exp.jobs[a.index.get(e.key)!].stage;
+      if (e.state === 'pending') {
+        work += cost(stage);
+        count++;
+      } else if (e.state === 'running') {
+        const r = a.running.get(e.key);
+        work += a.progress.get(e.key)?.etaSeconds ?? Math.max(0, cost(stage) - (r ? (now - r.startedAt) / 1000 : 0));
+        count++;
+      }
+    }
+    if (count === 0) return 0;
+    return work / Math.max(1, Math.min(this.concurrency, count));
   }
 
   // ---- running ----------------------------------------------------------------------------
@@ -227,7 +260,7 @@ export class ExperimentService {
       await acquireLock(projectDir, id);
       try {
         const entries = await this.recover(projectDir, exp, (await readQueue(projectDir, exp)).entries);
-        a = { projectDir, exp, entries, running: new Map(), progress: new Map(), durations: [], saving: Promise.resolve(), dirty: false, order: this.orderSeq++, waiters: [] };
+        a = { projectDir, exp, entries, running: new Map(), progress: new Map(), durations: new Map(), index: new Map(exp.jobs.map((j, i) => [j.key, i])), saving: Promise.resolve(), dirty: false, order: this.orderSeq++, waiters: [] };
       } catch (err) {
         await releaseLock(projectDir, id);
         throw err;
@@ -236,7 +269,9 @@ export class ExperimentService {
     }
     if (pick) {
       for (const e of a.entries) {
-        if (e.state !== 'running' && e.state !== 'pending' && pick(e)) {
+        // Jobs that were only blocked by a dependency go back too; `block` settles them again
+        // if that dependency is still not re-queued.
+        if (e.state !== 'running' && e.state !== 'pending' && (pick(e) || (e.state === 'cancelled' && e.error?.startsWith(NOT_RUN)))) {
           e.state = 'pending';
           e.error = null;
           e.endedAt = null;
@@ -348,7 +383,7 @@ export class ExperimentService {
       changed = true;
       e.endedAt = new Date().toISOString();
       const st = e.runId ? await readRunStatus(projectDir, e.runId).catch(() => null) : null;
-      if (e.runId && st?.status === 'succeeded' && (await readRunResult(projectDir, e.runId).catch(() => null))) {
+      if (e.runId && st?.status === 'succeeded' && (await runFinished(projectDir, e.runId))) {
         e.state = 'succeeded';
         e.error = null;
         continue;
@@ -396,14 +431,44 @@ export class ExperimentService {
     return n;
   }
 
-  /** Start jobs while slots are free: highest priority first, then older experiment, then job order. */
+  /**
+   * A pending job whose dependency failed, was cancelled or was interrupted cannot run: it is
+   * marked cancelled with the reason (resume and retry put it back once the dependency is
+   * re-queued). Dependencies always come earlier in the job order, so one pass settles all.
+   */
+  private block(a: Active): void {
+    let changed = false;
+    for (const e of a.entries) {
+      if (e.state !== 'pending') continue;
+      const job = a.exp.jobs[a.index.get(e.key)!];
+      for (const d of job.deps) {
+        const dep = a.entries[a.index.get(d)!];
+        if (dep.state === 'failed' || dep.state === 'cancelled' || dep.state === 'interrupted') {
+          e.state = 'cancelled';
+          e.error = `${NOT_RUN} it needs "${d}", which ${dep.state === 'cancelled' ? 'was cancelled' : dep.state === 'interrupted' ? 'was interrupted' : `failed (${dep.error ?? 'no reason given'})`}`;
+          e.endedAt = new Date().toISOString();
+          changed = true;
+          break;
+        }
+      }
+    }
+    if (changed) this.changed(a);
+  }
+
+  /** Whether every dependency of a job has succeeded. */
+  private ready(a: Active, index: number): boolean {
+    return a.exp.jobs[index].deps.every((d) => a.entries[a.index.get(d)!].state === 'succeeded');
+  }
+
+  /** Start jobs while slots are free: ready ones (dependencies done), highest priority first, then older experiment, then job order. */
   private pump(): void {
     if (this.disposing) return;
+    for (const a of this.active.values()) this.block(a);
     while (this.runningCount() < this.concurrency) {
       let best: { a: Active; e: QueueEntry; index: number } | null = null;
       for (const a of this.active.values()) {
         a.entries.forEach((e, index) => {
-          if (e.state !== 'pending' || a.running.has(e.key)) return;
+          if (e.state !== 'pending' || a.running.has(e.key) || !this.ready(a, index)) return;
           if (!best || e.priority > best.e.priority || (e.priority === best.e.priority && (a.order < best.a.order || (a.order === best.a.order && index < best.index)))) best = { a, e, index };
         });
       }
@@ -427,12 +492,12 @@ export class ExperimentService {
     a.running.set(e.key, slot);
     this.launching++;
     try {
-      await createRun(a.projectDir, { id: runId, kind: 'tune', experimentId: a.exp.id, jobKey: job.key, attempt: e.attempts, createdAt: e.startedAt, job });
+      await createRun(a.projectDir, { id: runId, kind: `study.${job.stage}`, experimentId: a.exp.id, jobKey: job.key, attempt: e.attempts, createdAt: e.startedAt, job });
       // The queue file names the run before any worker touches it.
       this.changed(a);
       await a.saving;
       if (this.disposing) throw new NmlabError('CANCELLED', 'the queue shut down before the job started');
-      const info = this.runner.start({ kind: 'tune', projectDir: a.projectDir, runId, experimentId: a.exp.id, attempt: e.attempts, job });
+      const info = this.runner.start({ kind: 'study', projectDir: a.projectDir, experimentId: a.exp.id, jobKey: job.key, runId, attempt: e.attempts });
       slot.jobId = info.id;
       this.byJobId.set(info.id, { a, key: e.key });
       if (slot.cancelRequested) this.runner.cancel(info.id);
@@ -485,7 +550,8 @@ export class ExperimentService {
     const runId = e.runId!;
     if (state === 'succeeded') {
       e.state = 'succeeded';
-      if (slot) a.durations.push((Date.now() - slot.startedAt) / 1000);
+      const stage = a.exp.jobs[a.index.get(key)!].stage;
+      if (slot) a.durations.set(stage, [...(a.durations.get(stage) ?? []), (Date.now() - slot.startedAt) / 1000]);
     } else if (this.disposing || error?.code === 'WORKER_CRASHED') {
       e.state = 'interrupted';
       await markInterrupted(a.projectDir, runId, error?.message ?? 'the queue shut down while this job ran').catch(() => undefined);

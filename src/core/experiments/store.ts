@@ -9,16 +9,8 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import {
-  EXPERIMENT_SCHEMA_VERSION,
-  ExperimentFile,
-  ExperimentId,
-  ExperimentSpec,
-  QueueFile,
-  expandSpec,
-  type ExperimentSpecInput,
-  type QueueEntry,
-} from '../../shared/contract/experiments';
+import { EXPERIMENT_SCHEMA_VERSION, ExperimentFile, ExperimentId, QueueFile, type QueueEntry } from '../../shared/contract/experiments';
+import type { StudySpecInput } from '../../shared/contract/study';
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
@@ -26,6 +18,8 @@ import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../fs/errors';
 import { requireProject } from '../projects/manifest';
 import { processAlive } from '../runs/layout';
+import { planStudy } from './graph';
+import { parseStudySpec } from './spec';
 
 export const EXPERIMENTS_FOLDER = 'experiments';
 
@@ -33,19 +27,6 @@ export async function experimentDir(projectDir: string, id: string): Promise<str
   const parsed = ExperimentId.safeParse(id);
   if (!parsed.success) throw new NmlabError('BAD_REQUEST', `"${id}" is not an experiment id: ${parsed.error.issues[0]?.message}`);
   return resolveInside(projectDir, join(EXPERIMENTS_FOLDER, id));
-}
-
-function describe(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}
-
-/** Validate a spec (from YAML/JSON or the builder), naming `where` it came from in errors. */
-export function parseSpec(raw: unknown, where: string): ExperimentSpec {
-  const parsed = ExperimentSpec.safeParse(raw);
-  if (!parsed.success) throw new NmlabError('BAD_REQUEST', `${where} is not a valid experiment spec: ${describe(parsed.error)}`);
-  // Expanding checks duplicate ids/labels, so a bad spec fails before anything is written.
-  expandSpec(parsed.data);
-  return parsed.data;
 }
 
 /** A readable id from the experiment's name, made unique in the project (`noise-study`, `noise-study-2`, …). */
@@ -62,16 +43,17 @@ export async function newExperimentId(projectDir: string, name: string): Promise
   for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
 }
 
-/** Write a new experiment: the spec, its jobs, and a queue with every job pending. */
-export async function createExperiment(projectDir: string, spec: ExperimentSpecInput, id?: string): Promise<{ file: ExperimentFile; queue: QueueFile }> {
+/** Write a new experiment: the spec, its job graph, and a queue with every job pending. */
+export async function createExperiment(projectDir: string, spec: StudySpecInput, id?: string): Promise<{ file: ExperimentFile; queue: QueueFile }> {
   requireProject(projectDir);
-  const parsedSpec = parseSpec(spec, 'the experiment spec');
+  const parsedSpec = parseStudySpec(spec, 'the study spec');
+  // Expanding checks every project id the spec names, so a bad spec fails before anything is written.
+  const { jobs } = await planStudy(projectDir, parsedSpec);
   const expId = id ?? (await newExperimentId(projectDir, parsedSpec.name));
   const dir = await experimentDir(projectDir, expId);
   if ((await readJsonChecked(join(dir, 'experiment.json'), z.unknown(), 'experiment')) !== null) {
     throw new NmlabError('ALREADY_EXISTS', `experiment "${expId}" already exists in ${projectDir}; resume it with \`nmlab experiment resume ${expId}\` or pick another id`);
   }
-  const jobs = expandSpec(parsedSpec);
   const file: ExperimentFile = { schemaVersion: EXPERIMENT_SCHEMA_VERSION, id: expId, createdAt: new Date().toISOString(), spec: parsedSpec, jobs };
   const queue: QueueFile = {
     schemaVersion: EXPERIMENT_SCHEMA_VERSION,

@@ -15,13 +15,12 @@ import {
   ExperimentDetail,
   ExperimentEvent,
   ExperimentId,
-  ExperimentSpec,
   ExperimentSummary,
-  FeatureLayout,
   ProjectDir,
   RunDetail,
   RunSummary,
 } from './experiments';
+import { StudyPlan, StudySpec } from './study';
 import { ReportDocument, ReportExport, ReportExportInput, ReportQuery } from './reports';
 
 export * from './define';
@@ -29,6 +28,7 @@ export * from './projects';
 export * from './environment';
 export * from './jobs';
 export * from './experiments';
+export * from './study';
 export * from './datasets';
 export * from './backbones';
 export * from './pretrain';
@@ -63,15 +63,18 @@ export const contract = {
     get: method(z.object({ id: z.string() }), JobInfo),
     list: method(z.object({}).default({}), z.array(JobInfo)),
   },
-  /** Experiments: specs expanded into tuning jobs, a durable queue, comparisons (issue 5). */
+  /** Experiments: study specs expanded into a job graph, a durable queue, comparisons (issues 5, 9). */
   experiments: {
-    /** The feature files of a project, as the builder offers them. */
-    layout: method(z.object({ projectDir: ProjectDir }), FeatureLayout),
+    /**
+     * Check a spec against the project and expand it without writing anything: the jobs per
+     * stage and an estimated time (the builder's "before start"). Errors name the key and the fix.
+     */
+    plan: method(z.object({ projectDir: ProjectDir, spec: StudySpec }), StudyPlan),
     list: method(z.object({ projectDir: ProjectDir }), z.array(ExperimentSummary)),
     get: method(z.object({ projectDir: ProjectDir, id: ExperimentId }), ExperimentDetail),
     /** Write a new experiment (jobs pending); with `start` it begins running at once. */
     create: method(
-      z.object({ projectDir: ProjectDir, spec: ExperimentSpec, id: ExperimentId.optional(), start: z.boolean().default(false), concurrency: z.number().int().min(1).max(256).optional() }),
+      z.object({ projectDir: ProjectDir, spec: StudySpec, id: ExperimentId.optional(), start: z.boolean().default(false), concurrency: z.number().int().min(1).max(256).optional() }),
       ExperimentDetail,
     ),
     start: method(z.object({ projectDir: ProjectDir, id: ExperimentId, concurrency: z.number().int().min(1).max(256).optional() }), ExperimentDetail),

@@ -6,6 +6,7 @@ import { TuneJobSpec } from './experiments';
 import { DatasetJobSpec } from './datasetsService';
 import { BackboneJobSpec } from './backbonesService';
 import { DemoJobSpec } from './demo';
+import { StudyJobSpec } from './study';
 
 /**
  * A job is work that runs in a worker process. Each kind names its parameters here; the
@@ -25,6 +26,8 @@ export const JobSpec = z.discriminatedUnion('kind', [
   }),
   /** One tuning run of an experiment, written to the project's run store. */
   TuneJobSpec,
+  /** One job of a study's graph (noise, pre-training, features, spectra, tuning, aggregation). */
+  StudyJobSpec,
   /** Noisy pre-training of one CNN backbone (src/core/pretrain). */
   PretrainJobSpec,
   /** Feature extraction of a project dataset with an ONNX backbone (src/core/features). */

@@ -15,6 +15,7 @@ export const jobKinds: Registry = {
   pretrain: () => import('./pretrain'),
   features: () => import('./features'),
   tune: () => import('./tune'),
+  study: () => import('./study'),
   dataset: () => import('./dataset'),
   backbone: () => import('./backbone'),
   demo: () => import('./demo'),

@@ -1,0 +1,311 @@
+/**
+ * `study`: one job of a study's graph (src/core/experiments/graph.ts), in a worker process or
+ * — through {@link runStudyJob} — in this one (`nmlab worker`, what a Slurm task runs). The
+ * queue made the run folder; this writes its status, log, metrics and result. Every stage
+ * reuses what already exists (a derived dataset, a backbone, cached features), so a job killed
+ * after its output was written and then re-run finishes at once.
+ *
+ *   noise      label noise (γ or η) as a derived dataset (src/core/datasets/noise.ts)
+ *   pretrain   the `pretrain` kind: CNN on noisy labels, ONNX export, saved as a backbone
+ *   domains    corruption domains of a task's test rows (src/core/datasets/derive.ts)
+ *   features   the project's feature cache (src/core/features/cache.ts)
+ *   spectrum   SVE/LSVR of F on every set of a task (paper §5), both preprocessings
+ *   tune       `runTuneFit` on the task's sets (one fit; ID test and every OOD target)
+ *   aggregate  the comparison, `experiments/<id>/compare.json`
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StudyJob, StudySet } from '../../../shared/contract/study';
+import { NmlabError } from '../../../shared/errors';
+import { readNpy } from '../../arrays/npy';
+import { deriveCorruptions } from '../../datasets/derive';
+import { deriveNoisy } from '../../datasets/noise';
+import { loadDataset, readDatasetManifest } from '../../datasets/store';
+import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest, writeBackboneManifest } from '../../features/backbone';
+import { extractDatasetFeatures } from '../../features/cache';
+import { writeJsonAtomic } from '../../fs/atomic';
+import { compareExperiment } from '../../experiments/compare';
+import { appendRunLog, setRunStatus, writeRunJson } from '../../experiments/runStore';
+import { experimentDir, readExperiment, readQueue } from '../../experiments/store';
+import { resolveInside } from '../../projects/resolveInside';
+import { spectrumOfMatrix } from '../../spectrum';
+import type { FeatureSet } from '../../tuning/data';
+import { loadFeatureSet } from '../../tuning/load';
+import { run as runPretrainKind } from './pretrain';
+import { runTuneFit } from './tune';
+import type { JobContext, JobRun } from './types';
+
+type Job<S extends StudyJob['stage']> = Extract<StudyJob, { stage: S }>;
+
+interface StageContext {
+  projectDir: string;
+  experimentId: string;
+  runId: string;
+  attempt: number;
+  ctx: JobContext;
+  log: (line: string) => Promise<void>;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function datasetExists(projectDir: string, id: string): Promise<boolean> {
+  return readDatasetManifest(projectDir, id).then(
+    () => true,
+    () => false,
+  );
+}
+
+// ---- stages ---------------------------------------------------------------------------------
+
+async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<unknown> {
+  if (await datasetExists(s.projectDir, job.output)) {
+    const m = await readDatasetManifest(s.projectDir, job.output);
+    const rec = m.derived?.op === 'noise' ? m.derived.noise : null;
+    if (!rec || rec.ratio !== job.ratio || rec.seed !== job.noise.seed || rec.type !== job.noise.type) {
+      throw new NmlabError('ALREADY_EXISTS', `dataset "${job.output}" exists but is not ${job.noise.type} noise ${job.ratio} with seed ${job.noise.seed}; delete it or rename it`);
+    }
+    await s.log(`reused dataset ${job.output}: ${rec.flippedCount} labels flipped`);
+    return { dataset: job.output, flippedCount: rec.flippedCount, reused: true };
+  }
+  const n = job.noise;
+  const m = await deriveNoisy(s.projectDir, job.dataset, {
+    id: job.output,
+    type: n.type,
+    ratio: job.ratio,
+    seed: n.seed,
+    split: job.split,
+    ...(n.type === 'asymmetric' && n.classes ? { classes: n.classes } : {}),
+    ...(n.type === 'asymmetric' && n.map ? { map: Object.fromEntries(Object.entries(n.map).map(([k, v]) => [Number(k), v])) } : {}),
+  });
+  const rec = m.derived?.op === 'noise' ? m.derived.noise : null;
+  await s.log(`wrote dataset ${job.output}: ${rec?.flippedCount ?? '?'} labels flipped (${job.noise.type}, ratio ${job.ratio}, seed ${n.seed})`);
+  return { dataset: job.output, flippedCount: rec?.flippedCount ?? null, reused: false };
+}
+
+async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unknown> {
+  const manifestFile = join(await resolveInside(s.projectDir, join(BACKBONES_FOLDER, job.backbone)), BACKBONE_FILE);
+  if (await exists(manifestFile)) {
+    const m = await readBackboneManifest(manifestFile);
+    await s.log(`reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…)`);
+    return { backbone: job.backbone, sha256: m.sha256, reused: true, provenance: m.provenance ?? null };
+  }
+  // Symmetric noise: the pretrain kind draws it itself on the clean set, with the seed the
+  // noise stage used, so the backbone's provenance records it (checked against the dataset
+  // below). Asymmetric: it trains on the noisy dataset as it is, and the provenance is set after.
+  const symmetric = job.noise.type === 'symmetric';
+  const result = (await runPretrainKind(
+    {
+      kind: 'pretrain',
+      projectDir: s.projectDir,
+      dataset: symmetric ? job.dataset : job.noisyDataset,
+      noise: { type: 'symmetric', ratio: symmetric ? job.gamma : 0, seed: job.noise.seed },
+      seed: job.seed,
+      id: job.backbone,
+      // An earlier attempt may have saved part of the folder before it was killed.
+      force: true,
+      hyper: job.hyper,
+      arch: job.arch,
+    },
+    s.ctx,
+  )) as { flippedCount: number; sha256: string; testAcc?: number };
+  const noisy = await readDatasetManifest(s.projectDir, job.noisyDataset);
+  const rec = noisy.derived?.op === 'noise' ? noisy.derived.noise : null;
+  const m = await readBackboneManifest(manifestFile);
+  if (symmetric) {
+    if (!rec || rec.flippedCount !== result.flippedCount) {
+      throw new NmlabError('INTERNAL', `the noise of backbone ${job.backbone} (${result.flippedCount} flipped) differs from the recorded dataset "${job.noisyDataset}" (${rec?.flippedCount ?? '?'} flipped)`);
+    }
+  } else {
+    await writeBackboneManifest(manifestFile, {
+      ...m,
+      provenance: { ...(m.provenance ?? { source: 'nmlab-pretrain' }), noise: { type: 'asymmetric', ratio: job.gamma, seed: job.noise.seed }, dataset: `project dataset "${job.noisyDataset}" (asymmetric noise on "${job.dataset}")` },
+    });
+  }
+  await s.log(`saved backbone ${job.backbone}: ${rec?.flippedCount ?? '?'} labels flipped; clean test accuracy ${result.testAcc !== undefined ? (100 * result.testAcc).toFixed(2) + ' %' : '—'}`);
+  return { backbone: job.backbone, sha256: m.sha256, reused: false, flippedCount: rec?.flippedCount ?? null, testAccuracy: result.testAcc ?? null };
+}
+
+async function domainsStage(job: Job<'domains'>, s: StageContext): Promise<unknown> {
+  if (await datasetExists(s.projectDir, job.output)) {
+    await s.log(`reused dataset ${job.output}`);
+    return { dataset: job.output, reused: true };
+  }
+  const m = await deriveCorruptions(s.projectDir, job.dataset, { id: job.output, corruptions: job.corruptions, seed: job.seed, split: job.split, includeClean: false });
+  await s.log(`wrote dataset ${job.output}: ${m.count} images, domains ${m.domains.join(', ')}`);
+  return { dataset: job.output, count: m.count, reused: false };
+}
+
+async function cachedFeatures(projectDir: string, backbone: string, dataset: string, ctx?: JobContext) {
+  return extractDatasetFeatures(projectDir, {
+    backbone: `${BACKBONES_FOLDER}/${backbone}`,
+    dataset,
+    batchSize: 256,
+    signal: ctx?.signal,
+    onProgress: ctx ? (done, total, message) => ctx.progress(done, total, `${dataset}: ${message}`) : undefined,
+  });
+}
+
+async function featuresStage(job: Job<'features'>, s: StageContext): Promise<unknown> {
+  const r = await cachedFeatures(s.projectDir, job.backbone, job.dataset, s.ctx);
+  await s.log(`${job.dataset} through ${job.backbone}: ${r.meta.count}×${r.meta.featureDim} → ${r.meta.file}${r.cached ? ' (cached)' : ` in ${r.meta.seconds.toFixed(2)} s`}`);
+  return { file: r.meta.file, key: r.meta.key, count: r.meta.count, featureDim: r.meta.featureDim, cached: r.cached };
+}
+
+/** The rows of a set as a feature matrix with labels: from the feature cache, or (escape hatch) from its files. */
+async function loadSet(projectDir: string, backbone: string, set: StudySet): Promise<FeatureSet> {
+  if ('features' in set) {
+    const [f, y] = await Promise.all([resolveInside(projectDir, set.features), resolveInside(projectDir, set.labels)]);
+    return { ...(await loadFeatureSet(f, y)), name: `${set.name} (${set.features})` };
+  }
+  const cached = await cachedFeatures(projectDir, backbone, set.dataset);
+  const arr = await readNpy(cached.path);
+  const dim = cached.meta.featureDim;
+  const ds = await loadDataset(projectDir, set.dataset);
+  if (arr.dtype !== 'float32' || ds.labels.length * dim !== arr.data.length) {
+    throw new NmlabError('BAD_FILE', `cached features ${cached.meta.file} do not match dataset "${set.dataset}" (${ds.labels.length} rows); delete them to recompute`);
+  }
+  const labels = ds.labels;
+  const domain = set.domain === undefined ? -1 : ds.manifest.domains.indexOf(set.domain);
+  if (set.domain !== undefined && domain < 0) throw new NmlabError('BAD_FILE', `dataset "${set.dataset}" has no domain "${set.domain}" (it has ${ds.manifest.domains.join(', ')})`);
+  const part = set.split === 'train' ? 0 : set.split === 'test' ? 1 : -1;
+  if (part >= 0 && !ds.split) throw new NmlabError('BAD_FILE', `dataset "${set.dataset}" has no train/test split`);
+  const rows: number[] = [];
+  for (let i = 0; i < ds.labels.length; i++) {
+    if (part >= 0 && ds.split![i] !== part) continue;
+    if (domain >= 0 && ds.domains[i] !== domain) continue;
+    rows.push(i);
+  }
+  const data = arr.data as Float32Array;
+  const features = new Float32Array(rows.length * dim);
+  rows.forEach((r, k) => features.set(data.subarray(r * dim, (r + 1) * dim), k * dim));
+  return { features, labels: Int32Array.from(rows, (r) => labels[r]), rows: rows.length, dim, name: set.name };
+}
+
+async function spectrumStage(job: Job<'spectrum'>, s: StageContext): Promise<unknown> {
+  const sets: Record<string, { rows: number; sve: number; lsvr: number; sveRaw: number; lsvrRaw: number }> = {};
+  for (const [k, set] of job.sets.entries()) {
+    if (s.ctx.signal.aborted) throw new NmlabError('CANCELLED', `spectra of ${job.backbone} on ${job.task} cancelled after ${k} of ${job.sets.length} sets`);
+    const f = await loadSet(s.projectDir, job.backbone, set);
+    if (f.rows === 0) throw new NmlabError('BAD_REQUEST', `set ${set.name} has no rows`);
+    // Headline: rows L2-normalised then centred (the reference code, paper figures); raw kept beside.
+    const ref = await spectrumOfMatrix(f.features, f.rows, f.dim, `F of ${set.name}`, { preprocess: 'reference' });
+    const raw = await spectrumOfMatrix(f.features, f.rows, f.dim, `F of ${set.name}`, { preprocess: 'none' });
+    sets[set.name] = { rows: f.rows, sve: ref.sve, lsvr: ref.lsvr, sveRaw: raw.sve, lsvrRaw: raw.lsvr };
+    s.ctx.metric('spectrum', k, sets[set.name]);
+    s.ctx.progress(k + 1, job.sets.length, set.name);
+  }
+  await s.log(`spectra of ${job.backbone} on ${Object.keys(sets).length} sets`);
+  return { backbone: job.backbone, task: job.task, sets };
+}
+
+/** Live loss points per fit at most (the run's metrics.jsonl has every step). */
+const LIVE_LOSS_POINTS = 200;
+
+/** One fit through the tuning use case, on the task's sets in memory, into the run the queue made. */
+async function tuneStage(job: Job<'tune'>, s: StageContext): Promise<unknown> {
+  const train = await loadSet(s.projectDir, job.backbone, job.train);
+  const test = job.test ? await loadSet(s.projectDir, job.backbone, job.test) : null;
+  const targets = [];
+  for (const t of job.targets) targets.push({ name: t.name, set: await loadSet(s.projectDir, job.backbone, t) });
+  let every = 1;
+  const { result } = await runTuneFit(
+    { ...job.params, method: job.method, preset: job.preset, seed: job.seed, fraction: job.fraction },
+    { train, test, targets },
+    {
+      run: { projectDir: s.projectDir, runId: s.runId },
+      signal: s.ctx.signal,
+      onLog: (line) => s.ctx.log('info', line),
+      onStep: (e) => {
+        every = Math.max(1, Math.floor(e.totalSteps / LIVE_LOSS_POINTS));
+        s.ctx.progress(e.step, e.totalSteps, `epoch ${e.epoch + 1}`);
+      },
+      // Per-epoch series go live as they come; the per-step loss thinned to LIVE_LOSS_POINTS.
+      onMetric: (series, step, values) => {
+        if (series !== 'loss' || step % every === 0) s.ctx.metric(series, step, values);
+      },
+    },
+  );
+  return { runId: s.runId, accuracy: result.test?.accuracy ?? null, oodAccuracy: result.oodAccuracy };
+}
+
+async function aggregateStage(s: StageContext): Promise<unknown> {
+  const exp = await readExperiment(s.projectDir, s.experimentId);
+  const { entries } = await readQueue(s.projectDir, exp);
+  const result = await compareExperiment(s.projectDir, exp, entries);
+  const file = join(await experimentDir(s.projectDir, exp.id), 'compare.json');
+  await writeJsonAtomic(file, result);
+  await s.log(`compare.json: ${result.rows.length} rows from ${result.finished} of ${result.total} fits`);
+  return { file: `experiments/${exp.id}/compare.json`, rows: result.rows.length, finished: result.finished };
+}
+
+// ---- the kind -------------------------------------------------------------------------------
+
+export const run: JobRun<'study'> = async (spec, ctx) => {
+  const { projectDir, experimentId, runId } = spec;
+  // A forked worker outlives a parent killed with SIGKILL; with nobody to report to it must
+  // stop, or it would go on writing a run the next queue has already marked interrupted.
+  if (process.send) process.once('disconnect', () => process.exit(1));
+  const exp = await readExperiment(projectDir, experimentId);
+  const job = exp.jobs.find((j) => j.key === spec.jobKey);
+  if (!job) throw new NmlabError('NOT_FOUND', `study "${experimentId}" has no job "${spec.jobKey}"; see \`nmlab experiment status ${experimentId}\``);
+  await setRunStatus(projectDir, runId, 'running', { pid: process.pid });
+  const log = async (line: string) => {
+    ctx.log('info', line);
+    await appendRunLog(projectDir, runId, line);
+  };
+  await log(`run ${runId}: ${job.title} (${job.key}, pid ${process.pid})`);
+  const s: StageContext = { projectDir, experimentId, runId, attempt: spec.attempt, ctx, log };
+  // runTuneFit writes the tuning run's result and status (one writer of tuning results).
+  if (job.stage === 'tune') return tuneStage(job, s);
+  let result: unknown;
+  switch (job.stage) {
+    case 'noise':
+      result = await noiseStage(job, s);
+      break;
+    case 'pretrain':
+      result = await pretrainStage(job, s);
+      break;
+    case 'domains':
+      result = await domainsStage(job, s);
+      break;
+    case 'features':
+      result = await featuresStage(job, s);
+      break;
+    case 'spectrum':
+      result = await spectrumStage(job, s);
+      break;
+    case 'aggregate':
+      result = await aggregateStage(s);
+      break;
+  }
+  if (ctx.signal.aborted) throw new NmlabError('CANCELLED', `${job.title}: cancelled`);
+  await writeRunJson(projectDir, runId, result);
+  await setRunStatus(projectDir, runId, 'succeeded');
+  return result;
+};
+
+/**
+ * Run one job of a study in this process, as its latest queued attempt (the queue, or a Slurm
+ * submission, made the run folder): `nmlab worker --project DIR --study ID --job KEY`.
+ * Progress and log lines go to `out`.
+ */
+export async function runStudyJob(projectDir: string, studyId: string, jobKey: string, signal: AbortSignal, out: (line: string) => void = () => undefined): Promise<unknown> {
+  const exp = await readExperiment(projectDir, studyId);
+  const { entries } = await readQueue(projectDir, exp);
+  const entry = entries.find((e) => e.key === jobKey);
+  if (!entry) throw new NmlabError('NOT_FOUND', `study "${studyId}" has no job "${jobKey}"; see \`nmlab experiment status ${studyId}\``);
+  if (!entry.runId) throw new NmlabError('BAD_REQUEST', `job "${jobKey}" of study "${studyId}" has no run yet; the queue makes it when it starts the job (\`nmlab experiment resume ${studyId}\`)`);
+  const ctx: JobContext = {
+    jobId: entry.runId,
+    signal,
+    progress: (done, total, message) => out(`${jobKey}: ${done}/${total}${message ? ` ${message}` : ''}`),
+    metric: () => undefined,
+    log: (level, message) => out(`${level}: ${message}`),
+  };
+  return run({ kind: 'study', projectDir, experimentId: studyId, jobKey, runId: entry.runId, attempt: entry.attempts || 1 }, ctx);
+}
