@@ -71,6 +71,15 @@ describe('nmlab finetune', () => {
     u8.epochLoss.forEach((l, i) => expect(l).toBeCloseTo(f32.epochLoss[i], 5));
   });
 
+  it('--nmtune paper adds NMTune\'s terms on the features and records the preset', async () => {
+    const r = await finetune(['--backbone', join(dir, 'backbone.onnx'), ...floats, '--method', 'ft', '--nmtune', 'paper', '--epochs', '1', '--lr', '3e-3', '--batch-size', '64', '--json']);
+    const res = FinetuneResult.parse(JSON.parse(r.out));
+    expect(res.params.nmtune).toBe('paper');
+    // CE of a 4-class head starts near ln 4; the terms add at most 0.01·(2 + L_COV).
+    expect(res.epochLoss[0]).toBeGreaterThan(0.5);
+    expect(res.accuracy).toBeGreaterThan(0.25);
+  });
+
   it('rejects a bad method and names what is accepted', async () => {
     await expect(finetune(['--backbone', join(dir, 'backbone.onnx'), ...floats, '--method', 'full'])).rejects.toThrow(/--method must be one of ft, lora, lp/);
   });

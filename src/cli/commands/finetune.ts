@@ -34,7 +34,9 @@ test set.
                      (N×H×W or N×H×W×C) preprocessed as backbone.json / the model declares
   --*-labels y.npy   integer class labels
   --rank R           LoRA rank (default: each layer's output width / 8, at least 1)
-  --nmtune PRESET    NMTune's terms on the features (paper §6) — not available yet
+  --nmtune PRESET    add NMTune's terms on the features Z (paper §6): paper (λ = 0.01 each,
+                     L_SVD on σ₁) or reference (the authors' weights, top-5 L_SVD, element-mean
+                     L_MSE; one view: no image augmentations)
   --epochs E         default 30
   --lr L             default: ft 1e-4, lora 2e-4, lp 0.01 (DESIGN §4); AdamW, cosine schedule
   --batch-size B     default 64 (the last incomplete batch of an epoch is dropped)

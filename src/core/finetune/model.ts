@@ -25,9 +25,10 @@ export function dataInput(model: ModelSpec, name?: string): string {
 
 /**
  * The backbone up to `featureOutput` with a linear head on it. `featureShape` is the feature
- * output's per-sample shape (measured by running the backbone once).
+ * output's per-sample shape (measured by running the backbone once). `features` names Z,
+ * the N×D value the head reads.
  */
-export function withHead(model: ModelSpec, featureOutput: string, featureShape: readonly number[], numClasses: number, rng: Rng): { model: ModelSpec; featureDim: number } {
+export function withHead(model: ModelSpec, featureOutput: string, featureShape: readonly number[], numClasses: number, rng: Rng): { model: ModelSpec; featureDim: number; features: string } {
   const g = model.graph;
   if (!g.nodes.some((n) => n.outputs.includes(featureOutput))) {
     throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}" computes no value "${featureOutput}"; its outputs are ${g.outputs.map((o) => `"${o.name}"`).join(', ')}`);
@@ -63,7 +64,7 @@ export function withHead(model: ModelSpec, featureOutput: string, featureShape: 
     { name: LOGITS, elemType: 'float32' as const, shape: [g.inputs[0]?.shape[0] ?? 'batch', numClasses] },
     { name: z, elemType: 'float32' as const, shape: [g.inputs[0]?.shape[0] ?? 'batch', d] },
   ];
-  return { model: { ...model, graph: { ...g, name: `${g.name}_tuned`, nodes, inputs, outputs, initializers, valueInfo: [] } }, featureDim: d };
+  return { model: { ...model, graph: { ...g, name: `${g.name}_tuned`, nodes, inputs, outputs, initializers, valueInfo: [] } }, featureDim: d, features: z };
 }
 
 /** `model` with initializers replaced by trained values where `weights` has them. */

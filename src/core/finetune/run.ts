@@ -18,7 +18,9 @@ import { chooseProviders, loadOrt, ortThreads } from '../onnx/providers';
 import { accuracy, macroF1 } from '../tuning/metrics';
 import { Rng } from '../tuning/rng';
 import { learningRateAt } from '../tuning/schedule';
+import { PRESET_TERMS } from '../tuning/params';
 import { insertLora, mergeLora, type LoraAdapter } from './lora';
+import { NMTUNE_LOSS, nmtuneAux, trainModeForward, withNmtuneLoss } from './nmtune';
 import { dataInput, HEAD_BIAS, HEAD_WEIGHT, LOGITS, withHead, withWeights } from './model';
 
 const DEFAULTS: Record<FinetuneParams['method'], Pick<FinetuneParams, 'lr' | 'weightDecay'>> = {
@@ -94,6 +96,18 @@ function argmaxRows(logits: Float32Array, rows: number, c: number): Int32Array {
   return out;
 }
 
+/** Rows scaled to unit L2 norm (torch's F.normalize: norm clamped below at 1e-12). */
+export function normalizeRows(m: { data: Float32Array; width: number }): Float32Array {
+  const out = new Float32Array(m.data.length);
+  for (let r = 0; r < m.data.length / m.width; r++) {
+    let s = 0;
+    for (let c = 0; c < m.width; c++) s += m.data[r * m.width + c] ** 2;
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let c = 0; c < m.width; c++) out[r * m.width + c] = m.data[r * m.width + c] * inv;
+  }
+  return out;
+}
+
 function checkSet(set: TensorSet, what: string): void {
   const per = set.sampleShape.reduce((a, b) => a * b, 1);
   if (set.inputs.length !== set.rows * per) throw new NmlabError('BAD_REQUEST', `${set.name ?? what}: ${set.inputs.length} values for ${set.rows} samples of shape [${set.sampleShape.join(', ')}]`);
@@ -104,7 +118,6 @@ function checkSet(set: TensorSet, what: string): void {
 export async function finetune(backbone: Uint8Array, train: TensorSet, test: TensorSet, overrides: FinetuneOverrides, opts: FinetuneOptions = {}): Promise<FinetuneOutcome> {
   const t0 = performance.now();
   const p = resolveFinetuneParams(overrides);
-  if (p.nmtune !== null) throw new NmlabError('UNSUPPORTED', `--nmtune ${p.nmtune} with white-box tuning is not available yet; run without --nmtune`);
   checkSet(train, 'training set');
   checkSet(test, 'test set');
   const ort = await loadOrt();
@@ -118,13 +131,16 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
   const numClasses = Math.max(...train.labels, ...test.labels) + 1;
   if (numClasses < 2) throw new NmlabError('BAD_REQUEST', `${train.name ?? 'training set'}: labels have one class only`);
 
-  // The feature output's per-sample shape, from one forward pass of the backbone.
+  // The feature output's per-sample shape, from one forward pass of the backbone; with NMTune
+  // also the pre-trained features F of every training row (eq. 4's fixed target).
   const probe = await session(ort, backbone, provider.executionProviders);
   let featureShape: number[];
+  let target: Float32Array | null = null;
   try {
     const per = train.sampleShape.reduce((a, b) => a * b, 1);
     const out = await probe.run({ [input]: new ort.Tensor('float32', train.inputs.subarray(0, per), [1, ...train.sampleShape]) }, [featureOutput]);
     featureShape = out[featureOutput].dims.slice(1).map(Number);
+    if (p.nmtune) target = normalizeRows(await runRows(ort, probe, input, featureOutput, train));
   } finally {
     await probe.release();
   }
@@ -132,16 +148,22 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
   const rng = new Rng(p.seed);
   const initRng = rng.fork();
   const shuffleRng = rng.fork();
-  const { model: headed, featureDim } = withHead(spec, featureOutput, featureShape, numClasses, initRng);
+  const { model: headed, featureDim, features } = withHead(spec, featureOutput, featureShape, numClasses, initRng);
   let trainModel: ModelSpec = headed;
   let adapters: LoraAdapter[] = [];
   if (p.method === 'lora') {
     ({ model: trainModel, adapters } = insertLora(headed, { rank: p.rank, reduction: p.loraReduction, alpha: p.loraAlpha, rng: initRng, exclude: new Set([HEAD_WEIGHT]) }));
   }
-  const trainable = p.method === 'ft' ? undefined : [HEAD_WEIGHT, HEAD_BIAS, ...adapters.flatMap((a) => [a.down, a.up])];
+  // ft: every weight of the backbone and head, not scalar constants stored as initializers
+  // (e.g. an attention scale) nor NMTune's term weights; the others: head and adapters only.
+  const tensors = new Set((headed.graph.initializers ?? []).filter((t) => t.dims.length > 0).map((t) => t.name));
+  const trainable = p.method === 'ft' ? (name: string) => tensors.has(name) : [HEAD_WEIGHT, HEAD_BIAS, ...adapters.flatMap((a) => [a.down, a.up])];
   const batchSize = Math.min(p.batchSize, train.rows);
   if (batchSize < 2) throw new NmlabError('BAD_REQUEST', `${train.name ?? 'training set'}: ${train.rows} sample(s) are too few to train on`);
-  const graph = buildTrainingGraph(trainModel, {
+  const terms = p.nmtune ? PRESET_TERMS[p.nmtune] : null;
+  const graphModel = terms ? withNmtuneLoss(trainModel, features, batchSize, featureDim, terms, p.nmtune === 'reference' ? 'element-mean' : 'row-mean') : trainModel;
+  const graph = buildTrainingGraph(graphModel, {
+    ...(terms ? { extraLoss: NMTUNE_LOSS } : {}),
     batchSize,
     input,
     inputShape: [batchSize, ...train.sampleShape],
@@ -152,6 +174,11 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
     optimizer: { kind: 'adamw', weightDecay: p.weightDecay },
   });
   const trainer = await OnnxTrainer.create(graph, { executionProviders: provider.executionProviders });
+  // NMTune: Z of each batch under the current weights, for L_SVD's gradient (./nmtune.ts).
+  const zModel = terms ? trainModeForward(trainModel, features, graph.params.map((s) => s.name)) : null;
+  const zSession = zModel ? await session(ort, encodeModel(zModel), provider.executionProviders) : null;
+  const zParams = zModel ? zModel.graph.inputs.map((v) => v.name).filter((n) => n !== input) : [];
+  const targetBatch = new Float32Array(batchSize * featureDim);
   const stepsPerEpoch = Math.floor(train.rows / batchSize);
   const schedule = { kind: p.schedule, baseLr: p.lr, totalSteps: stepsPerEpoch * p.epochs };
   const per = train.sampleShape.reduce((a, b) => a * b, 1);
@@ -174,7 +201,20 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
           x.set(train.inputs.subarray(row * per, (row + 1) * per), i * per);
           y[i] = train.labels[row];
         }
-        const r = await trainer.step(x, y, learningRateAt(schedule, step));
+        let aux: Record<string, Float32Array> = {};
+        let svdCorrection = 0;
+        if (terms && zSession && target) {
+          const feeds: Record<string, import('onnxruntime-node').Tensor> = { [input]: new ort.Tensor('float32', x, [batchSize, ...train.sampleShape]) };
+          for (const n of zParams) feeds[n] = trainer.current(n) as import('onnxruntime-node').Tensor;
+          const z = (await zSession.run(feeds, [features]))[features].data as Float32Array;
+          for (let i = 0; i < batchSize; i++) targetBatch.set(target.subarray(order[b * batchSize + i] * featureDim, (order[b * batchSize + i] + 1) * featureDim), i * featureDim);
+          const n = nmtuneAux(z, batchSize, featureDim, terms.svdTopK, targetBatch);
+          aux = n.aux;
+          // The graph's loss holds ⟨G, Z⟩ for L_SVD; report L_SVD itself.
+          svdCorrection = terms.svd * n.svdOffset;
+        }
+        const r = await trainer.step(x, y, learningRateAt(schedule, step), aux);
+        r.loss += svdCorrection;
         if (!Number.isFinite(r.loss)) throw new NmlabError('NUMERIC', `${p.method}: loss became ${r.loss} at epoch ${epoch + 1}, step ${b + 1}; lower the learning rate (${p.lr})`);
         lossSum += r.loss;
         correct += r.correct;
@@ -186,6 +226,7 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
     weights = trainer.weights();
   } finally {
     await trainer.release();
+    await zSession?.release();
   }
 
   const tuned = p.method === 'lora' ? mergeLora(headed, adapters, weights) : withWeights(headed, weights);

@@ -28,7 +28,11 @@ export const FinetuneParams = z
     loraReduction: z.number().int().min(1).max(4096),
     /** LoRA scale α/r is applied to B·A; null: α = r (scale 1). */
     loraAlpha: z.number().positive().nullable(),
-    /** NMTune's regularisers on the backbone's features Z (paper §6) with this preset's weights; null: cross-entropy only. */
+    /**
+     * NMTune's regularisers on the backbone's features Z (paper §6), L_MSE against the
+     * pre-trained features: `paper` (λ = 0.01 each, σ₁) or `reference` (the authors' weights,
+     * top-5 L_SVD, element-mean L_MSE; one view, no image augmentations); null: CE only.
+     */
     nmtune: TunePreset.nullable(),
   })
   .strict();

@@ -64,6 +64,12 @@ export interface TrainingGraphOptions {
   outputs?: readonly string[];
   /** Also return every parameter's gradient as `<name>.grad` (tests, debugging). */
   gradients?: boolean;
+  /**
+   * A scalar value of the model added to the cross-entropy and differentiated with it (e.g.
+   * regularisers on features). The model's other non-initializer inputs, which such a term
+   * may read, become inputs of the training graph with their declared static shapes (`aux`).
+   */
+  extraLoss?: string;
 }
 
 /** A state tensor carried from one step to the next. */
@@ -94,6 +100,8 @@ export interface TrainingGraph {
   /** BatchNorm running statistics (training mode). */
   buffers: StateSlot[];
   outputs: { loss: string; correct: string; extra: Record<string, string>; grads: Record<string, string> };
+  /** Inputs fed each step besides the data and labels (with `extraLoss`): name and shape. */
+  aux: { name: string; shape: number[] }[];
   /** Initial values of params, optimiser state (zeros) and buffers, by state input name. */
   initial: Record<string, Float32Array>;
   optimizer: Required<Omit<AdamWHyper, 'decay'>> | Required<Omit<SgdHyper, 'decay'>>;
@@ -178,8 +186,11 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
   if (!logits) throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}" has no output to train on`);
   const bnMode = opts.batchNorm ?? 'train';
 
+  const aux = opts.extraLoss ? dataInputs.filter((v) => v.name !== input).map((v) => ({ name: v.name, shape: v.shape.map(Number) })) : [];
+  for (const a of aux) if (a.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}": input "${a.name}" of the extra loss needs a static shape`);
+
   const nodes = g.nodes.map((n) => upgradeNode(n, modelOpset, w));
-  inferShapes({ ...g, nodes }, { [input]: inputShape }, w, consts);
+  inferShapes({ ...g, nodes }, { [input]: inputShape, ...Object.fromEntries(aux.map((a) => [a.name, a.shape])) }, w, consts);
   if (!w.shapes.has(logits)) throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}": logits value "${logits}" is not produced by the graph`);
   const ls = w.shape(logits);
   if (ls.length !== 2 || ls[0] !== bs) throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}": logits "${logits}" have shape [${ls.join(', ')}], expected [batch, classes]`);
@@ -205,7 +216,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
   // Values that depend on a trainable parameter.
   const requires = new Set<string>(trainable);
   // Values the loss depends on (for the "cannot differentiate" check).
-  const reaches = new Set<string>([logits]);
+  const reaches = new Set<string>(opts.extraLoss ? [logits, opts.extraLoss] : [logits]);
   for (let i = nodes.length - 1; i >= 0; i--) {
     if (nodes[i].outputs.some((o) => reaches.has(o))) for (const inp of nodes[i].inputs) if (inp) reaches.add(inp);
   }
@@ -282,7 +293,10 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
   const logp = w.op('LogSoftmax', [logits], ls, { axis: attr.int(1) });
   const lossName = 'loss';
   const nll = w.reduceSum(w.bin('Mul', target, logp), [0, 1], false);
-  w.op('Mul', [nll, w.scalar(-1 / bs)], [], undefined, { out: lossName });
+  if (opts.extraLoss) {
+    if (!w.shapes.has(opts.extraLoss) || size(w.shape(opts.extraLoss)) !== 1) throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}": extra loss "${opts.extraLoss}" is not a scalar value of the graph`);
+    w.op('Add', [w.bin('Mul', nll, w.scalar(-1 / bs)), opts.extraLoss], [], undefined, { out: lossName });
+  } else w.op('Mul', [nll, w.scalar(-1 / bs)], [], undefined, { out: lossName });
   const pred = w.op('ArgMax', [logits], [bs], { axis: attr.int(1), keepdims: attr.int(0) }, { type: 'int64' });
   const hits = w.op('Cast', [w.op('Equal', [pred, labels], [bs], undefined, { type: 'bool' })], [bs], { to: attr.int(1) });
   const correct = w.reduceSum(hits, [0], false);
@@ -290,6 +304,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
 
   // ---- backward ----
   const grads = new Map<string, string[]>([[logits, [dlogits]]]);
+  if (opts.extraLoss) grads.set(opts.extraLoss, [w.constant('float32', w.shape(opts.extraLoss), [1])]);
   const push = (v: string, gname: string): void => {
     const list = grads.get(v);
     if (list) list.push(gname);
@@ -407,6 +422,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
       valueInfo(input, inputInfo.elemType, inputShape),
       valueInfo(labels, 'int64', [bs]),
       valueInfo(lr, 'float32', []),
+      ...aux.map((a) => valueInfo(a.name, 'float32', a.shape)),
       ...(scalars.stepSize ? [valueInfo(scalars.stepSize, 'float32', []), valueInfo(scalars.rsbc2 as string, 'float32', [])] : []),
       ...trainable.map((n) => valueInfo(n, 'float32', (inits.get(n) as TensorSpec).dims)),
       ...extraInputs,
@@ -427,6 +443,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
     params,
     buffers,
     outputs: { loss: lossName, correct, extra, grads: gradOutputs },
+    aux,
     initial,
     optimizer,
   };

@@ -56,8 +56,11 @@ export class OnnxTrainer {
     return this.t;
   }
 
-  /** One step on `x` (the data input, graph.inputShape) and int labels; `lr` this step's rate. */
-  async step(x: Float32Array, labels: ArrayLike<number>, lr: number): Promise<StepResult> {
+  /**
+   * One step on `x` (the data input, graph.inputShape) and int labels; `lr` this step's rate;
+   * `aux` the graph's auxiliary inputs (graph.aux, for an extra loss) by name.
+   */
+  async step(x: Float32Array, labels: ArrayLike<number>, lr: number, aux: Record<string, Float32Array> = {}): Promise<StepResult> {
     const g = this.graph;
     const { ort } = this;
     this.t++;
@@ -70,6 +73,11 @@ export class OnnxTrainer {
       feeds[g.scalars.stepSize] = new ort.Tensor('float32', Float32Array.of(lr / (1 - g.optimizer.beta1 ** this.t)), []);
       feeds[g.scalars.rsbc2] = new ort.Tensor('float32', Float32Array.of(1 / Math.sqrt(1 - g.optimizer.beta2 ** this.t)), []);
     }
+    for (const a of g.aux) {
+      const data = aux[a.name];
+      if (!data) throw new Error(`OnnxTrainer: no value for the auxiliary input "${a.name}"`);
+      feeds[a.name] = new ort.Tensor('float32', data, a.shape);
+    }
     for (const [name, t] of this.state) feeds[name] = t;
     const out = await this.session.run(feeds);
     for (const p of g.params) {
@@ -80,6 +88,11 @@ export class OnnxTrainer {
     const values: Record<string, Tensor> = {};
     for (const v of [...Object.values(g.outputs.extra), ...Object.values(g.outputs.grads)]) values[v] = out[v];
     return { loss: (out[g.outputs.loss].data as Float32Array)[0], correct: (out[g.outputs.correct].data as Float32Array)[0], values };
+  }
+
+  /** The current value of a parameter or buffer by name, as the tensor the next step feeds (no copy). */
+  current(name: string): Tensor | undefined {
+    return this.state.get(name);
   }
 
   /** Current parameters and BatchNorm statistics by name (copies). */
