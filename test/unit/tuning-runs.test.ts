@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { RunStore, newRunId, STALE_MS, type RunStatusRecord } from '../../src/core/runs/store';
-import { runTuneFit } from '../../src/core/jobs/kinds/tune';
+import { runTuneFit, run as tuneJob } from '../../src/core/jobs/kinds/tune';
+import { createRunFolder } from '../../src/core/runs/files';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { makeTuner } from '../../src/core/tuning/tuner';
 import { loadFeatureSet } from '../../src/core/tuning/load';
 import type { FeatureSet } from '../../src/core/tuning/data';
@@ -182,6 +184,35 @@ describe('runTuneFit', () => {
     const [listed] = await new RunStore(project).list();
     expect(listed.status).toBe('succeeded');
     expect((await points(run.dir)).filter((p) => p.series === 'epoch').length).toBe(2);
+  });
+
+  it("the queue's tune job fills the run the queue created, with progress and live metrics", async () => {
+    await mkdir(join(project, 'features'));
+    for (const f of ['lp_train_x', 'lp_train_y', 'lp_test_x', 'lp_test_y']) await copyFile(fixtures + f + '.npy', join(project, 'features', f + '.npy'));
+    const runId = newRunId();
+    await createRunFolder(project, { id: runId, kind: 'tune', createdAt: new Date().toISOString() });
+    const src = (x: string, y: string) => ({ features: `features/${x}.npy`, labels: `features/${y}.npy` });
+    const job = {
+      key: 'b/t/mlp/f1/s0', index: 0, backbone: 'b', gamma: null, task: 't', taskType: 'ood' as const, method: 'mlp', baseMethod: 'mlp' as const,
+      preset: 'paper' as const, fraction: 1, seed: 0, params: { epochs: 2 },
+      train: src('lp_train_x', 'lp_train_y'), test: src('lp_test_x', 'lp_test_y'), targets: [{ name: 'again', ...src('lp_test_x', 'lp_test_y') }],
+    };
+    const progress: string[] = [];
+    const series = new Set<string>();
+    const out = (await tuneJob({ kind: 'tune', projectDir: project, runId, experimentId: null, attempt: 1, job }, {
+      jobId: 'j1',
+      signal: new AbortController().signal,
+      progress: (_d, _t, m) => progress.push(m ?? ''),
+      metric: (name) => series.add(name),
+      log: () => undefined,
+    })) as { runId: string; accuracy: number; oodAccuracy: number };
+    const result = TuneRunResult.parse(JSON.parse(await readFile(join(project, 'runs', runId, 'result.json'), 'utf8')));
+    expect(out).toEqual({ runId, accuracy: result.test!.accuracy, oodAccuracy: result.targets[0].accuracy });
+    expect(result.params).toMatchObject({ method: 'mlp', epochs: 2, numClasses: 5 });
+    expect(progress).toContain('epoch 2 of 2');
+    expect(progress.at(-1)).toBe('done');
+    expect([...series].sort()).toEqual(['backboneSpectrum', 'epoch', 'loss', 'spectrum']);
+    expect((await new RunStore(project).list()).find((r) => r.id === runId)?.status).toBe('succeeded');
   });
 
   it('refuses a fit with nothing to evaluate on', async () => {

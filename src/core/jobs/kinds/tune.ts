@@ -278,30 +278,32 @@ export function jobOverrides(job: ExperimentJob): TuneOverrides & { method: Tune
 /** The queue's `tune` job: one fit of an experiment, in a worker process, into the run the queue created. */
 export const run: JobRun<'tune'> = async (spec, ctx) => {
   const { projectDir, runId, job } = spec;
+  const overrides = jobOverrides(job);
+  const { epochs } = resolveTuneParams(overrides, `job ${job.key}`);
   // A forked worker outlives a parent killed with SIGKILL; with nobody to report to it must
   // stop, or it would go on writing a run the next queue has already marked interrupted.
-  process.once('disconnect', () => process.exit(1));
-  const train = await load(projectDir, job.train, 'training set');
-  const test = job.test ? await load(projectDir, job.test, 'test set') : null;
-  const targets = await Promise.all(job.targets.map(async (t) => ({ name: t.name, set: await load(projectDir, t, `target ${t.name}`) })));
+  const orphaned = () => process.exit(1);
+  process.once('disconnect', orphaned);
   const live = liveSender(ctx);
   let totalSteps = 0;
-  let epochs = 0;
   try {
-    const { result } = await runTuneFit(jobOverrides(job), { train, test, targets }, {
+    const train = await load(projectDir, job.train, 'training set');
+    const test = job.test ? await load(projectDir, job.test, 'test set') : null;
+    const targets = await Promise.all(job.targets.map(async (t) => ({ name: t.name, set: await load(projectDir, t, `target ${t.name}`) })));
+    const { result } = await runTuneFit(overrides, { train, test, targets }, {
       run: { projectDir, runId },
       signal: ctx.signal,
       onLog: (line) => ctx.log('info', line),
       onMetric: (series, step, values) => live.send(series, step, values),
       onStep: (e) => {
         totalSteps = e.totalSteps;
-        ctx.progress(e.step, e.totalSteps, `epoch ${e.epoch + 1}${epochs ? ` of ${epochs}` : ''}`);
+        ctx.progress(e.step, e.totalSteps, `epoch ${e.epoch + 1} of ${epochs}`);
       },
-      onEpoch: (e) => (epochs = e.epochs),
     });
     ctx.progress(totalSteps, totalSteps, 'done');
     return { runId, accuracy: result.test?.accuracy ?? null, oodAccuracy: result.oodAccuracy };
   } finally {
     live.flush();
+    process.off('disconnect', orphaned);
   }
 };
