@@ -6,7 +6,10 @@
  *
  * One training loop serves all three: seeded stratified fraction of the training set, seeded
  * shuffled mini-batches, AdamW with a per-step schedule and warm-up. LP trains a linear head
- * on F; MLP trains head∘h; NMTune adds the regularisers of eq. 4–6 on Z = h(F) (eq. 7).
+ * on F; MLP trains head∘h; NMTune adds the regularisers of eq. 4–6 on Z = h(F) (eq. 7). With
+ * the `reference` preset each batch is a weak and a strong feature-space view, concatenated
+ * (objective.ts). Parameters: `TuneParams` (src/shared/contract/tuning.ts). Two engines train
+ * the same step: tfjs autodiff and onnxruntime with a hand-written backward (ortGraphs.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NmlabError } from '../../shared/errors';
@@ -24,7 +27,7 @@ import { Rng } from './rng';
 import { learningRateAt } from './schedule';
 import { zSpectrum, type ZSpectrum } from './zSpectrum';
 
-/** The method of a fit (one name: the contract's). */
+/** The contract's `TuneMethodName`, under the name the demo and the bench import. */
 export type TuneMethod = TuneMethodName;
 
 /**
