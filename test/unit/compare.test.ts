@@ -138,4 +138,24 @@ describe('compare: fits of imported backbones and OOD tasks', () => {
     expect(id.deltaVsClean).toBeNull();
     expect(c.correlations).toEqual([]);
   });
+
+  it('a study fit serving two OOD tasks: each task reads its own `<task>:` targets', () => {
+    const o = observationsOfFit(
+      { key: 'k', backbone: 'b', gamma: null, task: 'id', method: 'lp', label: 'lp', fraction: 1, seed: 0, oodTasks: ['c', 'd'] },
+      {
+        test: evalSet('id:test', 0.9),
+        targets: [evalSet('c:blur-3', 0.6), evalSet('c:noise-3', 0.4), evalSet('d:other', 0.2)],
+        oodAccuracy: 0.4,
+        oodLsvr: 1,
+        backboneSve: 2,
+        backboneLsvr: 3,
+      },
+    );
+    expect(o.map((x) => [x.task, x.taskType, x.values.oodAccuracy ?? null])).toEqual([
+      ['id', 'id', null],
+      ['c', 'ood', 0.5],
+      ['d', 'ood', 0.2],
+    ]);
+    expect(Object.keys(o[1].domains)).toEqual(['blur-3', 'noise-3']);
+  });
 });

@@ -167,7 +167,7 @@ const meanOf = (xs: Array<number | undefined>): number | null => {
 
 /**
  * The observations of one finished fit: its own task, and one OOD cell per OOD task it serves
- * (`oodTargets` maps an OOD task to its target names; all targets when it is not given).
+ * (`oodTargets` maps an OOD task to its target names; see {@link targetsOf} when not given).
  * Replicates of a study-trained backbone share a condition named by γ, and pair by seed.
  */
 export function observationsOfFit(fit: CompareFit, result: CompareFitResult, oodTargets: Record<string, string[]> = {}): CompareObservation[] {
@@ -204,8 +204,7 @@ export function observationsOfFit(fit: CompareFit, result: CompareFitResult, ood
   own.values.backboneLsvr = result.test?.backboneLsvr;
   const out = [own];
   for (const task of fit.oodTasks) {
-    const names = oodTargets[task];
-    const targets = names ? result.targets.filter((t) => names.includes(t.name)) : result.targets;
+    const targets = targetsOf(task, fit.oodTasks, result.targets, oodTargets[task]);
     if (targets.length === 0) continue;
     out.push({
       ...base,
@@ -217,11 +216,24 @@ export function observationsOfFit(fit: CompareFit, result: CompareFitResult, ood
         backboneLsvr: meanOf(targets.map((t) => t.backboneLsvr)) ?? result.backboneLsvr,
         backboneSve: result.backboneSve,
       },
-      domains: Object.fromEntries(targets.map((t) => [t.name, t.accuracy])),
+      domains: Object.fromEntries(targets.map((t) => [domainName(task, t.name), t.accuracy])),
     });
   }
   return out;
 }
+
+/**
+ * The targets of one OOD task among a fit's: those `names` lists when given; else all of them
+ * when the fit serves one OOD task; else those named `<task>:…` (a study graph's default names).
+ */
+function targetsOf<T extends { name: string }>(task: string, tasks: string[], targets: T[], names?: string[]): T[] {
+  if (names) return targets.filter((t) => names.includes(t.name));
+  if (tasks.length === 1) return targets;
+  return targets.filter((t) => t.name.startsWith(`${task}:`));
+}
+
+/** A target's column name: without its task prefix (`synth-ood:blur-3` → `blur-3`). */
+const domainName = (task: string, name: string) => (name.startsWith(`${task}:`) ? name.slice(task.length + 1) : name);
 
 /** What names the comparison. */
 export interface CompareHeader {
