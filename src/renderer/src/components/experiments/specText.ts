@@ -1,0 +1,126 @@
+/**
+ * The builder's spec text (pure, no Vue). The text is the one source of truth: the form reads
+ * what the text says, and a form edit changes only the key it owns, in place — YAML comments,
+ * key order and every hand edit elsewhere stay as typed. Text with a syntax error is never
+ * rewritten (the form waits until it parses again).
+ */
+import { Document, isNode, parseDocument, stringify } from 'yaml';
+import { StudySpec } from '../../../../shared/contract/study';
+
+export type SpecFormat = 'yaml' | 'json';
+export type SpecPath = Array<string | number>;
+
+/** YAML written the way people write it: `[0, 0.1]` for number lists, no line folding. */
+const YAML_OPTIONS = { flowCollectionPadding: false, lineWidth: 0 } as const;
+
+export interface ParsedText {
+  /** The document as plain data; null when the text does not parse. */
+  raw: unknown;
+  /** The syntax error (with its line), null when the text parses. */
+  syntaxError: string | null;
+}
+
+export function parseText(text: string, format: SpecFormat): ParsedText {
+  if (format === 'json') {
+    try {
+      return { raw: JSON.parse(text) as unknown, syntaxError: null };
+    } catch (err) {
+      return { raw: null, syntaxError: `JSON: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0].line;
+    return { raw: null, syntaxError: `YAML${line ? ` line ${line}` : ''}: ${e.message.split('\n')[0]}` };
+  }
+  return { raw: doc.toJS() as unknown, syntaxError: null };
+}
+
+/** `tasks[0].dataset` for a schema issue's path. */
+export function keyPath(path: ReadonlyArray<PropertyKey>): string {
+  if (!path.length) return '(the whole spec)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
+}
+
+export interface SpecIssue {
+  path: string;
+  message: string;
+}
+
+/** The parsed text checked against the study schema: the spec, or every issue with its key path. */
+export function validateSpec(raw: unknown): { spec: StudySpec | null; issues: SpecIssue[] } {
+  const r = StudySpec.safeParse(raw);
+  if (r.success) return { spec: r.data, issues: [] };
+  return { spec: null, issues: r.error.issues.map((i) => ({ path: keyPath(i.path), message: i.message })) };
+}
+
+/** The spec as text in `format`. */
+export function toText(value: unknown, format: SpecFormat): string {
+  return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value, YAML_OPTIONS);
+}
+
+const scalarList = (v: unknown): boolean => Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object');
+
+function setPlain(obj: unknown, path: SpecPath, value: unknown): unknown {
+  if (!path.length) return value;
+  const [head, ...rest] = path;
+  const base = (obj && typeof obj === 'object' ? obj : typeof head === 'number' ? [] : {}) as Record<string | number, unknown>;
+  if (value === undefined && !rest.length) {
+    if (Array.isArray(base) && typeof head === 'number') base.splice(head, 1);
+    else delete base[head];
+    return base;
+  }
+  base[head] = setPlain(base[head], rest, value);
+  return base;
+}
+
+/**
+ * The text with the key at `path` set to `value` (undefined: removed), everything else as it
+ * was. Null when the text does not parse (then nothing may be written).
+ */
+export function setInText(text: string, format: SpecFormat, path: SpecPath, value: unknown): string | null {
+  if (format === 'json') {
+    const p = parseText(text, 'json');
+    if (p.syntaxError) return null;
+    return toText(setPlain(p.raw ?? {}, path, value), 'json');
+  }
+  // An empty text is an empty mapping to write into.
+  const doc = text.trim() ? parseDocument(text) : new Document({});
+  if (doc.errors.length) return null;
+  if (value === undefined) doc.deleteIn(path);
+  else doc.setIn(path, isNode(value) ? value : doc.createNode(value, { flow: scalarList(value) }));
+  return doc.toString(YAML_OPTIONS);
+}
+
+/** The same spec in the other format (null when the text does not parse; comments do not survive JSON). */
+export function convertText(text: string, from: SpecFormat, to: SpecFormat): string | null {
+  if (from === to) return text;
+  const p = parseText(text, from);
+  return p.syntaxError ? null : toText(p.raw, to);
+}
+
+/** The value at `path` of parsed data (undefined when absent). */
+export function getIn(raw: unknown, path: SpecPath): unknown {
+  let v: unknown = raw;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return v;
+}
+
+/**
+ * A list of numbers as typed in a form field ("0, 0.1, 0.2" or "0 1 2"); an error names what to
+ * write instead (ranges such as "0-2" are written as a list).
+ */
+export function parseNumberList(s: string): { values: number[] | null; error: string | null } {
+  const parts = s.split(/[\s,]+/).filter(Boolean);
+  if (!parts.length) return { values: null, error: 'write at least one number' };
+  const bad = parts.find((p) => !Number.isFinite(Number(p)));
+  if (bad !== undefined) {
+    const hint = /^\d+-\d+$/.test(bad) ? `; ranges are written as a list, e.g. ${bad.replace(/^(\d+)-(\d+)$/, (_, a: string, b: string) => Array.from({ length: Math.min(8, Number(b) - Number(a) + 1) }, (_x, i) => Number(a) + i).join(', '))}` : '';
+    return { values: null, error: `"${bad}" is not a number${hint}` };
+  }
+  return { values: parts.map(Number), error: null };
+}
