@@ -23,6 +23,19 @@ export function dataInput(model: ModelSpec, name?: string): string {
   return found.name;
 }
 
+/** The nodes `value` depends on, in graph order, and every value they read (with `value`). */
+export function nodesFor(all: readonly NodeSpec[], value: string): { nodes: NodeSpec[]; needed: Set<string> } {
+  const needed = new Set([value]);
+  const nodes: NodeSpec[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const n = all[i];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    nodes.push(n);
+    for (const inp of n.inputs) if (inp) needed.add(inp);
+  }
+  return { nodes: nodes.reverse(), needed };
+}
+
 /**
  * The backbone up to `featureOutput` with a linear head on it. `featureShape` is the feature
  * output's per-sample shape (measured by running the backbone once). `features` names Z,
@@ -33,15 +46,7 @@ export function withHead(model: ModelSpec, featureOutput: string, featureShape: 
   if (!g.nodes.some((n) => n.outputs.includes(featureOutput))) {
     throw new NmlabError('BAD_REQUEST', `ONNX model "${g.name}" computes no value "${featureOutput}"; its outputs are ${g.outputs.map((o) => `"${o.name}"`).join(', ')}`);
   }
-  const needed = new Set([featureOutput]);
-  const kept: NodeSpec[] = [];
-  for (let i = g.nodes.length - 1; i >= 0; i--) {
-    const n = g.nodes[i];
-    if (!n.outputs.some((o) => needed.has(o))) continue;
-    kept.push(n);
-    for (const inp of n.inputs) if (inp) needed.add(inp);
-  }
-  kept.reverse();
+  const { nodes: kept, needed } = nodesFor(g.nodes, featureOutput);
   const d = featureShape.reduce((a, b) => a * b, 1);
   const nodes: NodeSpec[] = [...kept];
   let z = featureOutput;

@@ -18,6 +18,7 @@
 import type { TuneTerms } from '../../shared/contract/tuning';
 import { attr, type ModelSpec, type NodeSpec, type TensorSpec } from '../onnx/builder';
 import { svdTermValueAndGrad } from '../tuning/losses';
+import { nodesFor } from './model';
 
 export const NMTUNE_LOSS = 'nmlab.nmtune.loss';
 /** Row-normalised pre-trained features of the batch (rows × D). */
@@ -85,14 +86,7 @@ export function withNmtuneLoss(model: ModelSpec, z: string, rows: number, d: num
  */
 export function trainModeForward(model: ModelSpec, z: string, params: readonly string[]): ModelSpec {
   const g = model.graph;
-  const needed = new Set([z]);
-  const kept: NodeSpec[] = [];
-  for (let i = g.nodes.length - 1; i >= 0; i--) {
-    const n = g.nodes[i];
-    if (!n.outputs.some((o) => needed.has(o))) continue;
-    kept.unshift(n);
-    for (const inp of n.inputs) if (inp) needed.add(inp);
-  }
+  const { nodes: kept, needed } = nodesFor(g.nodes, z);
   const opset = model.opsetVersion ?? 17;
   const inits: TensorSpec[] = [];
   const nodes: NodeSpec[] = [];
