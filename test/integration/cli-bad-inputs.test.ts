@@ -44,7 +44,7 @@ function cases(): Case[] {
   const out: Case[] = [];
   for (const f of [...badFeatures, ...badCsv]) out.push({ args: ['spectrum', '--features', F(f)], names: F(f) });
   for (const f of ['nan.npy', 'trailing-bytes.npy', 'a-folder.npy', 'label-2d.npy', 'zero-rows.npy']) out.push({ args: tune(F(f), good.y), names: F(f) });
-  for (const y of ['label-2pow40.npy', 'label-2pow31m1.npy', 'label-1e6.npy', 'label-count-6.npy']) out.push({ args: tune(good.f, F(y)), names: F(y) });
+  for (const y of ['label-2pow40.npy', 'label-2pow31m1.npy', 'label-1e6.npy', 'label-9.npy', 'label-count-6.npy']) out.push({ args: tune(good.f, F(y)), names: F(y) });
   for (const y of badLabels.filter((n) => n !== 'label-count-6.npy')) out.push({ args: ['noise', '--labels', F(y), '--type', 'symmetric', '--ratio', '0', '--seed', '1', '--out', W(`outdir/${y}`)], names: F(y) });
   for (const y of ['label-2pow32plus3.npy', 'label-9.npy', 'label-half.npy', 'label-count-6.npy', 'label-trailing.npy']) out.push({ args: imp('--features', good.f, '--labels', F(y)), names: F(y) });
   for (const f of [...badCsv, 'label-huge.csv']) out.push({ args: imp('--features', F(f), ...(f === 'label-huge.csv' ? ['--label-column', 'label'] : [])), names: F(f) });
@@ -153,4 +153,10 @@ describe('bad inputs through the CLI', () => {
     expect(await snapshot(fixtures)).toEqual(fixturesBefore);
     expect(tally).toMatchObject({ clear: tally.tried, stackTraces: 0, crashes: 0, silentChanges: 0 });
   }, 300_000);
+
+  it('tune warns about test classes the training labels never use, naming both files', async () => {
+    const r = await nmlab(['tune', '--train-features', F('good-features.npy'), '--train-labels', F('good-labels.npy'), '--test-features', F('good-features.npy'), '--test-labels', F('label-unseen.npy'), '--method', 'lp', '--epochs', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`warning: ${F('label-unseen.npy')}: 2 test row(s) have class(es) 2 that never occur in ${F('good-labels.npy')}; no model trained on it can predict them`);
+  }, 60_000);
 });

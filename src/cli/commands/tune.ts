@@ -137,8 +137,9 @@ export const tuneCommand: Command = {
       const { runId, runDir, result } = await runTuneFit(overrides, { train, test, targets }, {
         run: projectDir ? { projectDir, config: { inputs } } : null,
         signal: ctl.signal,
+        // Warnings (e.g. test classes the training labels never use) always reach stderr.
         onLog: (line) => {
-          if (!json && line.startsWith('tune ')) io.err(`${line}\n`);
+          if (line.startsWith('warning: ') || (!json && line.startsWith('tune '))) io.err(`${line}\n`);
         },
         onEpoch: (e) => {
           if (!json) io.err(`epoch ${e.epoch}/${e.epochs}  loss ${e.meanLoss.toFixed(4)}${e.accuracy !== null ? `  test accuracy ${(100 * e.accuracy).toFixed(2)} %` : ''}  ${e.seconds.toFixed(2)} s\n`);
