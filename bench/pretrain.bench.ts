@@ -110,6 +110,9 @@ async function main(): Promise<void> {
     const best2 = Math.max(...ort.map((o) => o.wall));
     lines.push(`NMLab-ORT best / PyTorch 2-thread rate: ${(best2 / pt[1].wall).toFixed(2)}× (goal ≥ 1×; below 0.7× is not done)`);
   }
+  if (Math.max(load0, loadavg()[0]) > cpus().length) {
+    lines.push(`CAUTION: load above the ${cpus().length} cores: 2-thread rates (PyTorch's OpenMP spins) are not meaningful; compare the 1-thread and per-CPU-second ratios, and rerun quiet`);
+  }
   lines.push(`load average (1 min) before/after: ${load0.toFixed(2)} / ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`, `uptime before: ${uptime0}`, `uptime after:  ${uptime1}`);
   process.stdout.write(lines.join('\n') + '\n');
   if (RECORD) {
