@@ -131,6 +131,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  dialog.showErrorBox('NMLab could not start', err instanceof Error ? (err.stack ?? err.message) : String(err));
+  // The message names what failed; the stack only when asked for (as `nmlab --debug` does).
+  const detail = err instanceof Error ? (process.env.NMLAB_DEBUG === '1' ? (err.stack ?? err.message) : err.message) : String(err);
+  dialog.showErrorBox('NMLab could not start', detail);
   app.exit(1);
 });
