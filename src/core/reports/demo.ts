@@ -142,8 +142,8 @@ function gammaCharts(summary: DemoSummary[]): ReportChart[] {
   const common = { xLabel: 'pre-training label noise γ', xFormat: 'percent' as const, logY: false, caption: seeds > 1 ? `Means over ${seeds} tuning seeds.` : '' };
   const bars = seeds > 1 ? `Means over ${seeds} tuning seeds; error bars ± sample std.` : '';
   return [
-    { ...common, caption: bars, id: 'demo-acc-id', title: 'ID accuracy against γ', yLabel: 'accuracy (%)', series: againstGamma(summary, (s) => s.idAccuracy, 100, (s) => s.idAccuracyStd) },
-    { ...common, caption: bars, id: 'demo-acc-ood', title: 'OOD accuracy (mean over targets) against γ', yLabel: 'accuracy (%)', series: againstGamma(summary, (s) => s.oodAccuracy, 100, (s) => s.oodAccuracyStd) },
+    { ...common, caption: bars, id: 'demo-acc-id', title: 'ID accuracy against γ', yLabel: 'accuracy (%)', yBounds: [0, 100], series: againstGamma(summary, (s) => s.idAccuracy, 100, (s) => s.idAccuracyStd) },
+    { ...common, caption: bars, id: 'demo-acc-ood', title: 'OOD accuracy (mean over targets) against γ', yLabel: 'accuracy (%)', yBounds: [0, 100], series: againstGamma(summary, (s) => s.oodAccuracy, 100, (s) => s.oodAccuracyStd) },
     { ...common, id: 'demo-sve', title: 'SVE on the ID test set against γ', yLabel: 'SVE', series: spectralSeries(summary, (s) => s.idFeatSve, (s) => s.idZSve) },
     { ...common, id: 'demo-lsvr', title: 'LSVR on the OOD targets (mean) against γ', yLabel: 'LSVR', series: spectralSeries(summary, (s) => s.oodFeatLsvr, (s) => s.oodZLsvr) },
   ];

@@ -6,6 +6,7 @@
  * singular-value spectra its runs stored (§5).
  */
 import type { CompareCorrelation, CompareResult, CompareRow, Correlation, Estimate } from '../../shared/contract/compare';
+import { isLinearProbe } from '../../shared/contract/compare';
 import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
 import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportTable } from '../../shared/contract/reports';
 import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
@@ -119,7 +120,8 @@ function seriesOverGamma(rows: CompareRow[], pick: (r: CompareRow) => Estimate |
       const p = points(first, withBackbone);
       if (p.length) out.push({ label: `backbone F${suffix}`, dashed: true, points: p });
     }
-    for (const m of [...new Set(ofTask.map((r) => r.method))]) {
+    // LP leaves the features as they are (Z = F): with F drawn, its Z line would lie on F's.
+    for (const m of [...new Set(ofTask.map((r) => r.method))].filter((x) => !withBackbone || !isLinearProbe(x))) {
       const p = points(
         ofTask.filter((r) => r.method === m),
         pick,
@@ -141,8 +143,8 @@ function gammaCharts(c: CompareResult): ReportChart[] {
     if (chart.series.some((s) => s.points.length > 0)) charts.push({ ...common, ...chart });
   };
   const pre = `exp-${c.experimentId}`;
-  add({ id: `${pre}-acc-id`, title: 'ID accuracy against γ', yLabel: 'accuracy (%)', series: seriesOverGamma(id, (r) => r.accuracy, 100) });
-  add({ id: `${pre}-acc-ood`, title: 'OOD accuracy (mean over targets) against γ', yLabel: 'accuracy (%)', series: seriesOverGamma(ood, (r) => r.oodAccuracy, 100) });
+  add({ id: `${pre}-acc-id`, title: 'ID accuracy against γ', yLabel: 'accuracy (%)', yBounds: [0, 100], series: seriesOverGamma(id, (r) => r.accuracy, 100) });
+  add({ id: `${pre}-acc-ood`, title: 'OOD accuracy (mean over targets) against γ', yLabel: 'accuracy (%)', yBounds: [0, 100], series: seriesOverGamma(ood, (r) => r.oodAccuracy, 100) });
   add({ id: `${pre}-sve`, title: 'SVE on the ID test set against γ', yLabel: 'SVE', series: seriesOverGamma(id, (r) => r.sve, 1, (r) => r.backboneSve) });
   add({ id: `${pre}-lsvr`, title: 'LSVR on the OOD targets against γ', yLabel: 'LSVR', series: seriesOverGamma(ood, (r) => r.lsvr, 1, (r) => r.backboneLsvr) });
   return charts;

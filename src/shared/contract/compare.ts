@@ -123,6 +123,11 @@ export const CompareResult = z.object({
 });
 export type CompareResult = z.infer<typeof CompareResult>;
 
+/** Whether a method column is linear probing, whose tuned features Z are the backbone's F (by its label: `lp`, `lp-…`). */
+export function isLinearProbe(method: string): boolean {
+  return method === 'lp' || method.startsWith('lp-');
+}
+
 /** Mean ± std (older name of the estimate shape; kept for readers of `Stat`). */
 export const Stat = z.object({ mean: z.number(), std: z.number().nullable(), n: z.number().int() });
 export type Stat = z.infer<typeof Stat>;

@@ -76,6 +76,8 @@ export const ReportChart = z.object({
   yLabel: z.string(),
   xFormat: z.enum(['percent', 'integer', 'number']),
   logY: z.boolean().default(false),
+  /** Values the y axis never goes beyond (e.g. [0, 100] for accuracy in %): a 95 % interval of a mean near 100 % may reach past it. */
+  yBounds: z.tuple([z.number(), z.number()]).optional(),
   series: z.array(ReportSeries),
 });
 export type ReportChart = z.infer<typeof ReportChart>;
