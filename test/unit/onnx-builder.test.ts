@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { attr, encodeModel, valueInfo } from '../../src/core/onnx/builder';
+import { attr, encodeModel, valueInfo, type ModelSpec } from '../../src/core/onnx/builder';
+import { decodeModel } from '../../src/core/onnx/decode';
 import { ProtoWriter } from '../../src/core/onnx/proto';
 
 describe('ProtoWriter wire format (examples from protobuf.dev/programming-guides/encoding)', () => {
@@ -134,5 +135,53 @@ describe('graph checks', () => {
     expect(() =>
       encodeModel({ graph: { ...base, initializers: [{ name: 't', dataType: 'float32', dims: [2], data: new Float64Array(2) }], nodes: [{ opType: 'Relu', inputs: ['x'], outputs: ['y'] }] } }),
     ).toThrow(/needs a Float32Array/);
+  });
+});
+
+describe('decodeModel reads back what encodeModel writes', () => {
+  it('round-trips nodes, every attribute type, initializers of each element type, value infos, opsets and metadata', () => {
+    const spec: ModelSpec = {
+      opsetVersion: 15,
+      extraOpsets: [{ domain: 'com.microsoft', version: 1 }],
+      metadata: { backbone: 'nmlab-cnn.g20' },
+      graph: {
+        name: 'all',
+        inputs: [valueInfo('x', 'float32', ['batch', 3, 7])],
+        outputs: [valueInfo('y', 'float32', ['batch', null, 7])],
+        initializers: [
+          { name: 'f', dataType: 'float32', dims: [2, 2], data: Float32Array.of(1.5, -2, 3.25, 0) },
+          { name: 'd', dataType: 'float64', dims: [1], data: Float64Array.of(Math.PI) },
+          { name: 'i', dataType: 'int64', dims: [3], data: BigInt64Array.of(-1n, 0n, 2n ** 40n) },
+          { name: 'j', dataType: 'int32', dims: [], data: Int32Array.of(-7) },
+          { name: 'u', dataType: 'uint8', dims: [2], data: Uint8Array.of(0, 255) },
+        ],
+        nodes: [
+          {
+            opType: 'Custom',
+            name: 'n0',
+            domain: 'com.microsoft',
+            inputs: ['x', '', 'f'],
+            outputs: ['y'],
+            attributes: {
+              a: attr.float(0.25),
+              b: attr.int(-3),
+              c: attr.string('same'),
+              d: attr.floats([1, 0.5]),
+              e: attr.ints([1, -2, 3]),
+              g: attr.strings(['p', 'q']),
+              t: attr.tensor({ name: 'v', dataType: 'float32', dims: [1], data: Float32Array.of(7) }),
+            },
+          },
+        ],
+      },
+    };
+    const back = decodeModel(encodeModel(spec));
+    expect(back.opsetVersion).toBe(15);
+    expect(back.extraOpsets).toEqual([{ domain: 'com.microsoft', version: 1 }]);
+    expect(back.metadata).toEqual({ backbone: 'nmlab-cnn.g20' });
+    expect(back.graph.inputs).toEqual(spec.graph.inputs);
+    expect(back.graph.outputs).toEqual(spec.graph.outputs);
+    expect(back.graph.nodes).toEqual(spec.graph.nodes);
+    expect(back.graph.initializers).toEqual(spec.graph.initializers);
   });
 });

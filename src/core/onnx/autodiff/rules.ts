@@ -308,14 +308,13 @@ const batchNorm: Rule = (c) => {
   const out: (string | null)[] = [null, null, null, null, null];
   if (s) {
     // training mode: statistics of this batch
-    const dyxc = w.bin('Mul', dy, s.xc);
-    if (c.need[1]) out[1] = w.reshape(w.bin('Mul', w.reduceSum(dyxc, reduceAxes, true), s.rstd), [cdim]);
-    if (c.need[2]) out[2] = w.reduceSum(dy, reduceAxes, false);
+    const sumDy = w.reduceSum(dy, reduceAxes, true);
+    const sumDyXc = w.reduceSum(w.bin('Mul', dy, s.xc), reduceAxes, true);
+    if (c.need[1]) out[1] = w.reshape(w.bin('Mul', sumDyXc, s.rstd), [cdim]);
+    if (c.need[2]) out[2] = w.reshape(sumDy, [cdim]);
     if (c.need[0]) {
       // dx = a·dy − (a·r·Σdy·xc/M)·xc − a·Σdy/M with a = γ·r, r = 1/√(σ²+ε)
       const a = w.bin('Mul', gamma, s.rstd);
-      const sumDy = w.reduceSum(dy, reduceAxes, true);
-      const sumDyXc = out[1] ? w.reshape(w.bin('Div', w.reshape(out[1], bshape), s.rstd), bshape) : w.reduceSum(dyxc, reduceAxes, true);
       const kx = w.bin('Mul', w.bin('Mul', a, w.bin('Mul', s.rstd, s.rstd)), w.bin('Mul', sumDyXc, w.scalar(-1 / s.count)));
       const shift = w.bin('Mul', a, w.bin('Mul', sumDy, w.scalar(-1 / s.count)));
       out[0] = w.bin('Add', w.bin('Add', w.bin('Mul', dy, a), w.bin('Mul', s.xc, kx)), shift);
