@@ -215,6 +215,22 @@ describe('runTuneFit', () => {
     expect((await new RunStore(project).list()).find((r) => r.id === runId)?.status).toBe('succeeded');
   });
 
+  it('warns, in the log, about test classes the training labels never use (naming both label files)', async () => {
+    const lines: string[] = [];
+    const idx = Array.from(train.labels.keys()).filter((i) => train.labels[i] !== 4);
+    const trainNo4: FeatureSet = {
+      ...train,
+      rows: idx.length,
+      features: Float32Array.from(idx.flatMap((i) => Array.from(train.features.subarray(i * train.dim, (i + 1) * train.dim)))),
+      labels: Int32Array.from(idx, (i) => train.labels[i]),
+    };
+    const { runDir } = await runTuneFit({ method: 'lp', epochs: 1 }, { train: trainNo4, test, targets: [] }, { run: { projectDir: project }, onLog: (l) => lines.push(l) });
+    const n4 = test.labels.filter((y) => y === 4).length;
+    const warning = `warning: ${test.labelsName}: ${n4} test row(s) have class(es) 4 that never occur in ${train.labelsName}; no model trained on it can predict them`;
+    expect(lines).toContain(warning);
+    expect(await readFile(join(runDir!, 'log.txt'), 'utf8')).toContain(warning);
+  });
+
   it('refuses a fit with nothing to evaluate on', async () => {
     await expect(runTuneFit({ method: 'lp' }, { train, test: null, targets: [] })).rejects.toThrow(/no test set and no OOD target/);
   });

@@ -15,6 +15,8 @@ export interface FeatureSet {
   dim: number;
   /** Where the data came from, for error messages (e.g. a file name). */
   name?: string;
+  /** Where the labels came from, when that is another file. */
+  labelsName?: string;
 }
 
 /** Check shapes, finiteness and labels; returns the number of classes seen (max label + 1). */

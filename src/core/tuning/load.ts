@@ -12,5 +12,5 @@ export async function loadFeatureSet(featuresFile: string, labelsFile: string): 
   const labels = labelVector(fy, labelsFile);
   checkSameCount(featuresFile, x.m, labelsFile, labels.length);
   const features = x.data instanceof Float32Array ? x.data : Float32Array.from(x.data);
-  return { features, labels, rows: x.m, dim: x.d, name: featuresFile };
+  return { features, labels, rows: x.m, dim: x.d, name: featuresFile, labelsName: labelsFile };
 }

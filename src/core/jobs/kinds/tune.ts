@@ -23,6 +23,7 @@ import type { FeatureSet } from '../../tuning/data';
 import { accuracy, macroF1 } from '../../tuning/metrics';
 import { singularValuesOf } from '../../tuning/zSpectrum';
 import { spectrumStats } from '../../spectrum/stats';
+import { classCountOf, unseenClassWarning } from '../../arrays/validate';
 import { RunStore, Run } from '../../runs/store';
 import { runDir } from '../../runs/files';
 
@@ -138,6 +139,8 @@ export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod
   for (const { name, set } of evalSets)
     if (set.dim !== train.dim)
       throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
+  // Issue 12 item 2: K is dense and bounded by the training rows (the message names the file).
+  classCountOf(train.labels, train.labelsName ?? train.name ?? 'training labels');
   const numClasses = overrides.numClasses ?? maxLabel([train, ...evalSets.map((e) => e.set)]) + 1;
   const params = resolveTuneParams({ ...overrides, numClasses }, `tuning ${overrides.method}`);
   const run = opts.run instanceof Run ? opts.run : opts.run ? await openRun(opts.run, params) : null;
@@ -157,6 +160,11 @@ export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod
     if (params.downstreamNoise.eta > 0)
       await log(`downstream noise η ${params.downstreamNoise.eta} (${params.downstreamNoise.semantics}, seed ${noisy.result.seed}): ${noisy.result.flipped} of ${train.rows} labels changed (${(100 * noisy.result.realisedFlipRate).toFixed(2)} %)`);
     await log(`params: ${JSON.stringify(params)}`);
+    // Test classes the training labels never use: accuracy on those rows is 0 by construction.
+    for (const { name, set } of evalSets) {
+      const w = unseenClassWarning(train.labels, set.labels, train.labelsName ?? train.name ?? 'the training set', set.labelsName ?? set.name ?? name);
+      if (w) await log(`warning: ${w}`);
+    }
 
     const monitor = evalSets[0] ?? null;
     await tuner.fit(trainSet, {
