@@ -10,6 +10,8 @@ import { format } from 'node:util';
 import { jobKinds, type JobContext } from './kinds/index';
 import { isParentMessage, type WorkerMessage, type ParentMessage } from './protocol';
 import { NmlabError, serializeError } from '../../shared/errors';
+// An fs error that escaped a job names its path, as on the command line (src/core/fs/errors.ts).
+import { describeEscapedError } from '../fs/errors';
 import type { JobSpec } from '../../shared/contract/jobs';
 
 /** The part of Electron's utilityProcess `process.parentPort` we use (Electron types are not a core dependency). */
@@ -109,14 +111,14 @@ async function runJob(jobId: string, spec: JobSpec): Promise<void> {
     const result = await kind.run(spec, makeContext(jobId));
     channel.sendAndExit({ type: 'done', result: result ?? null }, 0);
   } catch (err) {
-    channel.sendAndExit({ type: 'error', error: serializeError(err) }, 0);
+    channel.sendAndExit({ type: 'error', error: serializeError(describeEscapedError(err)) }, 0);
   }
 }
 
 // A throw from a callback the job did not await still ends the job with its message rather
 // than as an anonymous crash.
-process.on('uncaughtException', (err) => channel.sendAndExit({ type: 'error', error: serializeError(err) }, 1));
-process.on('unhandledRejection', (err) => channel.sendAndExit({ type: 'error', error: serializeError(err) }, 1));
+process.on('uncaughtException', (err) => channel.sendAndExit({ type: 'error', error: serializeError(describeEscapedError(err)) }, 1));
+process.on('unhandledRejection', (err) => channel.sendAndExit({ type: 'error', error: serializeError(describeEscapedError(err)) }, 1));
 
 channel.onMessage((m: unknown) => {
   if (!isParentMessage(m)) return;
