@@ -12,6 +12,11 @@ import { finetune, normalizeRows, resolveFinetuneParams, runRows, type TensorSet
 import { buildTrainingGraph } from '../../src/core/onnx/autodiff';
 import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
 import { PRESET_TERMS } from '../../src/core/tuning/params';
+import { initTfBackend } from '../../src/core/tf/backend';
+import { ensureGradients } from '../../src/core/tf/gradients';
+import { readIdxPair } from '../../src/core/datasets/idx';
+import { batchPixels, FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../../src/core/pretrain/train';
+import { exportCnnToOnnx } from '../../src/core/pretrain/onnx';
 import { Rng } from '../../src/core/tuning/rng';
 
 // Made by test/fixtures/finetune/make_finetune_fixture.py (PyTorch): a ResNet-style CNN
@@ -155,6 +160,44 @@ describe('white-box tuning of an imported ResNet-style CNN', () => {
     }
     // The exported LoRA model is a plain network: no adapter left in it.
     expect(decodeModel(lora.model).graph.nodes.some((n) => n.outputs.some((o) => o.includes('lora')))).toBe(false);
+  });
+
+  it('tunes NMLab\'s own CNN (pre-trained on onnxruntime, exported to ONNX) on classes it never saw', async () => {
+    process.env.NMLAB_TF_BACKEND = 'wasm';
+    await initTfBackend();
+    await ensureGradients();
+    const fm = join(__dirname, '..', '..', 'resources', 'demo', 'fashion-mnist');
+    const files = { train: await readIdxPair(join(fm, 'train-images-idx3-ubyte.gz'), join(fm, 'train-labels-idx1-ubyte.gz')), t10k: await readIdxPair(join(fm, 't10k-images-idx3-ubyte.gz'), join(fm, 't10k-labels-idx1-ubyte.gz')) };
+    const load = (part: 'train' | 't10k', classes: number[], perClass: number): ImageSet => {
+      const { images, labels } = files[part];
+      const keep: number[] = [];
+      const seen = new Map<number, number>();
+      for (let i = 0; i < labels.length; i++) {
+        const c = classes.indexOf(labels[i]);
+        if (c < 0 || (seen.get(c) ?? 0) >= perClass) continue;
+        seen.set(c, (seen.get(c) ?? 0) + 1);
+        keep.push(i);
+      }
+      const pixels = new Uint8Array(keep.length * 784);
+      keep.forEach((i, k) => pixels.set(images.pixels.subarray(i * 784, (i + 1) * 784), k * 784));
+      return { pixels, count: keep.length, size: [1, 28, 28], labels: Int32Array.from(keep, (i) => classes.indexOf(labels[i])) };
+    };
+    const pre = await pretrainCnn({ train: load('train', [0, 1, 2, 3, 4], 100), numClasses: 5, seed: 0, engine: 'ort', hyper: { epochs: 1, batchSize: 50 } });
+    const onnx = exportCnnToOnnx(pre.model);
+    pre.model.dispose();
+    // Downstream: the five other classes, as the backbone's float input.
+    const asTensors = (set: ImageSet): TensorSet => {
+      const all = Int32Array.from({ length: set.count }, (_, i) => i);
+      return { inputs: batchPixels(set, all, [FASHION_MNIST_MEAN], [FASHION_MNIST_STD], undefined, 'nchw'), sampleShape: [1, 28, 28], labels: set.labels, rows: set.count };
+    };
+    const train = asTensors(load('train', [5, 6, 7, 8, 9], 50));
+    const test = asTensors(load('t10k', [5, 6, 7, 8, 9], 40));
+    const lora = await finetune(onnx, train, test, { method: 'lora', epochs: 3, lr: 1e-2, batchSize: 25 });
+    const convs = decodeModel(onnx).graph.nodes.filter((n) => n.opType === 'Conv').length;
+    expect(lora.result.adapted.length).toBe(convs);
+    expect(lora.result.featureDim).toBe(64);
+    // Five classes: chance is 0.2.
+    expect(lora.result.accuracy).toBeGreaterThan(0.6);
   });
 
   it('trains on CUDA as on CPU when a GPU is present', async (ctx) => {
