@@ -231,8 +231,11 @@ describe('runTuneFit', () => {
     expect(await readFile(join(runDir!, 'log.txt'), 'utf8')).toContain(warning);
   });
 
-  it('refuses a fit with nothing to evaluate on', async () => {
-    await expect(runTuneFit({ method: 'lp' }, { train, test: null, targets: [] })).rejects.toThrow(/no test set and no OOD target/);
+  it('refuses a fit with nothing to evaluate on, or a bad set, before any run folder exists', async () => {
+    await expect(runTuneFit({ method: 'lp' }, { train, test: null, targets: [] }, { run: { projectDir: project } })).rejects.toThrow(/no test set and no OOD target/);
+    const bad: FeatureSet = { ...test, name: 'bad.npy', features: test.features.map((v, i) => (i === 7 ? NaN : v)) };
+    await expect(runTuneFit({ method: 'lp' }, { train, test: bad, targets: [] }, { run: { projectDir: project } })).rejects.toThrow(/bad\.npy: feature row 0, column 7 is NaN/);
+    expect(await new RunStore(project).list()).toEqual([]);
   });
 
   it('a cancelled fit marks its run cancelled and throws CANCELLED', async () => {

@@ -19,7 +19,7 @@ import { loadFeatureSet } from '../../tuning/load';
 import { makeTuner, type EpochEvent, type FeatureTuner, type StepEvent, type TuneMethod } from '../../tuning/tuner';
 import { resolveTuneParams } from '../../tuning/params';
 import { downstreamLabels } from '../../tuning/downstreamNoise';
-import type { FeatureSet } from '../../tuning/data';
+import { checkFeatureSet, type FeatureSet } from '../../tuning/data';
 import { accuracy, macroF1 } from '../../tuning/metrics';
 import { singularValuesOf } from '../../tuning/zSpectrum';
 import { spectrumStats } from '../../spectrum/stats';
@@ -139,6 +139,9 @@ export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod
   for (const { name, set } of evalSets)
     if (set.dim !== train.dim)
       throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
+  // Every set is checked before a run folder exists: a bad input leaves nothing behind.
+  checkFeatureSet(train, train.name ?? 'training set');
+  for (const { name, set } of evalSets) checkFeatureSet(set, set.name ?? name);
   // Issue 12 item 2: K is dense and bounded by the training rows (the message names the file).
   classCountOf(train.labels, train.labelsName ?? train.name ?? 'training labels');
   const numClasses = overrides.numClasses ?? maxLabel([train, ...evalSets.map((e) => e.set)]) + 1;
