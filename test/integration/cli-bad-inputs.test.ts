@@ -86,9 +86,15 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
+/** The CLI's environment as a user has it: without vitest's variables (src/core/tf/gradients.ts reads VITEST). */
+function cliEnv(): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
+  return { ...env, NMLAB_HOME: home, NMLAB_DEBUG: '' };
+}
+
 function nmlab(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'nmlab.mjs'), ...args], { cwd: tmp, env: { ...process.env, NMLAB_HOME: home, NMLAB_DEBUG: '' } });
+    const child = spawn(process.execPath, [join(root, 'bin', 'nmlab.mjs'), ...args], { cwd: tmp, env: cliEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -158,5 +164,11 @@ describe('bad inputs through the CLI', () => {
     const r = await nmlab(['tune', '--train-features', F('good-features.npy'), '--train-labels', F('good-labels.npy'), '--test-features', F('good-features.npy'), '--test-labels', F('label-unseen.npy'), '--method', 'lp', '--epochs', '1']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`warning: ${F('label-unseen.npy')}: 2 test row(s) have class(es) 2 that never occur in ${F('good-labels.npy')}; no model trained on it can predict them`);
+  }, 60_000);
+
+  it('--debug adds the stack trace to the same message', async () => {
+    const r = await nmlab(['spectrum', '--features', F('missing.npy'), '--debug']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^nmlab spectrum: cannot read ${F('missing.npy')}: it does not exist\\nNmlabError: .*\\n\\s+at `));
   }, 60_000);
 });
