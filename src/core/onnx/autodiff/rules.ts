@@ -131,7 +131,7 @@ function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kern
   const [pt, pl, pb, pr] = win.pads;
   const padded = win.pads.some((p) => p > 0) ? w.op('Pad', [xt, w.ints([0, 0, pt, pl, 0, 0, pb, pr])], [ci, n, xs[2] + pt + pb, xs[3] + pl + pr]) : xt;
   const dyMat = w.reshape(w.transpose(dy, [1, 0, 2, 3]), [co, cols]);
-  const taps: string[] = [];
+  const slices: string[] = [];
   for (let ky = 0; ky < win.kernel[0]; ky++) {
     for (let kx = 0; kx < win.kernel[1]; kx++) {
       const sy = ky * win.dilations[0];
@@ -140,11 +140,17 @@ function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kern
       const sl = whole
         ? padded
         : w.op('Slice', [padded, w.ints([sy, sx]), w.ints([sy + (oh - 1) * win.strides[0] + 1, sx + (ow - 1) * win.strides[1] + 1]), w.ints([2, 3]), w.ints(win.strides)], [ci, n, oh, ow]);
-      const g = w.op('Gemm', [dyMat, w.reshape(sl, [ci, cols])], [co, ci], { transB: attr.int(1) });
-      taps.push(w.reshape(g, [co, ci, 1]));
+      slices.push(w.reshape(sl, [ci, cols]));
     }
   }
-  const cat = taps.length === 1 ? taps[0] : w.op('Concat', taps, [co, ci, taps.length], { axis: attr.int(2) });
+  const k = slices.length;
+  if (ci < 8 && k > 1) {
+    // Few input channels (a stem): one GEMM over the stacked taps, not k matrix-vector products.
+    const g = w.op('Gemm', [dyMat, w.op('Concat', slices, [k * ci, cols], { axis: attr.int(0) })], [co, k * ci], { transB: attr.int(1) });
+    return w.reshape(w.transpose(w.reshape(g, [co, k, ci]), [0, 2, 1]), kernelShape);
+  }
+  const taps = slices.map((sl) => w.reshape(w.op('Gemm', [dyMat, sl], [co, ci], { transB: attr.int(1) }), [co, ci, 1]));
+  const cat = k === 1 ? taps[0] : w.op('Concat', taps, [co, ci, k], { axis: attr.int(2) });
   return w.reshape(cat, kernelShape);
 }
 
