@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { chooseProviders, cudaBinariesPresent, executionProvidersFor, forcedProvider, loadOrt, matmulChainModel, probeProvider, providerCandidates, sessionOptions } from '../../src/core/onnx/providers';
-import { measureProviderMatmul } from '../../src/core/env/doctor';
+import { measureProviderMatmul, probeOnnxruntime } from '../../src/core/env/doctor';
 
 const saved = process.env.NMLAB_EP;
 afterEach(() => {
@@ -61,6 +61,15 @@ describe('probing and choosing', () => {
     if (cudaBinariesPresent()) ctx.skip('the CUDA binaries are installed here, so NMLAB_EP=cuda may legitimately work');
     process.env.NMLAB_EP = 'cuda';
     await expect(chooseProviders()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/NMLAB_EP=cuda, but the cuda execution provider is unavailable: .*(fetch-optional|linux-x64)/) });
+  });
+
+  it('doctor reports a mistyped or unavailable NMLAB_EP instead of failing', async () => {
+    process.env.NMLAB_EP = 'gpu';
+    const typo = await probeOnnxruntime(32, 0.01);
+    expect(typo).toMatchObject({ loaded: true, chosen: 'cpu', forced: false });
+    expect(typo.detail).toMatch(/NMLAB_EP=gpu is not an execution provider/);
+    process.env.NMLAB_EP = 'cpu';
+    expect(await probeOnnxruntime(32, 0.01)).toMatchObject({ loaded: true, chosen: 'cpu', forced: true });
   });
 
   it('the probe model computes a MatMul chain that JS reproduces', async () => {

@@ -100,7 +100,14 @@ export async function probeOnnxruntime(matmulSize: number, targetSeconds?: numbe
     return { loaded: false, detail: `onnxruntime-node did not load: ${firstLine(err)}`, executionProviders: [], providers: [], chosen: 'cpu', forced: false };
   }
   const executionProviders = ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
-  const forced = forcedProvider();
+  let forced: ExecutionProviderName | null = null;
+  let forcedError = '';
+  try {
+    forced = forcedProvider();
+  } catch (err) {
+    // A mistyped NMLAB_EP: the doctor reports it (sessions refuse to start until it is fixed).
+    forcedError = `; ${firstLine(err)}`;
+  }
   const names = providerCandidates();
   if (forced && !names.includes(forced)) names.unshift(forced);
   const providers: EnvironmentReport['onnxruntime']['providers'] = [];
@@ -120,12 +127,14 @@ export async function probeOnnxruntime(matmulSize: number, targetSeconds?: numbe
   const cpu = providers.find((p) => p.name === 'cpu');
   if (!cpu?.available) return { loaded: false, detail: `onnxruntime-node loaded but a CPU session failed: ${cpu?.detail ?? 'not probed'}`, executionProviders, providers, chosen: 'cpu', forced: false };
   let chosen: ExecutionProviderName = 'cpu';
-  let detail = 'CPU session created and a MatMul checked';
-  try {
-    chosen = (await chooseProviders()).name;
-  } catch (err) {
-    // A forced provider that is unavailable: report it rather than fail the whole doctor.
-    detail = `${detail}; ${firstLine(err)}`;
+  let detail = `CPU session created and a MatMul checked${forcedError}`;
+  if (!forcedError) {
+    try {
+      chosen = (await chooseProviders()).name;
+    } catch (err) {
+      // A forced provider that is unavailable: report it rather than fail the whole doctor.
+      detail = `${detail}; ${firstLine(err)}`;
+    }
   }
   return { loaded: true, detail, executionProviders, providers, chosen, forced: forced !== null && forced === chosen };
 }
