@@ -91,6 +91,20 @@ describe('compare: nested intervals, paired differences, correlations (numpy/sci
     }
   });
 
+  it('claims: verdicts from the intervals (the slight-noise difference and the SVE correlation of LP)', () => {
+    const verdict = (lo: number, hi: number, sign: number) => (lo > 0 ? (sign > 0 ? 'supported' : 'contradicted') : hi < 0 ? (sign < 0 ? 'supported' : 'contradicted') : 'inconclusive');
+    const slight = study.cells.find((x) => x.gamma === 0.1 && x.method === 'lp')!.delta!;
+    const sve = study.correlations.find((k) => k.method === 'lp')!.pearson;
+    expect(c.claims.map((k) => k.id)).toEqual(['id-gain-slight-noise', 'sve-id']);
+    const [gain, corr] = c.claims;
+    expect(gain).toMatchObject({ sign: 1, kind: 'difference', n: 3, verdict: verdict(slight.lo, slight.hi, 1) });
+    expect(gain.value).toBeCloseTo(slight.mean, 12);
+    expect(gain.lo).toBeCloseTo(slight.lo, 12);
+    expect(corr).toMatchObject({ sign: 1, kind: 'correlation', n: 9, verdict: verdict(sve.lo, sve.hi, 1) });
+    expect(corr.value).toBeCloseTo(sve.r, 10);
+    expect(corr.hi).toBeCloseTo(sve.hi, 10);
+  });
+
   it('CSV carries every interval bound', () => {
     const lines = compareToCsv(c).trim().split('\n');
     const head = lines[0].split(',');

@@ -5,15 +5,15 @@
  * estimate says so). Each cell also gets its headline accuracy minus the same cell at γ = 0,
  * paired by replicate; "best" only where its interval separates from the other methods';
  * and, across backbones, the paper's §5 correlations (SVE(F) ↔ ID accuracy, LSVR(F) ↔ OOD
- * accuracy; Figures 3 and 5).
+ * accuracy; Figures 3 and 5), and a verdict on each of the paper's claims the data can speak to.
  *
  * The aggregation works on generic observations ({@link CompareObservation}: one fit's
  * numbers with its group keys, replicate and seed), so a job shape is one small adapter.
  */
 import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
-import type { CompareCorrelation, CompareMetric, CompareResult, CompareRow, Estimate } from '../../shared/contract/compare';
-import { COMPARE_METRICS, CONFIDENCE } from '../../shared/contract/compare';
-import { correlation, mean, nestedEstimate, pairedDifference, separatedBest, type Observation } from '../stats';
+import type { Claim, CompareCorrelation, CompareMetric, CompareResult, CompareRow, Estimate } from '../../shared/contract/compare';
+import { COMPARE_METRICS, CONFIDENCE, isLinearProbe } from '../../shared/contract/compare';
+import { claimVerdict, correlation, mean, nestedEstimate, pairedDifference, separatedBest, type Observation } from '../stats';
 import { readRunResult } from './runStore';
 
 /** One fit's numbers, with the keys the comparison groups and pairs by. */
@@ -63,7 +63,7 @@ function scatter(obs: CompareObservation[], x: CompareMetric, y: CompareMetric):
 }
 
 /** Rows, paired differences, "best" flags and correlations from observations (pure). */
-export function aggregateObservations(obs: CompareObservation[]): { rows: CompareRow[]; correlations: CompareCorrelation[] } {
+export function aggregateObservations(obs: CompareObservation[]): { rows: CompareRow[]; correlations: CompareCorrelation[]; claims: Claim[] } {
   const cells = new Map<string, CompareObservation[]>();
   for (const o of obs) {
     const k = `${o.condition}${NUL}${cellKey(o)}`;
@@ -131,7 +131,63 @@ export function aggregateObservations(obs: CompareObservation[]): { rows: Compar
     const ys = points.map((p) => p.y);
     correlations.push({ task, method, fraction, x, y, points, pearson: correlation('pearson', xs, ys), spearman: correlation('spearman', xs, ys) });
   }
-  return { rows, correlations };
+  return { rows, correlations, claims: claimsOf(rows, correlations, obs) };
+}
+
+const pctLabel = (g: number) => `${Math.round(g * 1000) / 10} %`;
+const unitsLabel = (e: Estimate) => `n = ${e.n} ${e.over === 'replicates' ? 'replicates' : 'tuning seeds'}`;
+
+function differenceClaim(id: Claim['id'], statement: string, sign: 1 | -1, e: Estimate | null, basis: string): Claim[] {
+  if (!e) return [];
+  return [{ id, statement, sign, verdict: claimVerdict(e, sign), kind: 'difference', value: e.mean, lo: e.lo, hi: e.hi, n: e.n, basis: `${basis}; ${unitsLabel(e)}` }];
+}
+
+/**
+ * The paper's claims, each read from its interval where the study has the data (issue 10
+ * item 3): slight noise raises ID accuracy and more noise lowers OOD accuracy (§4, Figs. 2–3;
+ * the smallest and the largest γ against γ = 0, paired by replicate); SVE(F) rises with ID
+ * accuracy and LSVR(F) falls as OOD accuracy rises (§5, Fig. 5; Pearson across backbones);
+ * NMTune beats MLP tuning (§6, Fig. 7; paired by backbone on the ID task). The noise and §5
+ * claims read linear probing, as the paper does, or the first method when there is no LP.
+ */
+function claimsOf(rows: CompareRow[], correlations: CompareCorrelation[], obs: CompareObservation[]): Claim[] {
+  const fraction = Math.max(...rows.map((r) => r.fraction));
+  const methods = [...new Set(rows.map((r) => r.method))];
+  const method = methods.find(isLinearProbe) ?? methods[0];
+  const mine = rows.filter((r) => r.method === method && r.fraction === fraction);
+  const idTask = mine.find((r) => r.taskType === 'id')?.task;
+  const oodTask = mine.find((r) => r.taskType === 'ood')?.task;
+  const withDelta = (task: string | undefined) => mine.filter((r) => r.task === task && r.deltaVsClean !== null).sort((a, b) => (a.gamma ?? 0) - (b.gamma ?? 0));
+  const claims: Claim[] = [];
+  const slight = withDelta(idTask)[0];
+  if (slight) {
+    claims.push(...differenceClaim('id-gain-slight-noise', 'Slight pre-training noise raises ID accuracy', 1, slight.deltaVsClean, `${method} on ${slight.task}: accuracy at γ = ${pctLabel(slight.gamma!)} minus γ = 0`));
+  }
+  const most = withDelta(oodTask).at(-1);
+  if (most) {
+    claims.push(...differenceClaim('ood-decline', 'More pre-training noise lowers OOD accuracy', -1, most.deltaVsClean, `${method} on ${most.task}: OOD accuracy at γ = ${pctLabel(most.gamma!)} minus γ = 0`));
+  }
+  for (const [id, task, sign, statement] of [
+    ['sve-id', idTask, 1, 'Higher SVE(F) goes with higher ID accuracy'],
+    ['lsvr-ood', oodTask, -1, 'Higher LSVR(F) goes with lower OOD accuracy'],
+  ] as const) {
+    const k = correlations.find((c) => c.task === task && c.method === method && c.fraction === fraction);
+    if (!k?.pearson) continue;
+    const p = k.pearson;
+    claims.push({ id, statement, sign, verdict: claimVerdict(p, sign), kind: 'correlation', value: p.r, lo: p.lo, hi: p.hi, n: p.n, basis: `${method} on ${task}: Pearson r across ${p.n} backbones (Fisher-z interval)` });
+  }
+  const nmtune = methods.find((m) => m === 'nmtune' || m.startsWith('nmtune'));
+  if (nmtune && methods.includes('mlp') && idTask) {
+    // Each backbone is one unit (its seeds averaged); with a single backbone, tuning seeds pair.
+    const pick = (m: string) =>
+      obs.filter((o) => o.method === m && o.task === idTask && o.fraction === fraction).map((o) => ({ replicate: o.backbone, seed: o.seed, value: o.values.accuracy }));
+    const e = pairedDifference(pick(nmtune), pick('mlp'));
+    if (e) {
+      const pairs = e.over === 'replicates' ? `paired by backbone; n = ${e.n} backbones` : `paired by tuning seed (one backbone); n = ${e.n} seeds`;
+      claims.push({ id: 'nmtune-over-mlp', statement: 'NMTune beats MLP tuning', sign: 1, verdict: claimVerdict(e, 1), kind: 'difference', value: e.mean, lo: e.lo, hi: e.hi, n: e.n, basis: `${nmtune} minus mlp on ${idTask}, ID accuracy ${pairs}` });
+    }
+  }
+  return claims;
 }
 
 /**
@@ -245,8 +301,8 @@ export interface CompareHeader {
 
 /** The comparison from observations (pure): `total` is the number of fits the study has. */
 export function compareResult(header: CompareHeader, obs: CompareObservation[], finished: number, total: number): CompareResult {
-  const { rows, correlations } = aggregateObservations(obs);
-  return { ...header, rows, correlations, confidence: CONFIDENCE, finished, total };
+  const { rows, correlations, claims } = aggregateObservations(obs);
+  return { ...header, rows, correlations, claims, confidence: CONFIDENCE, finished, total };
 }
 
 /**

@@ -94,6 +94,20 @@ function correlationTable(c: CompareResult): ReportTable | null {
   };
 }
 
+/** The paper's claims with their verdicts (issue 10 item 3). */
+function claimsTable(c: CompareResult): ReportTable | null {
+  if (c.claims.length === 0) return null;
+  const text = (label: string) => ({ label, kind: 'text' as const, scale: 1, digits: 0 });
+  const f = (k: CompareResult['claims'][number], v: number) => (k.kind === 'difference' ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(2)} pts` : `r = ${v.toFixed(3)}`);
+  return {
+    id: `exp-${c.experimentId}-claims`,
+    title: 'The paper’s claims, from the intervals',
+    caption: 'Supported: the 95 % interval excludes 0 on the claimed side; contradicted: it excludes 0 on the other side; inconclusive: it contains 0, or there is no interval.',
+    columns: [text('claim'), text('verdict'), text('effect'), text('95 % CI'), text('basis')],
+    rows: c.claims.map((k) => [k.statement, k.verdict, f(k, k.value), k.lo !== null && k.hi !== null ? `[${f(k, k.lo)}, ${f(k, k.hi)}]` : '—', k.basis]),
+  };
+}
+
 /** A point with its 95 % interval as the error bar. */
 function point(x: number, e: Estimate, scale: number): ReportSeries['points'][number] {
   return { x, y: scale * e.mean, std: e.std === null ? null : scale * e.std, lo: e.lo === null ? null : scale * e.lo, hi: e.hi === null ? null : scale * e.hi };
@@ -246,6 +260,7 @@ export async function experimentPart(projectDir: string, exp: ReportedExperiment
   const count = (xs: Iterable<unknown>) => new Set(xs).size;
   const backbones = count(fits.map((f) => f.backbone));
   const correlations = correlationTable(compare);
+  const claims = claimsTable(compare);
   const section: ReportSection = {
     id: `exp-${exp.id}`,
     title: `Experiment: ${spec.name}`,
@@ -253,7 +268,7 @@ export async function experimentPart(projectDir: string, exp: ReportedExperiment
       `${backbones} backbone(s) × ${count(fits.map((f) => f.task))} task(s) × ${spec.methods.length} method(s) × ${spec.fractions.length} data fraction(s) × ${spec.seeds.length} tuning seed(s) = ${fits.length} fits (id ${exp.id}, layout ${compare.preset}, created ${exp.createdAt}).`,
       `Tasks: ${[...new Set(compare.rows.map((r) => `${r.task} (${r.taskType.toUpperCase()})`))].join('; ') || '—'}. Tuning seeds ${spec.seeds.join(', ')}; fractions ${spec.fractions.map((f) => `${Math.round(f * 1000) / 10}%`).join(', ')}.`,
     ],
-    tables: [compareTable(compare), ...(correlations ? [correlations] : [])],
+    tables: [...(claims ? [claims] : []), compareTable(compare), ...(correlations ? [correlations] : [])],
     charts: [...gammaCharts(compare), ...spectraCharts(exp.id, fits, results)],
   };
   // Hyper-parameters as the runs recorded them (resolved defaults included); the spec's overrides otherwise.

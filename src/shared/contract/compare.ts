@@ -108,6 +108,29 @@ export const CompareCorrelation = z.object({
 });
 export type CompareCorrelation = z.infer<typeof CompareCorrelation>;
 
+/** The paper's claims a study can test (issue 10 item 3). */
+export const ClaimId = z.enum(['id-gain-slight-noise', 'ood-decline', 'sve-id', 'lsvr-ood', 'nmtune-over-mlp']);
+export type ClaimId = z.infer<typeof ClaimId>;
+
+/**
+ * One claim read from the intervals: the effect (an accuracy difference, or a correlation r)
+ * with its 95 % interval, the sign the paper claims, and the verdict. `basis` says what was
+ * compared and over which n.
+ */
+export const Claim = z.object({
+  id: ClaimId,
+  statement: z.string(),
+  sign: z.union([z.literal(1), z.literal(-1)]),
+  verdict: Verdict,
+  kind: z.enum(['difference', 'correlation']),
+  value: z.number(),
+  lo: z.number().nullable(),
+  hi: z.number().nullable(),
+  n: z.number().int(),
+  basis: z.string(),
+});
+export type Claim = z.infer<typeof Claim>;
+
 export const CompareResult = z.object({
   experimentId: z.string(),
   name: z.string(),
@@ -115,6 +138,8 @@ export const CompareResult = z.object({
   preset: z.enum(['custom', 'noise-study', 'method-comparison']),
   rows: z.array(CompareRow),
   correlations: z.array(CompareCorrelation).default([]),
+  /** Verdicts on the paper's claims this study's data can speak to (none it cannot). */
+  claims: z.array(Claim).default([]),
   /** Confidence level of every interval. */
   confidence: z.number().default(CONFIDENCE),
   /** Finished / total jobs behind the numbers. */
