@@ -4,13 +4,14 @@
  */
 import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, type Command } from '../command';
 import { createLabBackend } from '../../core/backend';
-import { compareToCsv, type CompareResult, type ExperimentDetail, type Stat } from '../../shared/contract/experiments';
+import { compareToCsv, type CompareResult, type ExperimentDetail } from '../../shared/contract/experiments';
+import { formatEstimate } from '../../shared/contract/compare';
 import { finalReport, progressPrinter } from './run';
 
 const USAGE = `Usage:
   nmlab experiment list --project DIR [--json]
   nmlab experiment status ID --project DIR [--json]           every job: state, attempts, run
-  nmlab experiment compare ID --project DIR [--json|--csv]    mean ± std over seeds per cell (Table 4 layout)
+  nmlab experiment compare ID --project DIR [--json|--csv]    mean ± 95 % CI per cell (Table 4 layout), claims
   nmlab experiment resume ID --project DIR [--concurrency N] [--json]
                                                               re-queue interrupted and cancelled jobs and run them here
   nmlab experiment retry ID --project DIR [--job KEY] [--json]
@@ -19,27 +20,31 @@ const USAGE = `Usage:
 
 const SUBS = ['list', 'status', 'compare', 'resume', 'retry'] as const;
 
-function fmt(s: Stat | null, scale = 100, digits = 2): string {
-  if (!s) return '—';
-  return `${(s.mean * scale).toFixed(digits)}${s.std !== null ? ` ± ${(s.std * scale).toFixed(digits)}` : ''}`;
-}
-
 function printCompare(io: CliIO, c: CompareResult): void {
-  io.out(`${c.name} (${c.experimentId}): ${c.finished} of ${c.total} jobs finished; mean ± std over seeds (sample std)\n`);
-  const header = ['backbone', 'γ', 'task', 'method', 'frac', 'acc %', 'OOD acc %', 'SVE', 'LSVR'];
-  const rows = c.rows.map((r) => [
-    r.backbone,
-    r.gamma === null ? '—' : `${Math.round(r.gamma * 1000) / 10} %`,
-    r.task,
-    r.method,
-    String(r.fraction),
-    fmt(r.accuracy),
-    fmt(r.oodAccuracy),
-    fmt(r.sve, 1, 3),
-    fmt(r.lsvr, 1, 3),
-  ]);
+  io.out(`${c.name} (${c.experimentId}): ${c.finished} of ${c.total} fits finished; mean ± half-width of the 95 % CI (Student t; n = replicates, or tuning seeds for one replicate); * = best, its interval above the others'\n`);
+  const header = ['backbone', 'γ', 'task', 'method', 'frac', 'n', 'acc %', 'OOD acc %', 'Δ vs γ=0', 'SVE', 'LSVR'];
+  const rows = c.rows.map((r) => {
+    const e = r.taskType === 'ood' ? r.oodAccuracy : r.accuracy;
+    return [
+      r.backbone,
+      r.gamma === null ? '—' : `${Math.round(r.gamma * 1000) / 10} %`,
+      r.task,
+      `${r.method}${r.best ? ' *' : ''}`,
+      String(r.fraction),
+      e ? `${e.n} ${e.over === 'replicates' ? 'rep' : 'seed'}` : '—',
+      formatEstimate(r.accuracy),
+      formatEstimate(r.oodAccuracy),
+      formatEstimate(r.deltaVsClean, 100, 2, true),
+      formatEstimate(r.sve, 1, 3),
+      formatEstimate(r.lsvr, 1, 3),
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const line of [header, ...rows]) io.out(line.map((x, i) => x.padEnd(widths[i])).join('  ') + '\n');
+  for (const k of c.claims) {
+    const f = (v: number) => (k.kind === 'difference' ? `${(100 * v).toFixed(2)} pts` : `r ${v.toFixed(3)}`);
+    io.out(`claim: ${k.statement}: ${k.verdict} (${f(k.value)}${k.lo !== null && k.hi !== null ? `, 95 % CI [${f(k.lo)}, ${f(k.hi)}]` : ''}; ${k.basis})\n`);
+  }
 }
 
 function printStatus(io: CliIO, d: ExperimentDetail): void {

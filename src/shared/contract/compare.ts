@@ -148,6 +148,18 @@ export const CompareResult = z.object({
 });
 export type CompareResult = z.infer<typeof CompareResult>;
 
+/**
+ * An estimate as text: `85.66 ± 0.99` (mean ± half-width of its 95 % interval, times `scale`),
+ * just the mean when it has no interval (n = 1), `—` when there is none; `signed` writes `+`
+ * on differences.
+ */
+export function formatEstimate(e: Estimate | null | undefined, scale = 100, digits = 2, signed = false): string {
+  if (!e) return '—';
+  const m = (scale * e.mean).toFixed(digits);
+  const mean = signed && e.mean >= 0 ? `+${m}` : m;
+  return e.lo !== null && e.hi !== null ? `${mean} ± ${((scale * (e.hi - e.lo)) / 2).toFixed(digits)}` : mean;
+}
+
 /** Whether a method column is linear probing, whose tuned features Z are the backbone's F (by its label: `lp`, `lp-…`). */
 export function isLinearProbe(method: string): boolean {
   return method === 'lp' || method.startsWith('lp-');
