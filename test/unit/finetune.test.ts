@@ -162,6 +162,32 @@ describe('white-box tuning of an imported ResNet-style CNN', () => {
     expect(decodeModel(lora.model).graph.nodes.some((n) => n.outputs.some((o) => o.includes('lora')))).toBe(false);
   });
 
+  it('evaluates the test set and OOD targets as tuning fits report them (spectra of Z beside the backbone\'s F)', async () => {
+    const [train, test] = await Promise.all([tensorSet('train'), tensorSet('test')]);
+    const half = { ...test, rows: 200, inputs: test.inputs.subarray(0, 200 * 256), labels: test.labels.subarray(0, 200), name: 'ood:first-half' };
+    const lp = await finetune(backbone, train, test, { method: 'lp', epochs: 1, lr: 1e-2, batchSize: 64 }, { targets: [half] });
+    expect(lp.result.evaluations.map((e) => e.name)).toEqual(['test', 'ood:first-half']);
+    // LP leaves the backbone as it is, so Z is F: equal spectra.
+    for (const e of lp.result.evaluations) {
+      expect(e.sve).toBeCloseTo(e.backboneSve!, 5);
+      expect(e.lsvrRaw).toBeCloseTo(e.backboneLsvrRaw!, 5);
+    }
+    expect(lp.result.oodAccuracy).toBe(lp.result.evaluations[1].accuracy);
+    // The target's accuracy is the test accuracy of its rows.
+    const ort = await loadOrt();
+    const s = await ort.InferenceSession.create(lp.model, { executionProviders: ['cpu'] });
+    const logits = await runRows(ort, s, 'pixels', LOGITS, half);
+    await s.release();
+    let hits = 0;
+    for (let i = 0; i < half.rows; i++) {
+      const row = Array.from(logits.data.subarray(i * 4, i * 4 + 4));
+      if (row.indexOf(Math.max(...row)) === half.labels[i]) hits++;
+    }
+    expect(lp.result.evaluations[1].accuracy).toBe(hits / half.rows);
+    const ft = await finetune(backbone, train, test, { method: 'ft', epochs: 1, lr: 3e-3, batchSize: 64 });
+    expect(Math.abs(ft.result.evaluations[0].sve - ft.result.evaluations[0].backboneSve!)).toBeGreaterThan(1e-3);
+  });
+
   it('tunes NMLab\'s own CNN (pre-trained on onnxruntime, exported to ONNX) on classes it never saw', async () => {
     process.env.NMLAB_TF_BACKEND = 'wasm';
     await initTfBackend();

@@ -9,6 +9,7 @@
  * wd 1e-4; LP lr 0.01, no weight decay; AdamW, cosine schedule.
  */
 import { FinetuneParams, type FinetuneOverrides, type FinetuneResult } from '../../shared/contract/finetune';
+import type { EvalResult } from '../../shared/contract/tuning';
 import { NmlabError } from '../../shared/errors';
 import { encodeModel, type ModelSpec } from '../onnx/builder';
 import { decodeModel } from '../onnx/decode';
@@ -18,6 +19,7 @@ import { chooseProviders, loadOrt, ortThreads } from '../onnx/providers';
 import { accuracy, macroF1 } from '../tuning/metrics';
 import { Rng } from '../tuning/rng';
 import { learningRateAt } from '../tuning/schedule';
+import { zSpectrum } from '../tuning/zSpectrum';
 import { PRESET_TERMS } from '../tuning/params';
 import { insertLora, mergeLora, type LoraAdapter } from './lora';
 import { NMTUNE_LOSS, nmtuneAux, trainModeForward, withNmtuneLoss } from './nmtune';
@@ -45,6 +47,8 @@ export interface TensorSet {
 }
 
 export interface FinetuneOptions {
+  /** OOD targets evaluated like the test set (named by their `name`). */
+  targets?: readonly TensorSet[];
   /** The backbone's feature output Z; default its first output. */
   featureOutput?: string;
   /** The data input; default the first non-initializer input. */
@@ -120,6 +124,7 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
   const p = resolveFinetuneParams(overrides);
   checkSet(train, 'training set');
   checkSet(test, 'test set');
+  for (const t of opts.targets ?? []) checkSet(t, 'OOD target');
   const ort = await loadOrt();
   const provider = await chooseProviders();
   // A plain copy: a Node Buffer's slice() shares memory, which the decoder's aligned copies of
@@ -128,7 +133,7 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
   const input = dataInput(spec, opts.inputName);
   const featureOutput = opts.featureOutput ?? spec.graph.outputs[0]?.name;
   if (!featureOutput) throw new NmlabError('BAD_FILE', `ONNX model "${spec.graph.name}" has no outputs`);
-  const numClasses = Math.max(...train.labels, ...test.labels) + 1;
+  const numClasses = Math.max(...train.labels, ...test.labels, ...(opts.targets ?? []).flatMap((t) => Array.from(t.labels))) + 1;
   if (numClasses < 2) throw new NmlabError('BAD_REQUEST', `${train.name ?? 'training set'}: labels have one class only`);
 
   // The feature output's per-sample shape, from one forward pass of the backbone; with NMTune
@@ -136,11 +141,18 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
   const probe = await session(ort, backbone, provider.executionProviders);
   let featureShape: number[];
   let target: Float32Array | null = null;
+  const sets = [{ ...test, name: test.name ?? 'test' }, ...(opts.targets ?? []).map((t, i) => ({ ...t, name: t.name ?? `target ${i + 1}` }))];
+  const backboneSpectra: Array<{ ref: ReturnType<typeof zSpectrum>; raw: ReturnType<typeof zSpectrum> }> = [];
   try {
     const per = train.sampleShape.reduce((a, b) => a * b, 1);
     const out = await probe.run({ [input]: new ort.Tensor('float32', train.inputs.subarray(0, per), [1, ...train.sampleShape]) }, [featureOutput]);
     featureShape = out[featureOutput].dims.slice(1).map(Number);
     if (p.nmtune) target = normalizeRows(await runRows(ort, probe, input, featureOutput, train));
+    // The pre-trained backbone's own spectra on each evaluation set, beside the tuned ones.
+    for (const set of sets) {
+      const f = await runRows(ort, probe, input, featureOutput, set);
+      backboneSpectra.push({ ref: zSpectrum(f.data, set.rows, f.width, 'reference'), raw: zSpectrum(f.data, set.rows, f.width, 'none') });
+    }
   } finally {
     await probe.release();
   }
@@ -232,17 +244,38 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
   const tuned = p.method === 'lora' ? mergeLora(headed, adapters, weights) : withWeights(headed, weights);
   const bytes = encodeModel(tuned);
   const evalSession = await session(ort, bytes, provider.executionProviders);
-  let predicted: Int32Array;
+  const evaluations: EvalResult[] = [];
   try {
-    const { data } = await runRows(ort, evalSession, input, LOGITS, test);
-    predicted = argmaxRows(data, test.rows, numClasses);
+    for (const [i, set] of sets.entries()) {
+      const logits = await runRows(ort, evalSession, input, LOGITS, set);
+      const z = await runRows(ort, evalSession, input, features, set);
+      const predicted = argmaxRows(logits.data, set.rows, numClasses);
+      const ref = zSpectrum(z.data, set.rows, z.width, 'reference');
+      const raw = zSpectrum(z.data, set.rows, z.width, 'none');
+      const f = backboneSpectra[i];
+      evaluations.push({
+        name: set.name,
+        accuracy: accuracy(set.labels, predicted),
+        macroF1: macroF1(set.labels, predicted),
+        rows: set.rows,
+        sve: ref.sve,
+        lsvr: ref.lsvr,
+        sveRaw: raw.sve,
+        lsvrRaw: raw.lsvr,
+        backboneSve: f.ref.sve,
+        backboneLsvr: f.ref.lsvr,
+        backboneSveRaw: f.raw.sve,
+        backboneLsvrRaw: f.raw.lsvr,
+      });
+    }
   } finally {
     await evalSession.release();
   }
+  const ood = evaluations.slice(1);
   const trainableParams = graph.params.reduce((a, s) => a + s.shape.reduce((u, v) => u * v, 1), 0);
   const result: FinetuneResult = {
-    accuracy: accuracy(test.labels, predicted),
-    macroF1: macroF1(test.labels, predicted),
+    accuracy: evaluations[0].accuracy,
+    macroF1: evaluations[0].macroF1,
     method: p.method,
     provider: provider.name,
     epochs: p.epochs,
@@ -255,6 +288,8 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
     epochLoss,
     trainRows: train.rows,
     testRows: test.rows,
+    evaluations,
+    oodAccuracy: ood.length ? ood.reduce((a, e) => a + e.accuracy, 0) / ood.length : null,
   };
   return { result, model: bytes };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TunePreset } from './tuning';
+import { EvalResult, TunePreset } from './tuning';
 
 /**
  * White-box tuning (issue 11, item 3; DESIGN §4): the backbone's own weights train, on
@@ -62,5 +62,13 @@ export const FinetuneResult = z.object({
   epochLoss: z.array(z.number()),
   trainRows: z.number().int(),
   testRows: z.number().int(),
+  /**
+   * The test set and every OOD target as a tuning fit reports them (accuracy, macro-F1, SVE
+   * and LSVR of the tuned features Z and of the pre-trained backbone's F, reference
+   * preprocessing and raw), so white-box fits compare with black-box ones.
+   */
+  evaluations: z.array(EvalResult),
+  /** Mean accuracy over the OOD targets; null without targets. */
+  oodAccuracy: z.number().nullable(),
 });
 export type FinetuneResult = z.infer<typeof FinetuneResult>;
