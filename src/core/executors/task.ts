@@ -11,7 +11,7 @@ import type { JobSpec, JobSpecInput } from '../../shared/contract/jobs';
 import { JobSpec as JobSpecSchema } from '../../shared/contract/jobs';
 import { NmlabError } from '../../shared/errors';
 import { jobKinds, type JobContext } from '../jobs/kinds/index';
-import { appendRunLog, createRun, markInterrupted, readRunConfig, readRunStatus, setRunStatus, type RunConfig } from '../experiments/runStore';
+import { appendRunLog, createRun, readRunConfig, readRunStatus, setRunStatus, type RunConfig } from '../experiments/runStore';
 import { readExperiment } from '../experiments/store';
 import type { SlurmControl } from './slurmctl';
 
@@ -25,8 +25,8 @@ export function studyJobRun(projectDir: string, exp: ExperimentFile, index: numb
   const job = exp.jobs[index];
   const runId = studyRunId(exp.id, index, attempt);
   return {
-    spec: { kind: 'tune', projectDir, runId, experimentId: exp.id, attempt, job },
-    config: { id: runId, kind: 'tune', experimentId: exp.id, jobKey: job.key, attempt, createdAt, job },
+    spec: { kind: 'study', projectDir, experimentId: exp.id, jobKey: job.key, runId, attempt },
+    config: { id: runId, kind: `study.${job.stage}`, experimentId: exp.id, jobKey: job.key, attempt, createdAt, job },
   };
 }
 
@@ -63,6 +63,14 @@ export async function runStudyTask(o: TaskOptions): Promise<number> {
   }
   await appendRunLog(o.projectDir, runId, `slurm task ${o.slurmId ?? '(none)'} on ${hostname()}, attempt ${o.attempt}`);
   const spec: JobSpec = JobSpecSchema.parse(specInput);
+  // Who sent SIGTERM is read the moment it comes: a study cancel marks the run cancelled
+  // before it calls scancel (the job itself may write 'cancelled' once it has stopped).
+  let cancelledByStudy: Promise<boolean> = Promise.resolve(false);
+  o.signal.addEventListener('abort', () => {
+    cancelledByStudy = readRunStatus(o.projectDir, runId)
+      .then((st) => st?.status === 'cancelled')
+      .catch(() => false);
+  });
   let last = 0;
   const ctx: JobContext = {
     jobId: o.slurmId ?? runId,
@@ -84,9 +92,11 @@ export async function runStudyTask(o: TaskOptions): Promise<number> {
     const kind = (await jobKinds[spec.kind]()) as { run: (s: JobSpec, c: JobContext) => Promise<unknown> };
     await kind.run(spec, ctx);
     const st = await readRunStatus(o.projectDir, runId);
-    if (st?.status !== 'succeeded') await setRunStatus(o.projectDir, runId, 'succeeded');
-    o.out(`run ${runId} succeeded`);
-    return 0;
+    if (st?.status === 'succeeded' || !o.signal.aborted) {
+      if (st?.status !== 'succeeded') await setRunStatus(o.projectDir, runId, 'succeeded');
+      o.out(`run ${runId} succeeded`);
+      return 0;
+    }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (!o.signal.aborted) {
@@ -95,22 +105,23 @@ export async function runStudyTask(o: TaskOptions): Promise<number> {
       o.out(`run ${runId} failed: ${message}`);
       return 1;
     }
-    // SIGTERM. A cancelled study marked the run cancelled before it called scancel.
-    const st = await readRunStatus(o.projectDir, runId);
-    if (st?.status === 'cancelled') {
-      o.out(`run ${runId} cancelled`);
-      return 1;
-    }
-    await markInterrupted(o.projectDir, runId, 'Slurm sent SIGTERM (time limit near, preemption or scancel)');
-    if (o.slurmId) {
-      try {
-        await o.slurm.requeue(o.slurmId);
-        o.out(`run ${runId} interrupted by SIGTERM; task ${o.slurmId} requeued (next attempt ${o.attempt + 1})`);
-      } catch (e) {
-        // Cancelled (or otherwise ended) in Slurm: nothing to requeue; a resume resubmits it.
-        o.out(`run ${runId} interrupted by SIGTERM; not requeued: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    return 143;
   }
+  // Stopped by SIGTERM.
+  if (await cancelledByStudy) {
+    o.out(`run ${runId} cancelled`);
+    return 1;
+  }
+  const why = 'Slurm sent SIGTERM (time limit near, preemption or scancel)';
+  await setRunStatus(o.projectDir, runId, 'interrupted', { error: why });
+  await appendRunLog(o.projectDir, runId, `interrupted: ${why}`);
+  if (o.slurmId) {
+    try {
+      await o.slurm.requeue(o.slurmId);
+      o.out(`run ${runId} interrupted by SIGTERM; task ${o.slurmId} requeued (next attempt ${o.attempt + 1})`);
+    } catch (e) {
+      // Cancelled (or otherwise ended) in Slurm: nothing to requeue; a resume resubmits it.
+      o.out(`run ${runId} interrupted by SIGTERM; not requeued: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return 143;
 }
