@@ -54,8 +54,7 @@ export function workerExecArgv(entry: string): string[] {
 
 /**
  * The worker's environment: ours, minus vitest's markers. A worker started from a test runs
- * in plain Node, not under vitest's module transform, so code that checks `VITEST` to decide
- * how to load modules must see the truth.
+ * in plain Node, not under vitest's module transform; nothing should believe otherwise.
  */
 export function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('VITEST')));

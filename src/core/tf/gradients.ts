@@ -35,9 +35,10 @@ let done: Promise<void> | null = null;
 export function ensureGradients(): Promise<void> {
   done ??= (async () => {
     if (tf.getGradient('Sum') !== undefined) return;
-    // Under Vite/vitest the bundler resolves the sources itself; anywhere else install the hook
-    // first (a failed first import would stay cached as failed).
-    if (!process.env.VITEST) register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
+    // Inside a vitest worker the bundler resolves the sources itself; anywhere else install the
+    // hook first (a failed first import would stay cached as failed). The test is vitest's own
+    // per-process global, not the VITEST variable, which child processes inherit.
+    if (!('__vitest_worker__' in globalThis)) register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
     await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
     if (tf.getGradient('Sum') === undefined) throw new Error('tfjs gradients did not register');
   })();
