@@ -18,7 +18,7 @@ interface Case {
   attrs: Record<string, [string, number | number[]]>;
   outputs: number;
   batchNorm: 'train' | 'frozen' | null;
-  inputs: { name: string; shape: number[]; dtype: 'float32' | 'int64'; kind: 'grad' | 'const' | 'int'; data: number[] }[];
+  inputs: { name: string; shape: number[]; dtype: 'float32' | 'int64' | 'bool'; kind: 'grad' | 'const' | 'int' | 'bool'; data: number[] }[];
   labels: number[];
   loss: number;
   grads: Record<string, number[]>;
@@ -37,7 +37,7 @@ function modelOf(c: Case): ModelSpec {
     name: i.name,
     dataType: i.dtype,
     dims: i.shape,
-    data: i.dtype === 'int64' ? BigInt64Array.from(i.data.map((v) => BigInt(v))) : Float32Array.from(i.data),
+    data: i.dtype === 'int64' ? BigInt64Array.from(i.data.map((v) => BigInt(v))) : i.dtype === 'bool' ? Uint8Array.from(i.data) : Float32Array.from(i.data),
   }));
   const outs = Array.from({ length: c.outputs }, (_, k) => `y${k}`);
   const y = outs[outs.length - 1];

@@ -226,7 +226,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
     if (!live) continue;
     if (NO_GRADIENT.has(n.opType)) continue;
     if (n.opType === 'Cast' && !['float32', 'float64', 'float16'].includes(w.types.get(n.outputs[0]) ?? '')) continue;
-    if (!r && n.opType !== 'Cast') {
+    if (!r) {
       if (n.outputs.some((o) => reaches.has(o))) throw new NmlabError('UNSUPPORTED', `ONNX model "${g.name}": NMLab cannot differentiate operator ${n.opType} (node "${n.name ?? n.outputs[0]}"), the first unsupported operator between the trainable parameters and the loss`);
       continue;
     }
@@ -314,12 +314,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
     const n = nodes[i];
     if (!n.outputs.some((o) => grads.has(o))) continue;
     const r = RULES[n.opType];
-    if (!r) {
-      if (n.opType === 'Cast' && requires.has(n.inputs[0])) {
-        push(n.inputs[0], w.sum(grads.get(n.outputs[0]) ?? []));
-      }
-      continue;
-    }
+    if (!r) continue;
     const need = n.inputs.map((inp, k) => !!inp && requires.has(inp) && r.slots.includes(k));
     if (!need.some(Boolean)) continue;
     const dy = n.outputs.map((o) => {

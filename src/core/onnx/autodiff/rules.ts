@@ -13,7 +13,7 @@
  * HardSigmoid, HardSwish), the derivative follows torch (hardtanh's strict interval).
  */
 import { NmlabError } from '../../../shared/errors';
-import { attr, type NodeSpec } from '../builder';
+import { attr, ONNX_DATA_TYPE, type NodeSpec } from '../builder';
 import { attrFloat, attrInt, attrInts, attrString, axesOf, sliceParams, windowOf, windowOut, type ConstValues, type Window } from './shapes';
 import { size, type GraphWriter, type Shape } from './writer';
 
@@ -508,6 +508,13 @@ const logSoftmax: Rule = (c) => {
 
 const reshapeLike: Rule = (c) => [c.w.reshape(dy0(c), c.w.shape(x0(c)))];
 
+/** A float-to-float Cast: the gradient cast back to the input's type. */
+const cast: Rule = (c) => {
+  const from = c.w.types.get(x0(c)) ?? 'float32';
+  if (from === (c.w.types.get(y0(c)) ?? 'float32')) return [dy0(c)];
+  return [c.w.op('Cast', [dy0(c)], c.w.shape(x0(c)), { to: attr.int(ONNX_DATA_TYPE[from]) }, { type: from })];
+};
+
 const transpose: Rule = (c) => {
   const xs = c.w.shape(x0(c));
   const perm = attrInts(c.n, 'perm') ?? xs.map((_, i) => xs.length - 1 - i);
@@ -628,6 +635,7 @@ export const RULES: Record<string, { rule: Rule; slots: number[] }> = {
   Squeeze: { rule: reshapeLike, slots: [0] },
   Unsqueeze: { rule: reshapeLike, slots: [0] },
   Identity: { rule: reshapeLike, slots: [0] },
+  Cast: { rule: cast, slots: [0] },
   Dropout: { rule: reshapeLike, slots: [0] },
   Transpose: { rule: transpose, slots: [0] },
   Concat: { rule: concat, slots: Array.from({ length: 64 }, (_, i) => i) },
