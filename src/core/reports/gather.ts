@@ -12,7 +12,7 @@ import type { EnvironmentReport } from '../../shared/contract/environment';
 import type { ExperimentFile, QueueEntry } from '../../shared/contract/experiments';
 import { ReportDocument, type ReportBackbone, type ReportDataset, type ReportMethod, type ReportQuery, type ReportRun, type ReportSection } from '../../shared/contract/reports';
 import { NmlabError } from '../../shared/errors';
-import { listBackbones } from '../backend/backbones';
+import { listBackbones } from '../backbones/list';
 import { listDatasets, readDatasetManifest } from '../datasets/store';
 import { listExperimentIds, readExperiment, readQueue } from '../experiments/store';
 import { readManifest } from '../projects/manifest';
