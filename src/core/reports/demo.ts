@@ -15,6 +15,8 @@ import { FEATURES_FOLDER, FeatureCacheMeta } from '../features/cache';
 import { errnoCode } from '../projects/fsErrors';
 import { resolveInside } from '../projects/resolveInside';
 import { spectrumOfMatrix } from '../spectrum';
+import { compareResult, type CompareObservation } from '../experiments/compare';
+import { claimsTable, compareTable, correlationTable } from './experiment';
 import { scalarFields } from './flatten';
 
 export const DEMO_RESULTS_FILE = 'results/demo-results.json';
@@ -223,8 +225,47 @@ export interface DemoPart {
 }
 
 /** The demo study as a report section; `tuneParams` are the recorded params of each method's tuning runs. */
+/**
+ * The demo's per-seed rows as comparison observations: one backbone per γ, an `id` task and one
+ * `ood` task over the corruption domains (accuracy and spectra averaged over the domains per
+ * seed). The demo then gets the intervals, the differences to γ = 0, the §5 correlations and
+ * the claims' verdicts that every study gets (src/core/experiments/compare.ts).
+ */
+export function demoObservations(r: Pick<DemoResults, 'backbones' | 'seedRows'>): CompareObservation[] {
+  const backboneOf = new Map(r.backbones.map((b) => [b.gamma, b.id]));
+  const groups = new Map<string, DemoResults['seedRows']>();
+  for (const row of r.seedRows) {
+    const k = `${row.gamma}|${row.method}|${row.seed}`;
+    groups.set(k, [...(groups.get(k) ?? []), row]);
+  }
+  const out: CompareObservation[] = [];
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const rows of groups.values()) {
+    const { gamma, method, seed } = rows[0];
+    const backbone = backboneOf.get(gamma) ?? `γ=${gammaLabel(gamma)}`;
+    const base = { condition: backbone, backbone, gamma, replicate: backbone, method, fraction: 1, seed };
+    const id = rows.find((x) => x.kind === 'id');
+    const ood = rows.filter((x) => x.kind === 'ood');
+    if (id) out.push({ ...base, task: 'id', taskType: 'id', values: { accuracy: id.accuracy, macroF1: id.macroF1, sve: id.zSve, lsvr: id.zLsvr, backboneSve: id.featSve, backboneLsvr: id.featLsvr }, domains: {} });
+    if (ood.length) {
+      out.push({
+        ...base,
+        task: 'ood',
+        taskType: 'ood',
+        values: { oodAccuracy: avg(ood.map((x) => x.accuracy)), lsvr: avg(ood.map((x) => x.zLsvr)), backboneLsvr: avg(ood.map((x) => x.featLsvr)), backboneSve: id?.featSve },
+        domains: Object.fromEntries(ood.map((x) => [x.domain, x.accuracy])),
+      });
+    }
+  }
+  return out;
+}
+
 export async function demoPart(projectDir: string, r: DemoResults, tuneParams: Map<string, Record<string, unknown>>, notes: string[]): Promise<DemoPart> {
   const cfg = r.config;
+  const obs = demoObservations(r);
+  const compare = compareResult({ experimentId: 'demo', name: 'nmlab demo', preset: 'noise-study' }, obs, obs.length, obs.length);
+  const claims = claimsTable(compare);
+  const correlations = correlationTable(compare);
   const charts = gammaCharts(r.summary);
   const spectra = await spectraChart(projectDir, r, notes);
   if (spectra) charts.push(spectra);
@@ -236,7 +277,7 @@ export async function demoPart(projectDir: string, r: DemoResults, tuneParams: M
       `Downstream task: ${r.protocol.downstreamClasses.join(', ')} — ${r.protocol.idTest} for ID; OOD source ${r.protocol.oodSource}, targets ${r.protocol.oodTargets.join(', ')}.`,
       `Tuning: ${typeof cfg.tuneEpochs === 'number' ? cfg.tuneEpochs : '?'} epochs, batch ${typeof cfg.tuneBatchSize === 'number' ? cfg.tuneBatchSize : '?'}, ${seedText(cfg)}. Results written ${r.createdAt}.`,
     ],
-    tables: [summaryTable(r.summary), domainTable(r)],
+    tables: [...(claims ? [claims] : []), summaryTable(r.summary), domainTable(r), compareTable(compare), ...(correlations ? [correlations] : [])],
     charts,
   };
   const methods: ReportMethod[] = [...new Set(r.summary.map((s) => s.method))].map((m) => ({

@@ -22,7 +22,7 @@ function nOf(r: CompareRow): string {
   return e ? `${e.n} ${e.over === 'replicates' ? 'rep.' : e.n === 1 ? 'seed' : 'seeds'}` : '—';
 }
 
-function compareTable(c: CompareResult): ReportTable {
+export function compareTable(c: CompareResult): ReportTable {
   const fractions = new Set(c.rows.map((r) => r.fraction));
   const ood = c.rows.some((r) => r.taskType === 'ood');
   const delta = c.rows.some((r) => r.deltaVsClean !== null);
@@ -80,7 +80,7 @@ const CORR_NAMES: Record<CompareCorrelation['x'] | CompareCorrelation['y'], stri
 };
 
 /** The paper's §5 argument: SVE(F) ↔ ID accuracy, LSVR(F) ↔ OOD accuracy, across backbones. */
-function correlationTable(c: CompareResult): ReportTable | null {
+export function correlationTable(c: CompareResult): ReportTable | null {
   if (c.correlations.length === 0) return null;
   const text = (label: string) => ({ label, kind: 'text' as const, scale: 1, digits: 0 });
   return {
@@ -95,7 +95,7 @@ function correlationTable(c: CompareResult): ReportTable | null {
 }
 
 /** The paper's claims with their verdicts (issue 10 item 3). */
-function claimsTable(c: CompareResult): ReportTable | null {
+export function claimsTable(c: CompareResult): ReportTable | null {
   if (c.claims.length === 0) return null;
   const text = (label: string) => ({ label, kind: 'text' as const, scale: 1, digits: 0 });
   const f = (k: CompareResult['claims'][number], v: number) => (k.kind === 'difference' ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(2)} pts` : `r = ${v.toFixed(3)}`);
