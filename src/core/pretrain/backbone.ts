@@ -54,6 +54,10 @@ export type PretrainProvenance = {
   trainAccNoisy: number;
   /** … and on the clean training labels. */
   trainAccClean: number;
+  /** Share of the flipped training labels the final model reproduces (./memorisation.ts); null when none were flipped. */
+  memorised?: number | null;
+  /** … and share of them it predicts with their true class. */
+  corrected?: number | null;
   /** Accuracy on a clean held-out set, when one was given. */
   testAcc?: number;
   testCount?: number;

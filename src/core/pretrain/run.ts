@@ -10,6 +10,7 @@ import { ensureGradients } from '../tf/gradients';
 import { NmlabError } from '../../shared/errors';
 import { backboneIdFor, saveBackbone, type PretrainProvenance, type SavedBackbone } from './backbone';
 import type { CnnSpec } from './cnn';
+import { memorisationOf, memorisedShare } from './memorisation';
 import { accuracyOf, predictCnn, pretrainCnn, type ImageSet, type PretrainEvent, type PretrainHyper } from './train';
 
 export interface NoiseSpec {
@@ -75,6 +76,7 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
     const predTrain = await predictCnn(trained.model, opts.train, trained.normalization);
     const predTest = opts.test ? await predictCnn(trained.model, opts.test, trained.normalization) : undefined;
     const id = opts.id ?? backboneIdFor(opts.noise.ratio);
+    const mem = memorisationOf(predTrain, noise.labels, opts.train.labels, noise.flippedIndices);
     const provenance: PretrainProvenance = {
       source: 'nmlab-pretrain',
       createdAt: new Date().toISOString(),
@@ -92,6 +94,8 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
       seconds: trained.seconds,
       trainAccNoisy: accuracyOf(predTrain, noise.labels),
       trainAccClean: accuracyOf(predTrain, opts.train.labels),
+      memorised: memorisedShare(mem),
+      corrected: mem.flipped > 0 ? mem.corrected / mem.flipped : null,
       ...(predTest && opts.test ? { testAcc: accuracyOf(predTest, opts.test.labels), testCount: opts.test.count } : {}),
       history: trained.history.map((e) => ({ epoch: e.epoch, loss: e.loss, trainAcc: e.trainAcc, seconds: e.seconds })),
     };

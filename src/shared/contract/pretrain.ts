@@ -60,6 +60,8 @@ export const PretrainJobResult = z.object({
   epochs: z.number().int(),
   trainAccNoisy: z.number(),
   trainAccClean: z.number(),
+  /** Share of the flipped training labels the backbone reproduces (null at γ = 0); absent in results from before it was recorded. */
+  memorised: z.number().nullable().optional(),
   testAcc: z.number().optional(),
   backend: z.string(),
   seconds: z.number(),

@@ -80,6 +80,7 @@ export const run: JobRun<'pretrain'> = async (spec, ctx) => {
     epochs: p.epochs,
     trainAccNoisy: p.trainAccNoisy,
     trainAccClean: p.trainAccClean,
+    memorised: p.memorised,
     ...(p.testAcc !== undefined ? { testAcc: p.testAcc } : {}),
     backend: r.backend,
     seconds: r.seconds,
