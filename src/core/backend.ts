@@ -18,6 +18,7 @@ import { JobRunner } from './jobs/runner';
 import type { WorkerLauncher } from './jobs/launcher';
 import { nmlabHome } from './paths';
 import { ExperimentService } from './experiments/service';
+import { slurmQueue } from './executors/slurm';
 import { listRuns, readRunDetail } from './experiments/runStore';
 import { describeDataset, previewImport } from './backend/datasets';
 import { listBackbones } from './backend/backbones';
@@ -63,7 +64,7 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
   // Experiment jobs get their own runner: the queue decides how many run at once, and their
   // raw per-step events stay off the `job` stream (the UI gets them coalesced as `experiment`).
   const experimentJobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: 256 });
-  const experiments = new ExperimentService({ runner: experimentJobs, concurrency: opts.experimentConcurrency });
+  const experiments = new ExperimentService({ runner: experimentJobs, concurrency: opts.experimentConcurrency, external: slurmQueue });
   let lastReport: EnvironmentReport | null = null;
   let reportPrinter: ReportPrinter | null = null;
 

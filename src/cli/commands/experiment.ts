@@ -7,6 +7,8 @@ import { createLabBackend } from '../../core/backend';
 import { compareToCsv, type CompareResult, type ExperimentDetail } from '../../shared/contract/experiments';
 import { formatEstimate } from '../../shared/contract/compare';
 import { finalReport, progressPrinter } from './run';
+import { adoptSlurm, readSlurmState } from '../../core/executors/slurm';
+import type { SlurmStudyState } from '../../shared/contract/executors';
 
 const USAGE = `Usage:
   nmlab experiment list --project DIR [--json]
@@ -16,9 +18,13 @@ const USAGE = `Usage:
                                                               re-queue interrupted and cancelled jobs and run them here
   nmlab experiment retry ID --project DIR [--job KEY] [--json]
                                                               re-run failed/cancelled/interrupted jobs (or one)
+  nmlab experiment cancel ID --project DIR                    cancel a study on Slurm (scancel), from any shell
+
+A study started with --executor slurm resumes on Slurm: resume re-attaches to its jobs still
+queued or running there and resubmits only what was lost (--profile NAME: with this profile).
 `;
 
-const SUBS = ['list', 'status', 'compare', 'resume', 'retry'] as const;
+const SUBS = ['list', 'status', 'compare', 'resume', 'retry', 'cancel'] as const;
 
 function printCompare(io: CliIO, c: CompareResult): void {
   io.out(`${c.name} (${c.experimentId}): ${c.finished} of ${c.total} fits finished; mean ± half-width of the 95 % CI (Student t; n = replicates, or tuning seeds for one replicate); * = best, its interval above the others'\n`);
@@ -47,18 +53,23 @@ function printCompare(io: CliIO, c: CompareResult): void {
   }
 }
 
-function printStatus(io: CliIO, d: ExperimentDetail): void {
+function printStatus(io: CliIO, d: ExperimentDetail, slurm: SlurmStudyState | null): void {
   const c = d.summary.counts;
   io.out(`${d.summary.name} (${d.summary.id}): ${c.succeeded}/${d.summary.total} succeeded, ${c.running} running, ${c.pending} pending, ${c.failed} failed, ${c.cancelled} cancelled, ${c.interrupted} interrupted\n`);
+  if (slurm) io.out(`on Slurm (profile ${slurm.profileName ?? 'built-in'}; ${slurm.submissions.length} sbatch submissions, scripts in experiments/${d.summary.id}/slurm/)\n`);
   const w = Math.max(...d.jobs.map((j) => j.key.length));
-  for (const j of d.jobs) io.out(`${j.key.padEnd(w)}  ${j.state.padEnd(11)}  attempts ${j.attempts}  ${j.runId ?? ''}${j.error ? `  (${j.error})` : ''}\n`);
+  for (const j of d.jobs) {
+    const s = slurm?.jobs[j.key];
+    const where = s ? `  slurm ${s.slurmId} ${s.state}${s.reason ? ` (${s.reason})` : ''}` : '';
+    io.out(`${j.key.padEnd(w)}  ${j.state.padEnd(11)}  attempts ${j.attempts}  ${j.runId ?? ''}${where}${j.error ? `  (${j.error})` : ''}\n`);
+  }
 }
 
 export const experimentCommand: Command = {
   name: 'experiment',
   summary: 'status, comparison (JSON/CSV), resume and retry of experiments',
   usage: USAGE,
-  options: { project: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' }, job: { type: 'string' }, concurrency: { type: 'string' } },
+  options: { project: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' }, job: { type: 'string' }, concurrency: { type: 'string' }, profile: { type: 'string' } },
   allowPositionals: true,
   async run(args, io) {
     const [sub, id, ...extra] = args.positionals;
@@ -81,8 +92,9 @@ export const experimentCommand: Command = {
         }
         case 'status': {
           const d = await ex.get(projectDir, id);
-          if (json) printJson(io, d);
-          else printStatus(io, d);
+          const slurm = await readSlurmState(projectDir, id);
+          if (json) printJson(io, slurm ? { ...d, slurm } : d);
+          else printStatus(io, d, slurm);
           return 0;
         }
         case 'compare': {
@@ -92,11 +104,18 @@ export const experimentCommand: Command = {
           else printCompare(io, c);
           return 0;
         }
+        case 'cancel': {
+          await ex.cancel(projectDir, id);
+          io.out(`${id}: cancelled\n`);
+          return 0;
+        }
         case 'resume':
         case 'retry': {
           const stop = backend.onEvent('experiment', progressPrinter(io.err));
           try {
             const job = stringOpt(args, 'job');
+            const profile = stringOpt(args, 'profile');
+            if (profile !== undefined) await adoptSlurm(projectDir, id, profile);
             if (sub === 'resume') await ex.resume(projectDir, id);
             else await ex.retry(projectDir, id, job ? [job] : undefined);
             await ex.waitIdle(projectDir, id);

@@ -10,9 +10,11 @@ import { NmlabError } from '../../shared/errors';
 import { parseStudyText } from '../../core/experiments/spec';
 import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/experiments';
 import type { StudySpec } from '../../shared/contract/study';
+import { ExecutorName } from '../../shared/contract/executors';
+import { adoptSlurm } from '../../core/executors/slurm';
 
 const USAGE = `Usage:
-  nmlab run SPEC.yaml --project DIR [--id ID] [--concurrency N] [--plan] [--json]
+  nmlab run SPEC.yaml --project DIR [--id ID] [--concurrency N] [--executor local|slurm] [--profile NAME] [--plan] [--json]
 
 Creates a study from SPEC (YAML or JSON) in the project and runs its job graph — noisy
 labels, pre-training, corruption domains, features, spectra, tuning, comparison — in worker
@@ -22,6 +24,9 @@ code 0 when every job succeeded, 1 otherwise (the failed jobs and why are printe
 --plan only checks the spec against the project and prints the jobs per stage.
 Resume an interrupted study with \`nmlab experiment resume ID --project DIR\`; compare with
 \`nmlab experiment compare ID --project DIR\`.
+--executor slurm submits the jobs to Slurm instead (an sbatch array per stage; the project must
+be on a filesystem the compute nodes share) with the project's profile NAME
+(slurm/profiles/NAME.yaml); killing this process leaves them running there (docs/slurm.md).
 
 A spec names the project's datasets and backbones by id (docs/study-spec.md, examples/):
   name: Noise study
@@ -78,7 +83,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run an experiment spec (YAML/JSON) in a project',
   usage: USAGE,
-  options: { project: { type: 'string' }, id: { type: 'string' }, concurrency: { type: 'string' }, plan: { type: 'boolean' }, json: { type: 'boolean' } },
+  options: { project: { type: 'string' }, id: { type: 'string' }, concurrency: { type: 'string' }, plan: { type: 'boolean' }, json: { type: 'boolean' }, executor: { type: 'string' }, profile: { type: 'string' } },
   allowPositionals: true,
   async run(args, io) {
     const [specFile, ...extra] = args.positionals;
@@ -87,6 +92,10 @@ export const runCommand: Command = {
     const projectDir = requireOpt(args, 'project');
     const concurrency = numberOpt(args, 'concurrency');
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) throw new UsageError('--concurrency must be a positive integer');
+    const executor = ExecutorName.safeParse(stringOpt(args, 'executor') ?? 'local');
+    if (!executor.success) throw new UsageError('--executor is local or slurm');
+    const profile = stringOpt(args, 'profile');
+    if (profile !== undefined && executor.data !== 'slurm') throw new UsageError('--profile names a Slurm profile; use it with --executor slurm');
     const spec = await readSpecFile(specFile);
     const backend = createLabBackend({ experimentConcurrency: concurrency });
     const stop = backend.onEvent('experiment', progressPrinter(io.err));
@@ -104,7 +113,8 @@ export const runCommand: Command = {
       }
       const created = await backend.experiments.create(projectDir, spec, stringOpt(args, 'id'));
       const id = created.summary.id;
-      io.err(`study ${id}: ${created.jobs.length} jobs (${stages}), ${backend.experiments.defaultConcurrency} at a time\n`);
+      if (executor.data === 'slurm') await adoptSlurm(projectDir, id, profile);
+      io.err(`study ${id}: ${created.jobs.length} jobs (${stages}), ${executor.data === 'slurm' ? 'on Slurm' : `${backend.experiments.defaultConcurrency} at a time`}\n`);
       await backend.experiments.start(projectDir, id);
       await backend.experiments.waitIdle(projectDir, id);
       const d = await backend.experiments.get(projectDir, id);

@@ -29,6 +29,7 @@ import { readJsonChecked } from '../fs/json';
 import { appRoot } from '../paths';
 import { appendRunLog, createRun, markInterrupted, readRunStatus, setRunStatus } from '../experiments/runStore';
 import { acquireLock, experimentDir, lockHolder, readExperiment, readQueue, releaseLock, writeQueue } from '../experiments/store';
+import type { ExternalQueue } from '../experiments/service';
 import { fsError } from '../projects/fsErrors';
 import { batchScript, chunkTasks, type BatchTask } from './script';
 import { slurmCli, type SlurmControl } from './slurmctl';
@@ -123,27 +124,39 @@ interface Session {
 }
 
 /**
- * Run a study on Slurm until none of its jobs is pending or running in Slurm: submit what is
- * pending, re-attach to what Slurm still runs, settle what ended. Holds the study's lock.
+ * Make the study a Slurm study (from now on its queue is Slurm's) with profile `profileName`
+ * of the project, or the built-in defaults. Nothing is submitted yet.
  */
-export async function runOnSlurm(projectDirIn: string, id: string, opts: SlurmRunOptions = {}): Promise<QueueEntry[]> {
+export async function adoptSlurm(projectDirIn: string, id: string, profileName?: string): Promise<SlurmStudyState> {
+  const projectDir = resolve(projectDirIn);
+  const old = await readSlurmState(projectDir, id);
+  const profile = profileName !== undefined ? await loadProfile(projectDir, profileName) : (old?.profile ?? parseProfile({}, 'the built-in Slurm profile'));
+  const state: SlurmStudyState = old ? { ...old, profile, profileName: profileName ?? old.profileName } : { schemaVersion: 1, executor: 'slurm', profileName: profileName ?? null, profile, submissions: [], jobs: {} };
+  const dir = await slurmDir(projectDir, id);
+  await mkdir(join(dir, 'logs'), { recursive: true }).catch((err: unknown) => {
+    throw fsError(err, 'create', dir);
+  });
+  await writeSlurmState(projectDir, id, state);
+  return state;
+}
+
+/**
+ * Take the study (its lock), settle what Slurm finished or lost while nobody watched, and
+ * submit what is pending (with `resume`, also what was interrupted or cancelled). Resolves once
+ * submitted; `done` then follows the study until none of its jobs is pending or running in
+ * Slurm (or `signal` stops the following: the jobs go on there), and releases the lock.
+ */
+export async function startOnSlurm(projectDirIn: string, id: string, opts: SlurmRunOptions = {}): Promise<{ done: Promise<QueueEntry[]> }> {
   // Absolute: the batch scripts name it, and tasks start in another working directory.
   const projectDir = resolve(projectDirIn);
   const slurm = opts.slurm ?? slurmCli;
   await acquireLock(projectDir, id);
+  let s: Session;
   try {
+    const state = await adoptSlurm(projectDir, id, opts.profileName);
     const exp = await readExperiment(projectDir, id);
     const entries = (await readQueue(projectDir, exp)).entries;
-    let state = await readSlurmState(projectDir, id);
-    const profile = opts.profileName !== undefined ? await loadProfile(projectDir, opts.profileName) : (state?.profile ?? parseProfile({}, 'the built-in Slurm profile'));
-    const profileName = opts.profileName ?? state?.profileName ?? null;
-    state = state ? { ...state, profile, profileName } : { schemaVersion: 1, executor: 'slurm', profileName, profile, submissions: [], jobs: {} };
-    const s: Session = { projectDir, exp, entries, state, graph: new Map(graphOf(exp).map((g) => [g.key, g])), slurm, opts };
-    await mkdir(join(await slurmDir(projectDir, id), 'logs'), { recursive: true }).catch((err: unknown) => {
-      throw fsError(err, 'create', join(projectDir, 'experiments', id, SLURM_FOLDER));
-    });
-    await save(s);
-    // Settle what Slurm finished or lost while nobody watched, then requeue what resume asks for.
+    s = { projectDir, exp, entries, state, graph: new Map(graphOf(exp).map((g) => [g.key, g])), slurm, opts };
     await reconcile(s);
     if (opts.resume) {
       for (const e of s.entries) {
@@ -152,16 +165,42 @@ export async function runOnSlurm(projectDirIn: string, id: string, opts: SlurmRu
     }
     await submitPending(s);
     await save(s);
-    while (s.entries.some((e) => e.state === 'running' || e.state === 'pending') && !opts.signal?.aborted) {
-      await sleep(profile.pollSeconds * 1000, opts.signal);
-      if (opts.signal?.aborted) break;
-      if (await reconcile(s)) await save(s);
+  } catch (err) {
+    await releaseLock(projectDir, id).catch(() => undefined);
+    throw err;
+  }
+  return { done: follow(s) };
+}
+
+async function follow(s: Session): Promise<QueueEntry[]> {
+  const { signal } = s.opts;
+  try {
+    while (s.entries.some((e) => e.state === 'running' || e.state === 'pending') && !signal?.aborted) {
+      await sleep(s.state.profile.pollSeconds * 1000, signal);
+      if (signal?.aborted) break;
+      if (!(await reconcile(s))) continue;
+      if (s.entries.some((e) => e.state === 'pending')) await submitPending(s);
+      await save(s);
     }
     return s.entries;
   } finally {
-    await releaseLock(projectDir, id).catch(() => undefined);
+    await releaseLock(s.projectDir, s.exp.id).catch(() => undefined);
   }
 }
+
+/** {@link startOnSlurm} and wait until it is done. */
+export async function runOnSlurm(projectDir: string, id: string, opts: SlurmRunOptions = {}): Promise<QueueEntry[]> {
+  return (await startOnSlurm(projectDir, id, opts)).done;
+}
+
+/** The study queue's view of Slurm (src/core/experiments/service.ts `ExternalQueue`). */
+export const slurmQueue: ExternalQueue = {
+  holds: isSlurmStudy,
+  start: (projectDir, id, o) => startOnSlurm(projectDir, id, { resume: o.resume, signal: o.signal, onChange: () => o.onChange() }),
+  cancel: async (projectDir, id) => {
+    await cancelSlurmStudy(projectDir, id);
+  },
+};
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -187,7 +226,14 @@ function settle(e: QueueEntry, state: QueueEntry['state'], error: string | null)
   e.endedAt = new Date().toISOString();
 }
 
-/** Whether every dependency of `key` has succeeded (false also when one can no longer). */
+/** The first dependency of `key` that has ended without succeeding (null: none has). */
+function blockedBy(s: Session, key: string): QueueEntry | null {
+  const byKey = new Map(s.entries.map((e) => [e.key, e]));
+  const ended = ['failed', 'cancelled', 'interrupted'];
+  return (s.graph.get(key)?.deps ?? []).map((d) => byKey.get(d)!).find((d) => ended.includes(d.state)) ?? null;
+}
+
+/** Whether every dependency of `key` has succeeded. */
 function depsSucceeded(s: Session, key: string): boolean {
   const byKey = new Map(s.entries.map((e) => [e.key, e]));
   return (s.graph.get(key)?.deps ?? []).every((d) => byKey.get(d)?.state === 'succeeded');
@@ -236,9 +282,16 @@ async function reconcile(s: Session): Promise<boolean> {
       rec.reason = null;
     }
     const started = st?.status === 'interrupted' || (st?.status === 'running' && st.pid !== null);
-    if (!started && !depsSucceeded(s, e.key)) {
-      settle(e, 'cancelled', 'not run: a job it depends on did not succeed');
+    const blocked = !started && !depsSucceeded(s, e.key) ? blockedBy(s, e.key) : null;
+    if (blocked) {
+      settle(e, 'cancelled', `not run: ${blocked.key} is ${blocked.state}`);
       if (e.runId) await setRunStatus(s.projectDir, e.runId, 'cancelled', { error: e.error }).catch(() => undefined);
+    } else if (!started && !depsSucceeded(s, e.key)) {
+      // Slurm dropped it because an earlier submission of a dependency failed or was lost, and
+      // that dependency has been submitted again: so is this job, after it.
+      const why = `Slurm task ${rec?.slurmId ?? '?'} was dropped with its dependency; submitted again`;
+      if (e.runId) await markInterrupted(s.projectDir, e.runId, why).catch(() => undefined);
+      Object.assign(e, { state: 'pending', error: null, endedAt: null });
     } else {
       const why = `Slurm task ${rec?.slurmId ?? '?'} ended (${final}) ${started ? 'without finishing its run' : 'before it started'}`;
       settle(e, 'interrupted', why);

@@ -1,11 +1,15 @@
 /**
- * Executors: where a study's queue runs its jobs (issue 13). `local` runs them in worker
- * processes of this NMLab, as many at once as the queue's concurrency (./local.ts); `slurm`
- * hands the whole graph to a Slurm cluster, one job array per stage with afterok
- * dependencies, and follows it from the run files (./slurm.ts). Both write the same run
- * folders and queue, so compare, reports and the UI read a study the same way.
+ * Executors: where a study's jobs run (issue 13).
+ *   - `local`: worker processes of this NMLab, started job by job by the study queue
+ *     (src/core/experiments/service.ts) through its job runner (src/core/jobs), as many at once
+ *     as its concurrency, each once its dependencies have succeeded.
+ *   - `slurm`: the whole graph handed to a Slurm cluster, one job array per stage with afterok
+ *     dependencies (./slurm.ts); the queue follows it through the `ExternalQueue` it is given
+ *     (`slurmQueue`), from the run files.
+ * Both write the same run folders and queue, so compare, reports and the UI read a study the
+ * same way whichever ran it.
  */
-import type { ExecutorName } from '../../shared/contract/executors';
+export type { ExternalQueue } from '../experiments/service';
 
 /** A job of a study's graph as an executor schedules it. */
 export interface GraphJob {
@@ -16,19 +20,4 @@ export interface GraphJob {
   stage: string;
   /** Keys of the jobs that must succeed first. */
   deps: string[];
-}
-
-export interface ExecutorRunOptions {
-  /** Re-queue interrupted and cancelled jobs (and, on Slurm, re-attach to those still there). */
-  resume: boolean;
-  /** Stop waiting; on Slurm the jobs go on and a later resume re-attaches. */
-  signal?: AbortSignal;
-}
-
-export interface StudyExecutor {
-  readonly name: ExecutorName;
-  /** Run the study's pending jobs until none is pending or running. */
-  run(projectDir: string, id: string, opts: ExecutorRunOptions): Promise<void>;
-  /** Cancel every pending and running job of the study. */
-  cancel(projectDir: string, id: string): Promise<void>;
 }

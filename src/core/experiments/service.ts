@@ -55,11 +55,26 @@ export interface QueueRunner {
   onEvent(cb: (e: JobEvent) => void): () => void;
 }
 
+/**
+ * A queue held outside this process — a Slurm cluster (src/core/executors/slurm.ts): its jobs
+ * run there, and a study it holds is followed here rather than run by local workers.
+ */
+export interface ExternalQueue {
+  holds(projectDir: string, id: string): Promise<boolean>;
+  /**
+   * Take the study and submit what is pending (on resume also what was lost); resolves once
+   * submitted, with `done`: following it until nothing is pending or running.
+   */
+  start(projectDir: string, id: string, opts: { resume: boolean; signal: AbortSignal; onChange: () => void }): Promise<{ done: Promise<unknown> }>;
+  cancel(projectDir: string, id: string): Promise<void>;
+}
+
 export interface ExperimentServiceOptions {
   runner: QueueRunner;
   concurrency?: number;
   /** Coalescing window of live events per job (ms). */
   liveIntervalMs?: number;
+  external?: ExternalQueue;
 }
 
 interface Running {
@@ -113,6 +128,9 @@ export class ExperimentService {
   private orderSeq = 0;
   private disposing = false;
   private readonly stopRunner: () => void;
+  private readonly external: ExternalQueue | null;
+  /** Studies followed on the external queue, with how to stop following and who waits. */
+  private readonly following = new Map<string, { abort: AbortController; done: Promise<void> }>();
 
   constructor(opts: ExperimentServiceOptions) {
     this.runner = opts.runner;
@@ -122,6 +140,7 @@ export class ExperimentService {
     // Queue snapshots are coalesced the same way (a burst of job starts is one event).
     this.queueThrottle = new LiveThrottle((k) => this.emitQueue(k), interval);
     this.stopRunner = this.runner.onEvent((e) => this.onJobEvent(e));
+    this.external = opts.external ?? null;
   }
 
   get defaultConcurrency(): number {
@@ -177,7 +196,7 @@ export class ExperimentService {
     if (a) return this.detail(a);
     const exp = await readExperiment(projectDir, id);
     let entries = (await readQueue(projectDir, exp)).entries;
-    if (entries.some((e) => e.state === 'running') && !(await lockHolder(projectDir, id))) {
+    if (entries.some((e) => e.state === 'running') && !(await lockHolder(projectDir, id)) && !(await this.external?.holds(projectDir, id))) {
       await acquireLock(projectDir, id);
       try {
         entries = await this.recover(projectDir, exp, entries);
@@ -255,6 +274,7 @@ export class ExperimentService {
     if (opts.concurrency !== undefined) this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     const k = activeKey(projectDir, id);
     let a = this.active.get(k);
+    if (!a && (await this.external?.holds(projectDir, id))) return this.follow(projectDir, id, pick !== undefined);
     if (!a) {
       const exp = await readExperiment(projectDir, id);
       await acquireLock(projectDir, id);
@@ -302,6 +322,10 @@ export class ExperimentService {
   /** Cancel one job, or (without `key`) every pending and running job of the experiment. */
   async cancel(projectDir: string, id: string, key?: string): Promise<ExperimentDetail> {
     const a = this.active.get(activeKey(projectDir, id));
+    if (!a && key === undefined && (await this.external?.holds(projectDir, id))) {
+      await this.external!.cancel(projectDir, id);
+      return this.get(projectDir, id);
+    }
     if (!a) {
       const holder = await lockHolder(projectDir, id);
       if (holder && !holder.self) throw new NmlabError('UNSUPPORTED', `experiment "${id}" is run by process ${holder.pid}; cancel it there`);
@@ -347,6 +371,8 @@ export class ExperimentService {
 
   /** Resolves when the experiment has no pending or running job in this process. */
   waitIdle(projectDir: string, id: string): Promise<void> {
+    const f = this.following.get(activeKey(projectDir, id));
+    if (f) return f.done;
     const a = this.active.get(activeKey(projectDir, id));
     if (!a) return Promise.resolve();
     return new Promise((resolve) => a.waiters.push(resolve));
@@ -358,6 +384,9 @@ export class ExperimentService {
    */
   async dispose(): Promise<void> {
     this.disposing = true;
+    // Studies on the external queue go on there; only the following stops.
+    for (const f of this.following.values()) f.abort.abort();
+    await Promise.all([...this.following.values()].map((f) => f.done));
     const all = [...this.active.values()];
     const waits = all.flatMap((a) => [...a.running.values()].map((r) => (r.jobId ? this.runner.wait(r.jobId) : Promise.resolve(null))));
     for (const a of all) for (const r of a.running.values()) if (r.jobId) this.runner.cancel(r.jobId);
@@ -374,6 +403,27 @@ export class ExperimentService {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** Follow a study the external queue holds (once per study), with queue events as it changes. */
+  private async follow(projectDir: string, id: string, resume: boolean): Promise<ExperimentDetail> {
+    const k = activeKey(projectDir, id);
+    if (!this.following.has(k)) {
+      const abort = new AbortController();
+      const emit = () =>
+        void this.get(projectDir, id)
+          .then((d) => this.emit({ type: 'queue', projectDir, experimentId: id, summary: { ...d.summary, active: this.following.has(k) }, jobs: d.jobs }))
+          .catch(() => undefined);
+      const started = await this.external!.start(projectDir, id, { resume, signal: abort.signal, onChange: emit });
+      const done = started.done
+        .catch(() => undefined)
+        .finally(() => {
+          this.following.delete(k);
+          emit();
+        });
+      this.following.set(k, { abort, done: done.then(() => undefined) });
+    }
+    return this.get(projectDir, id);
+  }
 
   /** Settle entries a dead process left `running`. */
   private async recover(projectDir: string, exp: ExperimentFile, entries: QueueEntry[]): Promise<QueueEntry[]> {
