@@ -19,18 +19,12 @@ import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../fs/errors';
-import { inspectOnnx } from './onnx';
+import { inspectOnnx, type BackboneRef } from './onnx';
 
 export const BACKBONE_FILE = 'backbone.json';
 export const BACKBONES_FOLDER = 'backbones';
 
-/** A backbone located on disk: its model file and, when present, its manifest. */
-export interface BackboneRef {
-  onnxFile: string;
-  manifest?: BackboneManifest;
-  /** The manifest's path, when there is one. */
-  manifestFile?: string;
-}
+export type { BackboneRef } from './onnx';
 
 /** Read and validate a backbone.json. */
 export async function readBackboneManifest(file: string): Promise<BackboneManifest> {

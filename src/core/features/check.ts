@@ -13,9 +13,8 @@ import { NmlabError } from '../../shared/errors';
 import { loadDataset, splitRows } from '../datasets/store';
 import { imageAt } from '../images/image';
 import { batchDims, preprocessInto } from '../images/preprocess';
-import type { BackboneRef } from './backbone';
 import { FeatureExtractor } from './extract';
-import { inspectOnnx } from './onnx';
+import { inspectOnnx, type BackboneRef } from './onnx';
 
 export interface CheckOptions {
   /** Feature output; the classifier is looked for among the others. */

@@ -10,8 +10,7 @@ import type { RawImage } from '../images/image';
 import { batchDims, preprocessInto, resolvePreprocess } from '../images/preprocess';
 import { checkFinite } from '../arrays/validate';
 import { loadOrt } from '../onnx/providers';
-import type { BackboneRef } from './backbone';
-import { openSession, sessionIo, type OrtSession } from './onnx';
+import { openSession, sessionIo, type BackboneRef, type OrtSession } from './onnx';
 
 export interface ExtractorOptions {
   /** Output to read; default: backbone.json's, else the model's first. */

@@ -6,11 +6,19 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { OnnxInspection, TensorInfo } from '../../shared/contract/backbones';
+import type { BackboneManifest, OnnxInspection, TensorInfo } from '../../shared/contract/backbones';
 import { NmlabError } from '../../shared/errors';
 import { loadOrt, ortThreads, sessionOptions } from '../onnx/providers';
 
 export type OrtSession = import('onnxruntime-node').InferenceSession;
+
+/** A backbone located on disk: its model file and, when present, its manifest. */
+export interface BackboneRef {
+  onnxFile: string;
+  manifest?: BackboneManifest;
+  /** The manifest's path, when there is one. */
+  manifestFile?: string;
+}
 
 /** sha256 of a file, streamed. */
 export async function sha256File(file: string): Promise<string> {
