@@ -1,12 +1,12 @@
 /**
  * The demo's reporting pieces on their own: the SVG chart writer (ticks, coordinates, escaping),
- * the summary/table/CSV and the progress ETA. Expected values are worked out by hand here, not
+ * the summary/table/CSV and durations. Expected values are worked out by hand here, not
  * taken from the code under test.
  */
 import { describe, expect, it } from 'vitest';
 import { escapeXml, lineChartSvg, niceTicks } from '../../src/core/demo/svg';
 import { aggregateSeeds, formatTable, resultsCsv, sampleStd, summarize, type DemoSeedRow } from '../../src/core/demo/results';
-import { ProgressReporter, formatDuration } from '../../src/core/demo/progress';
+import { formatDuration } from '../../src/core/demo/progress';
 
 function row(gamma: number, method: DemoSeedRow['method'], domain: string, accuracy: number, zLsvr = 0.5, seed = 0): DemoSeedRow {
   return {
@@ -131,32 +131,7 @@ describe('seeds, summary, table and CSV', () => {
   });
 });
 
-describe('ProgressReporter', () => {
-  it('rescales the estimates of later stages of a kind by how long the finished ones took', async () => {
-    const lines: string[] = [];
-    const p = new ProgressReporter(
-      [
-        { key: 'a', kind: 'k', label: 'A', estimate: 10 },
-        { key: 'b', kind: 'k', label: 'B', estimate: 10 },
-        { key: 'c', kind: 'other', label: 'C', estimate: 30 },
-        { key: 'd', kind: 'other', label: 'D', estimate: 60, done: true },
-      ],
-      { write: (t) => lines.push(t), isTTY: false },
-    );
-    p.begin('a');
-    await new Promise((r) => setTimeout(r, 50));
-    p.end();
-    // A took ~0.05 s of its 10 s estimate, so B (same kind) is now expected to take ~0.05 s;
-    // C (another kind) keeps its 30 s, since 10 s of estimates behind us are too few to
-    // rescale other kinds; D is done and costs nothing. Without rescaling it would read 0:40.
-    expect(lines.at(-1)!.trimEnd()).toMatch(/^\[1\/4\] A: done in 0\.\d s {2}\(elapsed 0:00, ETA 0:30\)$/);
-    p.begin('b');
-    p.update(0.5, 'half');
-    p.end(true);
-    expect(lines.at(-1)!.trimEnd()).toMatch(/^\[2\/4\] B: done earlier, reused/);
-    expect(lines.some((l) => /^\[2\/4\] B +0%/.test(l))).toBe(true);
-  });
-
+describe('formatDuration', () => {
   it('formats durations as m:ss', () => {
     expect(formatDuration(0)).toBe('0:00');
     expect(formatDuration(61.4)).toBe('1:01');

@@ -1,8 +1,8 @@
 /**
  * `nmlab demo --quick` end to end in a temporary folder: the files exist, the JSON validates,
  * the numbers are finite and in range and agree with the CSV and the printed table, and a
- * second run resumes: it reuses every finished stage (no new pre-training) and recomputes
- * only a stage whose run was interrupted.
+ * second run resumes the demo study: it reuses every finished job (no new pre-training) and
+ * recomputes only a job whose run was interrupted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,7 @@ function demo(...args: string[]): { code: number | null; stdout: string; stderr:
     // whether vitest's module transform is present, so vitest's markers must not leak in.
     env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST'))), NMLAB_HOME: join(tmp, 'home') },
     encoding: 'utf8',
-    timeout: 280_000,
+    timeout: 900_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -62,7 +62,7 @@ beforeAll(async () => {
   firstRun = demo('--quick', '--json', '--out', project);
   if (firstRun.code !== 0) throw new Error(`nmlab demo failed (${firstRun.code}):\n${firstRun.stderr}`);
   first = DemoResults.parse(JSON.parse(firstRun.stdout));
-}, 300_000);
+}, 900_000);
 
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
@@ -168,16 +168,23 @@ describe('nmlab demo --quick', () => {
     });
   });
 
-  it('resumes: a second run reuses every finished stage and redoes only an interrupted one', async () => {
-    const pretrainRuns = await runsOf('demo.pretrain');
+  it('resumes: a second run reuses every finished job and redoes only an interrupted one', async () => {
+    const pretrainRuns = await runsOf('study.pretrain');
     expect(pretrainRuns).toHaveLength(QUICK_CONFIG.gammas.length);
     const weights = join(project, first.backbones[0].dir, 'weights.bin');
     const mtime = (await stat(weights)).mtimeMs;
-    // Make the last tuning stage look killed mid-run: its process is gone, the status still says running.
-    const tunes = await runsOf('demo.tune');
+    // Make the last fit look killed mid-run: the queue and its run still say running, its process is gone.
+    const study = first.protocol.study;
+    const queueFile = join(project, 'experiments', study, 'queue.json');
+    const queue = JSON.parse(await readFile(queueFile, 'utf8')) as { entries: Array<{ key: string; state: string; runId: string; endedAt: string | null }> };
+    const fits = (await runsOf('study.tune')).map((r) => r.config.job as { key: string; title: string; gamma: number; method: string; seed: number });
     const lastSeed = QUICK_CONFIG.tuneSeeds.at(-1)!;
-    const last = tunes.find((r) => r.config.gamma === QUICK_CONFIG.gammas.at(-1) && r.config.method === 'nmtune' && r.config.seed === lastSeed)!;
-    const statusFile = join(project, 'runs', last.id, 'status.json');
+    const last = fits.find((j) => j.gamma === QUICK_CONFIG.gammas.at(-1) && j.method === 'nmtune' && j.seed === lastSeed)!;
+    const entry = queue.entries.find((e) => e.key === last.key)!;
+    entry.state = 'running';
+    entry.endedAt = null;
+    await writeFile(queueFile, JSON.stringify(queue));
+    const statusFile = join(project, 'runs', entry.runId, 'status.json');
     const status = JSON.parse(await readFile(statusFile, 'utf8')) as Record<string, unknown>;
     await writeFile(statusFile, JSON.stringify({ ...status, status: 'running', endedAt: null, pid: 2 ** 22 + 12345 }));
 
@@ -185,13 +192,13 @@ describe('nmlab demo --quick', () => {
     expect(again.code, again.stderr).toBe(0);
     const second = DemoResults.parse(JSON.parse(again.stdout));
     const redone = second.timing.stages.filter((s) => !s.reused);
-    expect(redone.map((s) => s.label)).toEqual([`tune nmtune γ=${Math.round(QUICK_CONFIG.gammas.at(-1)! * 100)}% seed ${lastSeed}`]);
-    expect(await runsOf('demo.pretrain')).toHaveLength(QUICK_CONFIG.gammas.length);
+    expect(redone.map((s) => s.label)).toEqual([last.title]);
+    expect(await runsOf('study.pretrain')).toHaveLength(QUICK_CONFIG.gammas.length);
     expect((await stat(weights)).mtimeMs).toBe(mtime);
     expect(again.stderr).toMatch(/done earlier, reused/);
     // Everything reused reads back identically; the redone stage is seeded, so it matches too.
     expect(second.seedRows).toEqual(first.seedRows);
     expect(second.rows).toEqual(first.rows);
     expect(second.backbones).toEqual(first.backbones);
-  });
+  }, 900_000);
 });

@@ -2,10 +2,12 @@
  * `nmlab demo`: NMLab's main job, the paper's noise study at small scale on the embedded
  * Fashion-MNIST subset (src/core/demo; protocol and timings in docs/demo.md).
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError, numberOpt, printJson, stringOpt, type Command } from '../command';
-import { FULL_CONFIG, QUICK_CONFIG, type DemoConfig } from '../../core/demo/config';
-import { runDemo } from '../../core/demo/pipeline';
+import { FULL_CONFIG, QUICK_CONFIG, defaultDemoDir, type DemoConfig } from '../../core/demo/config';
+import { createLabBackend } from '../../core/backend';
+import { runDemo } from '../../core/demo/study';
 import { formatDuration } from '../../core/demo/progress';
 
 const USAGE = `Usage: nmlab demo [--out DIR] [--quick] [--gammas 0,5,10,20,30] [--workers N] [--json]
@@ -17,17 +19,19 @@ extracts features of a downstream task with 4 other classes and of 6 corruption 
 runs LP, MLP and NMTune (paper preset), tuned on the clean downstream images and evaluated
 in domain (ID) and on every corruption domain (OOD).
 
-Everything is saved in a project at DIR; running the command again resumes where it stopped
-and never redoes a finished stage. Results: DIR/results/demo-results.json and .csv, and the
+It is a built-in study run by the same queue as \`nmlab run\`: everything is saved in a project at
+DIR (its jobs show in Experiments, the runs table and Compare); running the command again
+resumes where it stopped and never redoes a finished job. Results: DIR/results/demo-results.json and .csv, and the
 charts accuracy-id.svg, accuracy-ood.svg, sve-id.svg, lsvr-ood.svg. A few minutes on two
 cores with the wasm backend (6:16 measured on a shared, loaded machine; see docs/demo.md).
 
 Options:
-  --out DIR        project folder (default ./nmlab-demo); new, empty, or an earlier demo project
+  --out DIR        project folder (default <NMLAB_HOME>/demo-project, which the app's "Open demo
+                   project" opens too); new, empty, or an earlier demo project
   --quick          tiny sizes (seconds, for tests); results are not meaningful
   --gammas LIST    noise ratios in percent (default 0,5,10,20,30)
-  --workers N      backbones pre-trained at once, one worker process each (default: 2, or 1
-                   on a one-core machine)
+  --workers N      jobs run at once, one worker process each (default: 2, or 1 on a one-core
+                   machine)
   --json           print the results JSON on stdout (the table goes to stderr)
 
 Progress with ETA goes to stderr. Ctrl-C stops after the current step; run again to resume.
@@ -57,7 +61,7 @@ export const demoCommand: Command = {
     const base = args.values.quick === true ? QUICK_CONFIG : FULL_CONFIG;
     const gammas = parseGammas(stringOpt(args, 'gammas'));
     const config: DemoConfig = { ...base, ...(gammas ? { gammas } : {}) };
-    const dir = resolve(stringOpt(args, 'out') ?? 'nmlab-demo');
+    const dir = resolve(stringOpt(args, 'out') ?? defaultDemoDir());
     const workers = numberOpt(args, 'workers');
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new UsageError(`--workers must be an integer from 1 to 64, got ${workers}`);
     const controller = new AbortController();
@@ -65,13 +69,14 @@ export const demoCommand: Command = {
     process.once('SIGINT', onSigint);
     try {
       io.err(`nmlab demo (${config.preset}): project ${dir}\n`);
-      const { results, table, resultsDir } = await runDemo({
-        dir,
-        config,
-        progress: { write: io.err, isTTY: process.stderr.isTTY === true },
-        signal: controller.signal,
-        ...(workers !== undefined ? { workers } : {}),
-      });
+      const backend = createLabBackend({ experimentConcurrency: workers ?? Math.min(2, availableParallelism()) });
+      let outcome;
+      try {
+        outcome = await runDemo({ dir, config, experiments: backend.experiments, progress: { write: io.err, isTTY: process.stderr.isTTY === true }, signal: controller.signal });
+      } finally {
+        await backend.dispose();
+      }
+      const { results, table, resultsDir, experimentId } = outcome;
       const t = results.timing;
       const reused = t.stages.filter((s) => s.reused).length;
       const footer =
@@ -79,7 +84,8 @@ export const demoCommand: Command = {
         `OOD: mean over ${results.protocol.oodTargets.join(', ')}.\n` +
         `SVE/LSVR: F = backbone features, Z = tuned features (LP: Z = F); rows L2-normalised and centred.\n` +
         `Wall time ${formatDuration(t.wallSeconds)} (${t.wallSeconds.toFixed(1)} s, CPU ${t.cpuSeconds.toFixed(1)} s, load ${t.loadAverage.map((l) => l.toFixed(2)).join(' ')}, ${t.cores} cores)` +
-        `${reused ? `; ${reused} of ${t.stages.length} stages reused from earlier runs` : ''}.\n` +
+        `${reused ? `; ${reused} of ${t.stages.length} jobs reused from earlier runs` : ''}.\n` +
+        `Study ${experimentId}: \`nmlab experiment compare ${experimentId} --project ${dir}\`; runs in ${dir}/runs.\n` +
         `Results: ${resultsDir}/demo-results.json, demo-results.csv, ${results.files.charts.map((c) => c.split('/').pop()).join(', ')}\n`;
       if (json) {
         io.err(table + footer);

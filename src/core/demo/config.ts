@@ -14,10 +14,11 @@
  * - OOD (paper §4: train on a source domain, test on target domains): the source is the clean
  *   downstream training set, the targets are corruption domains of the held-out images.
  */
-import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { CorruptionSpec } from '../../shared/contract/datasets';
 import type { PretrainJobSpec } from '../../shared/contract/pretrain';
 import type { TuneMethod } from '../tuning/tuner';
+import { nmlabHome } from '../paths';
 
 /** The whole study. */
 export interface DemoConfig {
@@ -99,6 +100,8 @@ export const FULL_CONFIG: DemoConfig = {
 export const QUICK_CONFIG: DemoConfig = {
   ...FULL_CONFIG,
   preset: 'quick',
+  // Three γ keep every chart a line while the study stays a few dozen jobs.
+  gammas: [0, 0.1, 0.3],
   pretrainPerClass: 24,
   pretrainTestPerClass: 8,
   downstreamTrainPerClass: 24,
@@ -114,23 +117,7 @@ export const QUICK_CONFIG: DemoConfig = {
   tuneBatchSize: 32,
 };
 
-/** 16 hex digits of the sha256 of a JSON value with sorted keys. */
-export function hashOf(value: unknown): string {
-  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 16);
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
-/** γ as a whole percent for names: 0.05 → "5". */
-export function gammaPct(g: number): string {
-  return String(Math.round(g * 1000) / 10);
+/** The demo's project folder unless another is chosen: `<NMLAB_HOME>/demo-project` (the CLI and the app's "Open demo project" share it). */
+export function defaultDemoDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(nmlabHome(env), 'demo-project');
 }

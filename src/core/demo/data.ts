@@ -1,8 +1,8 @@
 /**
  * The demo's datasets, all recorded in the project (DESIGN §5): the embedded Fashion-MNIST
- * subset as imported, the pre-training and downstream class subsets cut from it, the noisy
- * pre-training labels per γ (derived noise datasets, src/core/datasets/noise.ts) and the OOD
- * corruption domains of the downstream test images (src/core/datasets/derive.ts).
+ * subset as imported, the pre-training and downstream class subsets cut from it, and the OOD
+ * corruption domains of the downstream test images (src/core/datasets/derive.ts). The noisy
+ * pre-training labels per γ are the study's own noise stage.
  *
  * Every id is fixed by the config (a hash of the settings that shape the set), so a second
  * run finds what the first wrote and nothing is made twice.
@@ -14,11 +14,10 @@ import type { DatasetManifest } from '../../shared/contract/datasets';
 import { NmlabError } from '../../shared/errors';
 import { deriveCorruptions } from '../datasets/derive';
 import { importIdx } from '../datasets/importers';
-import { deriveNoisy } from '../datasets/noise';
 import { gatherRows, loadDataset, readDatasetManifest, writeDataset, type LoadedDataset } from '../datasets/store';
 import { appRoot } from '../paths';
-import type { ImageSet } from '../pretrain/train';
-import { FASHION_CLASSES, gammaPct, hashOf, type DemoConfig } from './config';
+import { hashOf } from '../experiments/graph';
+import { FASHION_CLASSES, type DemoConfig } from './config';
 
 /** resources/demo/fashion-mnist/demo.json, as scripts/make-demo-data.ts writes it. */
 const DemoDataManifest = z.object({
@@ -66,7 +65,6 @@ export interface DemoDatasetIds {
   pretrain: string;
   downstream: string;
   ood: string;
-  noisy: (gamma: number) => string;
 }
 
 export function demoDatasetIds(cfg: DemoConfig): DemoDatasetIds {
@@ -78,7 +76,6 @@ export function demoDatasetIds(cfg: DemoConfig): DemoDatasetIds {
     pretrain: `demo-pretrain-${hp}`,
     downstream: `demo-downstream-${hd}`,
     ood: `demo-ood-${ho}`,
-    noisy: (g) => `demo-pretrain-${hp}-sym${gammaPct(g).replace('.', 'p')}-s${cfg.noiseSeed}`,
   };
 }
 
@@ -166,28 +163,4 @@ export async function prepareDatasets(projectDir: string, cfg: DemoConfig, dataD
     });
   }
   return ids;
-}
-
-/** The noisy pre-training labels of γ as a derived dataset (once); noise only on train rows. */
-export async function prepareNoisy(projectDir: string, cfg: DemoConfig, gamma: number): Promise<DatasetManifest> {
-  const ids = demoDatasetIds(cfg);
-  const id = ids.noisy(gamma);
-  const existing = await readDatasetManifest(projectDir, id).catch(() => null);
-  if (existing) return existing;
-  return deriveNoisy(projectDir, ids.pretrain, { id, type: 'symmetric', ratio: gamma, seed: cfg.noiseSeed, split: 'train' });
-}
-
-/** Train (0) or test (1) rows of a loaded image set as a pre-training ImageSet. */
-export function imageSetOf(ds: LoadedDataset, part: 0 | 1, labels: Int32Array = ds.labels): ImageSet {
-  const im = ds.images;
-  if (!im || !ds.split) throw new NmlabError('INTERNAL', `dataset "${ds.manifest.id}" needs images and a split`);
-  const rows: number[] = [];
-  for (let i = 0; i < ds.labels.length; i++) if (ds.split[i] === part) rows.push(i);
-  const per = im.height * im.width * im.channels;
-  return {
-    pixels: gatherRows(im.pixels, per, rows),
-    count: rows.length,
-    size: [im.channels, im.height, im.width],
-    labels: gatherRows(labels, 1, rows),
-  };
 }

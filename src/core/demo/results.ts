@@ -98,6 +98,8 @@ export const DemoResults = z.object({
     oodTargets: z.array(z.string()).min(1),
     datasets: z.record(z.string(), z.string()),
     spectrumPreprocess: z.literal('reference'),
+    /** The study (experiments/<id>/) whose runs these numbers come from. */
+    study: z.string(),
   }),
   backend: z.object({ tf: z.string().nullable(), features: z.literal('onnxruntime-node') }),
   timing: z.object({ wallSeconds: NonNeg, cpuSeconds: NonNeg, loadAverage: z.array(z.number()), cores: z.number().int(), stages: z.array(DemoStageTiming) }),

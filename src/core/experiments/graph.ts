@@ -285,7 +285,10 @@ export function expandStudy(spec: StudySpec, facts: ProjectFacts): { jobs: Study
       }
     }
   }
-  if (problems.length) throw new NmlabError('BAD_REQUEST', `the study "${spec.name}" does not fit the project:\n  ${[...new Set(problems)].join('\n  ')}`);
+  if (problems.length) {
+    const setup = spec.setup ? `\nThe spec says to run first:\n  ${spec.setup.trim().split('\n').join('\n  ')}` : '';
+    throw new NmlabError('BAD_REQUEST', `the study "${spec.name}" does not fit the project:\n  ${[...new Set(problems)].join('\n  ')}${setup}`);
+  }
   add({ key: 'aggregate', deps: tunes, title: 'compare the results', stage: 'aggregate' });
 
   const order: StudyJob['stage'][] = ['noise', 'pretrain', 'domains', 'features', 'spectrum', 'tune', 'aggregate'];

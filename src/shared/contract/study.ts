@@ -129,10 +129,18 @@ export const EmbeddingsTask = z
   .strict();
 export type EmbeddingsTask = z.infer<typeof EmbeddingsTask>;
 
+/**
+ * A study's methods: black-box tuning on features (lp, mlp, nmtune) and white-box tuning of the
+ * backbone itself on the task's images (ft, lora: src/core/jobs/kinds/finetune.ts; cross-entropy
+ * only; `params` lr, weightDecay, epochs, batchSize, schedule apply).
+ */
+export const StudyMethodName = z.enum([...TuneMethodName.options, 'ft', 'lora']);
+export type StudyMethodName = z.infer<typeof StudyMethodName>;
+
 /** One method column; `label` names it in tables (default: the method, `nmtune-reference` for that preset). */
 export const StudyMethod = z
   .object({
-    method: TuneMethodName,
+    method: StudyMethodName,
     label: StudySlug.optional(),
     preset: TunePreset.default('paper'),
     params: TuneOverrides.default({}),
@@ -172,6 +180,8 @@ export const StudySpec = z
     defaults: TuneOverrides.default({}),
     /** Base priority of the study's jobs (higher runs first). */
     priority: z.number().int().min(-1000).max(1000).default(0),
+    /** The commands that make what the spec names (shown when the project lacks a dataset or backbone). */
+    setup: z.string().max(4000).optional(),
   })
   .strict();
 export type StudySpec = z.infer<typeof StudySpec>;
@@ -273,7 +283,7 @@ export const TuneJob = z.object({
   task: z.string(),
   /** OOD tasks this fit is evaluated for (their targets are in `targets`). */
   oodTasks: z.array(z.string()),
-  method: TuneMethodName,
+  method: StudyMethodName,
   /** The method column's label. */
   label: z.string(),
   preset: TunePreset,

@@ -1,28 +1,25 @@
 /**
  * `demo`: `nmlab demo` as a job, the app's "Open demo project" (src/core/demo, docs/demo.md).
- * Runs or resumes the paper's noise study into a project folder; a folder that already holds
- * the results of the same study returns at once, so opening the demo a second time is instant.
+ * Opens the demo project at `dir` (the CLI's default folder unless another is chosen) and runs
+ * only what is missing of the demo study: a folder that already holds the results of the same
+ * study returns at once; an interrupted one resumes (the study's queue skips finished jobs).
  *
- * Progress is in wall seconds: `done` is the time spent, `total` that plus the study's own ETA
- * (src/core/demo/progress.ts, which learns the machine's speed per stage kind), so the runner's
- * rate-based ETA is the study's and the bar fills as the time runs out. The message names the
- * stage, its index and its share done. Pre-training runs in nested worker processes (the demo's
- * own JobRunner with `forkLauncher`, the bundled out/node/worker.mjs beside this one);
- * cancelling aborts them and stops after the current step; running again resumes.
+ * Progress is in wall seconds: `done` is the time spent, `total` that plus the queue's ETA, so
+ * the runner's rate-based ETA is the study's and the bar fills as the time runs out. The
+ * message says how many of the study's jobs are done and which one just changed. The study's
+ * jobs run in nested worker processes (this worker's own queue); cancelling cancels them and
+ * running again resumes.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DemoJobResult } from '../../../shared/contract/demo';
-import { FULL_CONFIG, QUICK_CONFIG, hashOf } from '../../demo/config';
-import { runDemo } from '../../demo/pipeline';
+import { FULL_CONFIG, QUICK_CONFIG, defaultDemoDir } from '../../demo/config';
+import { hashOf } from '../../experiments/graph';
+import { runDemo } from '../../demo/study';
 import { formatDuration, type DemoStatus } from '../../demo/progress';
-import { nmlabHome } from '../../paths';
+import { ExperimentService } from '../../experiments/service';
+import { JobRunner } from '../runner';
 import type { JobRun } from './types';
-
-/** The default demo folder, `<NMLAB_HOME>/demo-project`. */
-export function defaultDemoDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(nmlabHome(env), 'demo-project');
-}
 
 /** Results already in `dir` for this exact study, or null (none, unreadable, another study). */
 async function finishedResults(dir: string, configHash: string): Promise<{ file: string; wallSeconds: number } | null> {
@@ -37,10 +34,8 @@ async function finishedResults(dir: string, configHash: string): Promise<{ file:
 }
 
 function statusMessage(s: DemoStatus): string {
-  const pct = Math.round(s.fraction * 100);
   // Most important first: the bar's message is cut to one line.
-  const what = s.ended ? `${s.label} done` : `${s.label} ${pct}%${s.detail ? ` · ${s.detail}` : ''}`;
-  return `Stage ${s.stage}/${s.stages}: ${what}`;
+  return `${s.done}/${s.total} jobs${s.label ? ` · ${s.label}${s.ended ? ' done' : ''}` : ''}`;
 }
 
 export const run: JobRun<'demo'> = async (spec, ctx) => {
@@ -57,22 +52,32 @@ export const run: JobRun<'demo'> = async (spec, ctx) => {
   // exactly one per second and its ETA is the study's own.
   const t0 = performance.now();
   ctx.progress(0, 1, 'starting the demo study');
-  const { results, resultsDir } = await runDemo({
-    dir,
-    config,
-    // The text lines are for terminals; the job reports stage ends as log lines and the rest
-    // through `onStatus`.
-    progress: { write: () => undefined, isTTY: false },
-    onStatus: (s) => {
-      const spent = (performance.now() - t0) / 1000;
-      const left = Math.max(0, s.etaSeconds);
-      // Never report "finished" before the study is: the last stage's end has left = 0.
-      ctx.progress(spent, spent + Math.max(left, s.stagesDone < s.stages ? 0.5 : 0), statusMessage(s));
-      if (s.ended) ctx.log('info', `${s.label} done (${s.stagesDone} of ${s.stages} stages; elapsed ${formatDuration(spent)}, ETA ${formatDuration(left)})`);
-    },
-    signal: ctx.signal,
-    ...(spec.workers !== undefined ? { workers: spec.workers } : {}),
-  });
+  const workers = spec.workers ?? 2;
+  // The study's jobs run in worker processes of this worker (the bundled worker beside this one).
+  const runner = new JobRunner({ maxConcurrent: 256 });
+  const experiments = new ExperimentService({ runner, concurrency: workers });
+  let outcome;
+  try {
+    outcome = await runDemo({
+      dir,
+      config,
+      experiments,
+      // The text lines are for terminals; the job reports through `onStatus`.
+      progress: { write: () => undefined, isTTY: false },
+      onStatus: (s) => {
+        const spent = (performance.now() - t0) / 1000;
+        const left = Math.max(0, s.etaSeconds);
+        // Never report "finished" before the study is.
+        ctx.progress(spent, spent + Math.max(left, s.done < s.total ? 0.5 : 0), statusMessage(s));
+        if (s.ended) ctx.log('info', `${s.label} done (${s.done} of ${s.total} jobs; elapsed ${formatDuration(spent)}, ETA ${formatDuration(left)})`);
+      },
+      signal: ctx.signal,
+    });
+  } finally {
+    await experiments.dispose();
+    await runner.dispose();
+  }
+  const { results, resultsDir } = outcome;
   ctx.progress(1, 1, 'demo study finished');
   return DemoJobResult.parse({
     dir,
