@@ -166,13 +166,14 @@ describe('white-box tuning of an imported ResNet-style CNN', () => {
     const [train, test] = await Promise.all([tensorSet('train'), tensorSet('test')]);
     const half = { ...test, rows: 200, inputs: test.inputs.subarray(0, 200 * 256), labels: test.labels.subarray(0, 200), name: 'ood:first-half' };
     const lp = await finetune(backbone, train, test, { method: 'lp', epochs: 1, lr: 1e-2, batchSize: 64 }, { targets: [half] });
-    expect(lp.result.evaluations.map((e) => e.name)).toEqual(['test', 'ood:first-half']);
+    expect([lp.result.test.name, ...lp.result.targets.map((e) => e.name)]).toEqual(['test', 'ood:first-half']);
     // LP leaves the backbone as it is, so Z is F: equal spectra.
-    for (const e of lp.result.evaluations) {
+    for (const e of [lp.result.test, ...lp.result.targets]) {
       expect(e.sve).toBeCloseTo(e.backboneSve!, 5);
       expect(e.lsvrRaw).toBeCloseTo(e.backboneLsvrRaw!, 5);
     }
-    expect(lp.result.oodAccuracy).toBe(lp.result.evaluations[1].accuracy);
+    expect(lp.result.oodAccuracy).toBe(lp.result.targets[0].accuracy);
+    expect(lp.result.backboneLsvr).toBe(lp.result.targets[0].backboneLsvr);
     // The target's accuracy is the test accuracy of its rows.
     const ort = await loadOrt();
     const s = await ort.InferenceSession.create(lp.model, { executionProviders: ['cpu'] });
@@ -183,9 +184,9 @@ describe('white-box tuning of an imported ResNet-style CNN', () => {
       const row = Array.from(logits.data.subarray(i * 4, i * 4 + 4));
       if (row.indexOf(Math.max(...row)) === half.labels[i]) hits++;
     }
-    expect(lp.result.evaluations[1].accuracy).toBe(hits / half.rows);
+    expect(lp.result.targets[0].accuracy).toBe(hits / half.rows);
     const ft = await finetune(backbone, train, test, { method: 'ft', epochs: 1, lr: 3e-3, batchSize: 64 });
-    expect(Math.abs(ft.result.evaluations[0].sve - ft.result.evaluations[0].backboneSve!)).toBeGreaterThan(1e-3);
+    expect(Math.abs(ft.result.test.sve - ft.result.test.backboneSve!)).toBeGreaterThan(1e-3);
   });
 
   it('tunes NMLab\'s own CNN (pre-trained on onnxruntime, exported to ONNX) on classes it never saw', async () => {

@@ -54,6 +54,17 @@ export async function readRunResult(projectDir: string, id: string): Promise<Tun
   return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), TuneRunResult, 'run result');
 }
 
+/**
+ * The evaluation fields every fit's result carries — a black-box TuneRunResult and a white-box
+ * FinetuneResult (ft, lora) alike: what the comparison reads.
+ */
+export const FitEvaluation = TuneRunResult.pick({ test: true, targets: true, oodAccuracy: true, oodLsvr: true, backboneSve: true, backboneLsvr: true });
+export type FitEvaluation = z.infer<typeof FitEvaluation>;
+
+export async function readFitEvaluation(projectDir: string, id: string): Promise<FitEvaluation | null> {
+  return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), FitEvaluation, 'run result');
+}
+
 /** Whether a run's `result.json` is there and whole (any stage's result; a tuning run's is a TuneRunResult). */
 export async function runFinished(projectDir: string, id: string): Promise<boolean> {
   return (await readRunJson(join(await runDir(projectDir, id), RESULT_FILE), z.unknown(), 'run result').catch(() => null)) != null;

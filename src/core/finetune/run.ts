@@ -90,6 +90,8 @@ export async function runRows(ort: Ort, s: import('onnxruntime-node').InferenceS
   return { data, width };
 }
 
+const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+
 function argmaxRows(logits: Float32Array, rows: number, c: number): Int32Array {
   const out = new Int32Array(rows);
   for (let i = 0; i < rows; i++) {
@@ -288,8 +290,12 @@ export async function finetune(backbone: Uint8Array, train: TensorSet, test: Ten
     epochLoss,
     trainRows: train.rows,
     testRows: test.rows,
-    evaluations,
-    oodAccuracy: ood.length ? ood.reduce((a, e) => a + e.accuracy, 0) / ood.length : null,
+    test: evaluations[0],
+    targets: ood,
+    oodAccuracy: ood.length ? mean(ood.map((e) => e.accuracy)) : null,
+    oodLsvr: ood.length ? mean(ood.map((e) => e.lsvr)) : null,
+    backboneSve: backboneSpectra[0].ref.sve,
+    backboneLsvr: ood.length ? mean(backboneSpectra.slice(1).map((b) => b.ref.lsvr)) : backboneSpectra[0].ref.lsvr,
   };
   return { result, model: bytes };
 }

@@ -65,10 +65,16 @@ export const FinetuneResult = z.object({
   /**
    * The test set and every OOD target as a tuning fit reports them (accuracy, macro-F1, SVE
    * and LSVR of the tuned features Z and of the pre-trained backbone's F, reference
-   * preprocessing and raw), so white-box fits compare with black-box ones.
+   * preprocessing and raw), under TuneRunResult's names, so white-box fits compare with
+   * black-box ones.
    */
-  evaluations: z.array(EvalResult),
-  /** Mean accuracy over the OOD targets; null without targets. */
+  test: EvalResult,
+  targets: z.array(EvalResult),
+  /** Mean accuracy and mean LSVR of Z over the OOD targets; null without targets. */
   oodAccuracy: z.number().nullable(),
+  oodLsvr: z.number().nullable(),
+  /** SVE of F on the test set; LSVR of F averaged over the targets where there are targets, else on the test set. */
+  backboneSve: z.number(),
+  backboneLsvr: z.number(),
 });
 export type FinetuneResult = z.infer<typeof FinetuneResult>;

@@ -10,12 +10,14 @@
  *   domains    corruption domains of a task's test rows (src/core/datasets/derive.ts)
  *   features   the project's feature cache (src/core/features/cache.ts)
  *   spectrum   SVE/LSVR of F on every set of a task (paper §5), both preprocessings
- *   tune       `runTuneFit` on the task's sets (one fit; ID test and every OOD target)
+ *   tune       `runTuneFit` on the task's sets (one fit; ID test and every OOD target); for
+ *              ft and lora, the backbone itself trained on the task's images (./finetune.ts)
  *   aggregate  the comparison, `experiments/<id>/compare.json`
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StudyJob, StudySet } from '../../../shared/contract/study';
+import type { TuneMethodName } from '../../../shared/contract/tuning';
 import { NmlabError } from '../../../shared/errors';
 import { readNpy } from '../../arrays/npy';
 import { deriveCorruptions } from '../../datasets/derive';
@@ -33,6 +35,8 @@ import type { FeatureSet } from '../../tuning/data';
 import { loadFeatureSet } from '../../tuning/load';
 import { run as runPretrainKind } from './pretrain';
 import { runTuneFit } from './tune';
+import { finetuneFit } from './finetune';
+import { setRows } from './studySets';
 import type { JobContext, JobRun } from './types';
 
 type Job<S extends StudyJob['stage']> = Extract<StudyJob, { stage: S }>;
@@ -170,16 +174,7 @@ async function loadSet(projectDir: string, backbone: string, set: StudySet): Pro
     throw new NmlabError('BAD_FILE', `cached features ${cached.meta.file} do not match dataset "${set.dataset}" (${ds.labels.length} rows); delete them to recompute`);
   }
   const labels = ds.labels;
-  const domain = set.domain === undefined ? -1 : ds.manifest.domains.indexOf(set.domain);
-  if (set.domain !== undefined && domain < 0) throw new NmlabError('BAD_FILE', `dataset "${set.dataset}" has no domain "${set.domain}" (it has ${ds.manifest.domains.join(', ')})`);
-  const part = set.split === 'train' ? 0 : set.split === 'test' ? 1 : -1;
-  if (part >= 0 && !ds.split) throw new NmlabError('BAD_FILE', `dataset "${set.dataset}" has no train/test split`);
-  const rows: number[] = [];
-  for (let i = 0; i < ds.labels.length; i++) {
-    if (part >= 0 && ds.split![i] !== part) continue;
-    if (domain >= 0 && ds.domains[i] !== domain) continue;
-    rows.push(i);
-  }
+  const rows = setRows(ds, set);
   const data = arr.data as Float32Array;
   const features = new Float32Array(rows.length * dim);
   rows.forEach((r, k) => features.set(data.subarray(r * dim, (r + 1) * dim), k * dim));
@@ -207,7 +202,7 @@ async function spectrumStage(job: Job<'spectrum'>, s: StageContext): Promise<unk
 const LIVE_LOSS_POINTS = 200;
 
 /** One fit through the tuning use case, on the task's sets in memory, into the run the queue made. */
-async function tuneStage(job: Job<'tune'>, s: StageContext): Promise<unknown> {
+async function tuneStage(job: Job<'tune'> & { method: TuneMethodName }, s: StageContext): Promise<unknown> {
   const train = await loadSet(s.projectDir, job.backbone, job.train);
   const test = job.test ? await loadSet(s.projectDir, job.backbone, job.test) : null;
   const targets = [];
@@ -261,7 +256,7 @@ export const run: JobRun<'study'> = async (spec, ctx) => {
   await log(`run ${runId}: ${job.title} (${job.key}, pid ${process.pid})`);
   const s: StageContext = { projectDir, experimentId, runId, attempt: spec.attempt, ctx, log };
   // runTuneFit writes the tuning run's result and status (one writer of tuning results).
-  if (job.stage === 'tune') return tuneStage(job, s);
+  if (job.stage === 'tune' && job.method !== 'ft' && job.method !== 'lora') return tuneStage({ ...job, method: job.method }, s);
   let result: unknown;
   switch (job.stage) {
     case 'noise':
@@ -281,6 +276,10 @@ export const run: JobRun<'study'> = async (spec, ctx) => {
       break;
     case 'aggregate':
       result = await aggregateStage(s);
+      break;
+    case 'tune':
+      // ft and lora train the backbone itself, on the images (./finetune.ts).
+      result = await finetuneFit(projectDir, job, { signal: ctx.signal, log, progress: ctx.progress });
       break;
   }
   if (ctx.signal.aborted) throw new NmlabError('CANCELLED', `${job.title}: cancelled`);
