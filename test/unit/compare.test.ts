@@ -96,6 +96,9 @@ describe('compare: nested intervals, paired differences, correlations (numpy/sci
     const slight = study.cells.find((x) => x.gamma === 0.1 && x.method === 'lp')!.delta!;
     const sve = study.correlations.find((k) => k.method === 'lp')!.pearson;
     expect(c.claims.map((k) => k.id)).toEqual(['id-gain-slight-noise', 'sve-id']);
+    // A smallest γ above 10 % is not "slight": without γ = 0.1 the claim is not read.
+    const without = compareResult(header, obs.filter((o) => o.gamma !== 0.1), 0, 0);
+    expect(without.claims.map((k) => k.id)).toEqual(['sve-id']);
     const [gain, corr] = c.claims;
     expect(gain).toMatchObject({ sign: 1, kind: 'difference', n: 3, verdict: verdict(slight.lo, slight.hi, 1) });
     expect(gain.value).toBeCloseTo(slight.mean, 12);
