@@ -160,6 +160,16 @@ export function formatEstimate(e: Estimate | null | undefined, scale = 100, digi
   return e.lo !== null && e.hi !== null ? `${mean} ± ${((scale * (e.hi - e.lo)) / 2).toFixed(digits)}` : mean;
 }
 
+/**
+ * A claim's verdict as one line of text, for terminals (`experiment compare`, the end of
+ * `nmlab demo`): differences in accuracy points, correlations as r, each with its 95 % interval
+ * when there is one, and what was compared.
+ */
+export function formatClaim(k: Claim): string {
+  const f = (v: number) => (k.kind === 'difference' ? `${(100 * v).toFixed(2)} pts` : `r ${v.toFixed(3)}`);
+  return `${k.statement}: ${k.verdict} (${f(k.value)}${k.lo !== null && k.hi !== null ? `, 95 % CI [${f(k.lo)}, ${f(k.hi)}]` : ''}; ${k.basis})`;
+}
+
 /** Whether a method column is linear probing, whose tuned features Z are the backbone's F (by its label: `lp`, `lp-…`). */
 export function isLinearProbe(method: string): boolean {
   return method === 'lp' || method.startsWith('lp-');
