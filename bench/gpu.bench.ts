@@ -12,6 +12,12 @@
  *
  *   npx tsx bench/gpu.bench.ts [--no-record]      (BENCH_IMAGES=N, default 6400)
  *
+ * The GPU check on a CUDA machine (Linux x64, NVIDIA driver, CUDA 12 + cuDNN 9 libraries):
+ *   npm run fetch-optional                       # fetches onnxruntime's CUDA provider
+ *   node bin/nmlab.mjs doctor --json             # onnxruntime.providers: cuda available, GFLOP/s
+ *   npx tsx bench/gpu.bench.ts                   # records CUDA vs CPU here in RESULTS.md
+ *   npx vitest run test/unit/providers.test.ts test/unit/finetune.test.ts   # CUDA tests run instead of skipping
+ *
  * Appends a section to bench/RESULTS.md unless --no-record.
  */
 import { appendFileSync, existsSync } from 'node:fs';
