@@ -159,7 +159,7 @@ export function expandStudy(spec: StudySpec, facts: ProjectFacts): { jobs: Study
     const known = facts.backbones.get(b.id);
     if (!known && !onlyEmbeddings) {
       const ids = [...facts.backbones.keys()];
-      problems.push(`backbones[${i}].id: no backbone "${b.id}" in the project${ids.length ? ` (it has ${ids.slice(0, 8).join(', ')})` : ' (import one with `nmlab backbone import MODEL.onnx`)'}`);
+      problems.push(`backbones[${i}].id: no backbone "${b.id}" in the project${ids.length ? ` (it has ${ids.slice(0, 8).join(', ')})` : ' (import one with `nmlab project import-backbone DIR MODEL.onnx`)'}`);
     }
     const gamma = b.gamma ?? known?.gamma ?? null;
     if (gamma === null && !onlyEmbeddings) notes.push(`backbone "${b.id}": no γ given and none recorded in its metadata; its γ is unknown`);
