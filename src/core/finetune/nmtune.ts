@@ -99,18 +99,22 @@ export function trainModeForward(model: ModelSpec, z: string, params: readonly s
     const [x, gamma, beta] = n.inputs;
     const p = `nmlab.bn_batch.${k++}`;
     const shape = `${p}.shape`;
+    const grouped = `${p}.grouped`;
     inits.push({ name: shape, dataType: 'int64', dims: [1], data: BigInt64Array.of(-1n) });
-    // Mean over every axis but the channels (1); NCHW or N×C.
+    inits.push({ name: grouped, dataType: 'int64', dims: [3], data: BigInt64Array.of(0n, 0n, -1n) });
+    // Statistics per channel (axis 1) over every other axis, whatever the rank: x viewed as
+    // N×C×rest, mean over axes 0 and 2.
+    nodes.push({ opType: 'Reshape', inputs: [x, grouped], outputs: [`${p}.x3`] });
     const mean = (v: string, out: string): void => {
       const axesName = `${out}.axes`;
-      const axes = [0, 2, 3];
+      const axes = [0, 2];
       if (opset >= 18) {
-        inits.push({ name: axesName, dataType: 'int64', dims: [3], data: BigInt64Array.from(axes.map(BigInt)) });
+        inits.push({ name: axesName, dataType: 'int64', dims: [2], data: BigInt64Array.from(axes.map(BigInt)) });
         nodes.push({ opType: 'ReduceMean', inputs: [v, axesName], outputs: [out], attributes: { keepdims: attr.int(1) } });
       } else nodes.push({ opType: 'ReduceMean', inputs: [v], outputs: [out], attributes: { axes: attr.ints(axes), keepdims: attr.int(1) } });
     };
-    mean(x, `${p}.mean`);
-    nodes.push({ opType: 'Sub', inputs: [x, `${p}.mean`], outputs: [`${p}.xc`] });
+    mean(`${p}.x3`, `${p}.mean`);
+    nodes.push({ opType: 'Sub', inputs: [`${p}.x3`, `${p}.mean`], outputs: [`${p}.xc`] });
     nodes.push({ opType: 'Mul', inputs: [`${p}.xc`, `${p}.xc`], outputs: [`${p}.sq`] });
     mean(`${p}.sq`, `${p}.var`);
     nodes.push({ opType: 'Reshape', inputs: [`${p}.mean`, shape], outputs: [`${p}.mean1`] });
