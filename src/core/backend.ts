@@ -18,7 +18,7 @@ import { JobRunner } from './jobs/runner';
 import type { WorkerLauncher } from './jobs/launcher';
 import { nmlabHome } from './paths';
 import { ExperimentService } from './experiments/service';
-import { slurmQueue } from './executors/slurm';
+import { adoptSlurm, slurmQueue } from './executors/slurm';
 import { listRuns, readRunDetail } from './experiments/runStore';
 import { describeDataset, previewImport } from './backend/datasets';
 import { listBackbones } from './backend/backbones';
@@ -116,8 +116,10 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
       plan: ({ projectDir, spec }) => experiments.plan(projectDir, spec),
       list: ({ projectDir }) => experiments.list(projectDir),
       get: ({ projectDir, id }) => experiments.get(projectDir, id),
-      create: async ({ projectDir, spec, id, start, concurrency }) => {
+      create: async ({ projectDir, spec, id, start, concurrency, executor }) => {
         const created = await experiments.create(projectDir, spec, id);
+        // A Slurm study's queue is Slurm's from the start (docs/slurm.md).
+        if (executor?.name === 'slurm') await adoptSlurm(projectDir, created.summary.id, executor.profile);
         return start ? experiments.start(projectDir, created.summary.id, { concurrency }) : created;
       },
       start: ({ projectDir, id, concurrency }) => experiments.start(projectDir, id, { concurrency }),

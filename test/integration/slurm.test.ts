@@ -7,6 +7,8 @@
  *   - kill -9 of the submitting NMLab mid-study, a task lost meanwhile: status still shows the
  *     Slurm jobs, resume re-attaches to them and resubmits only the lost one;
  *   - a cancelled study leaves no Slurm job behind;
+ *   - the app's path (the API the builder and the queue view use): create with the slurm
+ *     executor, queue events and the study's jobs carry their Slurm ids and states;
  *   - SIGTERM to a running task (as at a time limit): its run is interrupted, the task requeues
  *     itself and the next attempt finishes.
  */
@@ -20,6 +22,9 @@ import { pathToFileURL } from 'node:url';
 import { QueueFile, TuneRunResult } from '../../src/shared/contract/experiments';
 import { SlurmStudyState } from '../../src/shared/contract/executors';
 import { makeFeatureProject } from './experiments-project';
+import { createLabBackend } from '../../src/core/backend';
+import { parseStudyText } from '../../src/core/experiments/spec';
+import type { ExperimentEvent } from '../../src/shared/contract/experiments';
 
 const root = join(__dirname, '..', '..');
 const tsx = pathToFileURL(createRequire(join(root, 'package.json')).resolve('tsx')).href;
@@ -212,5 +217,30 @@ const TUNE_JOBS = 4;
     await until('Slurm to forget the jobs', async () => squeueOf(id).length === 0, 60_000);
     const q = await queue(id);
     expect(q.entries.map((e) => e.state)).toEqual(Array(TUNE_JOBS + 1).fill('cancelled'));
+  }, 300_000);
+
+  it('runs a study created through the API with the slurm executor, Slurm ids and states in its jobs and queue events', async () => {
+    const backend = createLabBackend({ home: join(tmp, 'home') });
+    const seen = new Map<string, Set<string>>();
+    const stop = backend.onEvent('experiment', (e: ExperimentEvent) => {
+      if (e.type !== 'queue' || e.experimentId !== 'api') return;
+      for (const j of e.jobs) if (j.slurm) (seen.get(j.key) ?? seen.set(j.key, new Set()).get(j.key)!).add(j.slurm.state);
+    });
+    try {
+      const spec = parseStudyText(await readFile(join(tmp, 'short.yaml'), 'utf8'), 'short.yaml');
+      const created = await backend.handlers.experiments.create({ projectDir: project, spec, id: 'api', start: true, executor: { name: 'slurm', profile: 'test' } });
+      expect(created.jobs.every((j) => j.slurm && /^\d+_\d+$/.test(j.slurm.id))).toBe(true);
+      await backend.experiments.waitIdle(project, 'api');
+      const d = await backend.handlers.experiments.get({ projectDir: project, id: 'api' });
+      expect(d.jobs.map((j) => j.state)).toEqual(Array(TUNE_JOBS + 1).fill('succeeded'));
+      const state = await slurmState('api');
+      expect(d.jobs.map((j) => j.slurm?.id)).toEqual(d.jobs.map((j) => state.jobs[j.key].slurmId));
+      expect(d.jobs.every((j) => j.slurm?.state === 'ENDED')).toBe(true);
+      // The queue view saw each job waiting or running in Slurm before it ended.
+      for (const j of d.jobs) expect([...(seen.get(j.key) ?? [])].some((x) => x === 'PENDING' || x === 'RUNNING'), j.key).toBe(true);
+    } finally {
+      stop();
+      await backend.dispose();
+    }
   }, 300_000);
 });

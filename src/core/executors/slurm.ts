@@ -200,6 +200,11 @@ export const slurmQueue: ExternalQueue = {
   cancel: async (projectDir, id) => {
     await cancelSlurmStudy(projectDir, id);
   },
+  describe: async (projectDir, id) => {
+    const state = await readSlurmState(projectDir, id).catch(() => null);
+    if (!state) return null;
+    return Object.fromEntries(Object.entries(state.jobs).map(([key, j]) => [key, { id: j.slurmId, state: j.state, reason: j.reason }]));
+  },
 };
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

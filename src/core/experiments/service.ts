@@ -30,6 +30,7 @@ import type {
 } from '../../shared/contract/experiments';
 import type { JobEvent, JobInfo, JobSpecInput } from '../../shared/contract/jobs';
 import type { StudyJob, StudyPlan, StudySpecInput } from '../../shared/contract/study';
+import type { SlurmTaskView } from '../../shared/contract/executors';
 import { NmlabError } from '../../shared/errors';
 import { compareExperiment } from './compare';
 import { PRIOR_SECONDS, planStudy } from './graph';
@@ -67,6 +68,8 @@ export interface ExternalQueue {
    */
   start(projectDir: string, id: string, opts: { resume: boolean; signal: AbortSignal; onChange: () => void }): Promise<{ done: Promise<unknown> }>;
   cancel(projectDir: string, id: string): Promise<void>;
+  /** Where each job is in the external queue (for the queue view); null when it does not hold the study. */
+  describe(projectDir: string, id: string): Promise<Record<string, SlurmTaskView> | null>;
 }
 
 export interface ExperimentServiceOptions {
@@ -204,7 +207,10 @@ export class ExperimentService {
         await releaseLock(projectDir, id);
       }
     }
-    return this.detailOf(projectDir, exp, entries, null);
+    const d = this.detailOf(projectDir, exp, entries, null);
+    const where = await this.external?.describe(projectDir, id);
+    // Active while this process follows it (the queue view's Cancel all).
+    return where ? { ...d, summary: { ...d.summary, active: this.following.has(activeKey(projectDir, id)) }, jobs: d.jobs.map((j) => ({ ...j, slurm: where[j.key] ?? null })) } : d;
   }
 
   async compare(projectDir: string, id: string): Promise<CompareResult> {

@@ -68,6 +68,20 @@ export const SlurmProfile = z
 export type SlurmProfile = z.infer<typeof SlurmProfile>;
 export type SlurmProfileInput = z.input<typeof SlurmProfile>;
 
+/** The executor a new study runs on, as the builder and `nmlab run --executor` choose it. */
+export const ExecutorChoice = z
+  .object({
+    name: ExecutorName,
+    /** A Slurm profile of the project (slurm/profiles/NAME.yaml); none: the cluster's defaults. */
+    profile: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a profile name is letters, digits, ".", "-" and "_"').optional(),
+  })
+  .strict();
+export type ExecutorChoice = z.infer<typeof ExecutorChoice>;
+
+/** Where a job of a Slurm study is in Slurm, for the queue view. */
+export const SlurmTaskView = z.object({ id: z.string(), state: z.string(), reason: z.string().nullable() });
+export type SlurmTaskView = z.infer<typeof SlurmTaskView>;
+
 /** Slurm job ids and states of a study's jobs, as last seen ("123_4", "PENDING"). */
 export const SlurmJobRecord = z.object({
   /** `<array job id>_<task id>`. */

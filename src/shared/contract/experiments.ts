@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SlurmTaskView } from './executors';
 import { FeatureSource, StudyJob, StudyLayout, StudySpec } from './study';
 import { TuneMethodName, TuneOverrides, TunePreset } from './tuning';
 
@@ -103,7 +104,10 @@ export const ExperimentSummary = z.object({
 export type ExperimentSummary = z.infer<typeof ExperimentSummary>;
 
 /** A graph job with its queue state and live progress. */
-export const ExperimentJobView = StudyJob.and(QueueEntry.omit({ key: true }).extend({ progress: LiveProgress.nullable() }));
+export const ExperimentJobView = StudyJob.and(
+  // `slurm`: the job's Slurm task when the study runs on Slurm (docs/slurm.md).
+  QueueEntry.omit({ key: true }).extend({ progress: LiveProgress.nullable(), slurm: SlurmTaskView.nullable().optional() }),
+);
 export type ExperimentJobView = z.infer<typeof ExperimentJobView>;
 
 export const ExperimentDetail = z.object({

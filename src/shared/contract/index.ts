@@ -21,6 +21,7 @@ import {
   RunSummary,
 } from './experiments';
 import { StudyPlan, StudySpec } from './study';
+import { ExecutorChoice } from './executors';
 import { ReportDocument, ReportExport, ReportExportInput, ReportQuery } from './reports';
 
 export * from './define';
@@ -28,6 +29,7 @@ export * from './projects';
 export * from './environment';
 export * from './jobs';
 export * from './experiments';
+export * from './executors';
 export * from './study';
 export * from './datasets';
 export * from './backbones';
@@ -74,7 +76,7 @@ export const contract = {
     get: method(z.object({ projectDir: ProjectDir, id: ExperimentId }), ExperimentDetail),
     /** Write a new experiment (jobs pending); with `start` it begins running at once. */
     create: method(
-      z.object({ projectDir: ProjectDir, spec: StudySpec, id: ExperimentId.optional(), start: z.boolean().default(false), concurrency: z.number().int().min(1).max(256).optional() }),
+      z.object({ projectDir: ProjectDir, spec: StudySpec, id: ExperimentId.optional(), start: z.boolean().default(false), concurrency: z.number().int().min(1).max(256).optional(), executor: ExecutorChoice.optional() }),
       ExperimentDetail,
     ),
     start: method(z.object({ projectDir: ProjectDir, id: ExperimentId, concurrency: z.number().int().min(1).max(256).optional() }), ExperimentDetail),
