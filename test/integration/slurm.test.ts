@@ -230,6 +230,8 @@ const TUNE_JOBS = 4;
       const spec = parseStudyText(await readFile(join(tmp, 'short.yaml'), 'utf8'), 'short.yaml');
       const created = await backend.handlers.experiments.create({ projectDir: project, spec, id: 'api', start: true, executor: { name: 'slurm', profile: 'test' } });
       expect(created.jobs.every((j) => j.slurm && /^\d+_\d+$/.test(j.slurm.id))).toBe(true);
+      // Followed by this process: the queue view offers Cancel all.
+      expect(created.summary.active).toBe(true);
       await backend.experiments.waitIdle(project, 'api');
       const d = await backend.handlers.experiments.get({ projectDir: project, id: 'api' });
       expect(d.jobs.map((j) => j.state)).toEqual(Array(TUNE_JOBS + 1).fill('succeeded'));
