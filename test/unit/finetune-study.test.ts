@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { readNpy } from '../../src/core/arrays/npy';
 import { writeDataset } from '../../src/core/datasets/store';
 import { compareFits } from '../../src/core/experiments/compare';
-import { createRun, writeRunJson } from '../../src/core/experiments/runStore';
+import { createRun, writeRunJson } from '../../src/core/runs/store';
 import { importBackbone } from '../../src/core/features/backbone';
 import { finetuneFit } from '../../src/core/jobs/kinds/finetune';
 import { ProjectService } from '../../src/core/projects/service';
@@ -102,5 +102,10 @@ describe('ft and lora in a study', () => {
     const rows = c.rows.filter((r) => r.taskType === 'id');
     expect(rows.map((r) => r.method).sort()).toEqual(['ft', 'lora']);
     for (const r of rows) expect(r.accuracy?.mean).toBeCloseTo(accuracy[r.method], 12);
+
+    // η on the training labels: the same draw as the black-box fits (tuning/downstreamNoise.ts).
+    const noisy = { ...job('ft', 3e-3), eta: 0.25, params: { lr: 3e-3, epochs: 1, batchSize: 64, downstreamNoise: { eta: 0.25, semantics: 'other-class' as const, seed: null } } };
+    const r = await finetuneFit(dir, noisy, { log: async () => undefined, progress: () => undefined });
+    expect(r.downstreamNoise).toMatchObject({ eta: 0.25, rows: 384, flipped: 96, realisedFlipRate: 0.25, seed: 0 });
   });
 });

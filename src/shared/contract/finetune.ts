@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EvalResult, TunePreset } from './tuning';
+import { DownstreamNoiseResult, EvalResult, TunePreset } from './tuning';
 
 /**
  * White-box tuning (issue 11, item 3; DESIGN §4): the backbone's own weights train, on
@@ -76,5 +76,7 @@ export const FinetuneResult = z.object({
   /** SVE of F on the test set; LSVR of F averaged over the targets where there are targets, else on the test set. */
   backboneSve: z.number(),
   backboneLsvr: z.number(),
+  /** Downstream label noise η drawn on the training labels (a study's fit with η > 0). */
+  downstreamNoise: DownstreamNoiseResult.optional(),
 });
 export type FinetuneResult = z.infer<typeof FinetuneResult>;

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FinetuneOverrides, FinetuneResult } from '../../../shared/contract/finetune';
 import type { StudySet, TuneStudyJob } from '../../../shared/contract/study';
+import type { DownstreamNoiseResult } from '../../../shared/contract/tuning';
 import { NmlabError } from '../../../shared/errors';
 import { loadDataset } from '../../datasets/store';
 import { BACKBONES_FOLDER, loadBackbone, type BackboneRef } from '../../features/backbone';
@@ -17,6 +18,7 @@ import { imageAt } from '../../images/image';
 import { batchDims, preprocessBatch } from '../../images/preprocess';
 import { resolveInside } from '../../projects/resolveInside';
 import { stratifiedFraction } from '../../tuning/data';
+import { downstreamLabels } from '../../tuning/downstreamNoise';
 import { Rng } from '../../tuning/rng';
 import { setRows } from './studySets';
 
@@ -48,7 +50,6 @@ function subset(set: TensorSet, idx: Int32Array): TensorSet {
 /** Runs the fit and returns its result (the caller writes it as the run's result.json). */
 export async function finetuneFit(projectDir: string, job: TuneStudyJob, c: FinetuneFitContext): Promise<FinetuneResult> {
   if (job.method !== 'ft' && job.method !== 'lora') throw new NmlabError('INTERNAL', `finetuneFit: method ${job.method} is black-box tuning`);
-  if (job.eta > 0) throw new NmlabError('UNSUPPORTED', `${job.label}: downstream label noise (η) is not available for ft and lora yet; use eta: [0] for these methods`);
   if (!job.test) throw new NmlabError('BAD_REQUEST', `${job.label} on ${job.task}: ft and lora need a test set`);
   const ref: BackboneRef = await loadBackbone(await resolveInside(projectDir, `${BACKBONES_FOLDER}/${job.backbone}`));
   const fx = await FeatureExtractor.open(ref, { threads: 1 });
@@ -64,6 +65,15 @@ export async function finetuneFit(projectDir: string, job: TuneStudyJob, c: Fine
   }
   // The same stratified fraction as the black-box fits draw (tuning/data.ts), seeded by the fit.
   if (job.fraction < 1) train = subset(train, stratifiedFraction(train.labels, job.fraction, new Rng(job.seed)));
+  // Downstream label noise η on the training labels, drawn as the black-box fits draw it (after the fraction).
+  const noise = job.params.downstreamNoise;
+  let noiseResult: DownstreamNoiseResult | undefined;
+  if (noise && noise.eta > 0) {
+    const classes = Math.max(...train.labels, ...test.labels, ...targets.flatMap((t) => Array.from(t.labels))) + 1;
+    const drawn = downstreamLabels(train.labels, noise, job.seed, classes);
+    train = { ...train, labels: drawn.labels };
+    noiseResult = drawn.result;
+  }
   const { lr, weightDecay, epochs, batchSize, schedule } = job.params;
   const overrides: FinetuneOverrides = { method: job.method, seed: job.seed, ...(lr !== undefined ? { lr } : {}), ...(weightDecay !== undefined ? { weightDecay } : {}), ...(epochs !== undefined ? { epochs } : {}), ...(batchSize !== undefined ? { batchSize } : {}), ...(schedule !== undefined ? { schedule } : {}) };
   await c.log(`${job.method} of ${job.backbone} on ${train.rows} training images (${job.task}), ${targets.length} OOD targets`);
@@ -78,5 +88,5 @@ export async function finetuneFit(projectDir: string, job: TuneStudyJob, c: Fine
     },
   });
   await c.log(`${job.method}: test accuracy ${(100 * result.accuracy).toFixed(2)} % on ${result.provider} in ${result.seconds.toFixed(1)} s`);
-  return result;
+  return noiseResult ? { ...result, downstreamNoise: noiseResult } : result;
 }
