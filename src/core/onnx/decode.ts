@@ -20,7 +20,9 @@ function elemOf(code: number, where: string): OnnxElemType {
 }
 
 function typedFromRaw(type: OnnxElemType, raw: Uint8Array): TensorSpec['data'] {
-  const copy = raw.slice(); // aligned copy: raw_data sits at any offset of the file
+  // An aligned copy: raw_data sits at any offset of the file. `new Uint8Array(raw)` copies even
+  // when raw is a Node Buffer, whose slice() is a view of the same memory.
+  const copy = new Uint8Array(raw);
   const b = copy.buffer;
   switch (type) {
     case 'float32':
