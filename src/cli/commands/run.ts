@@ -12,6 +12,7 @@ import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/ex
 import type { StudySpec } from '../../shared/contract/study';
 import { ExecutorName } from '../../shared/contract/executors';
 import { adoptSlurm } from '../../core/executors/slurm';
+import { loadProfile } from '../../core/executors/profile';
 
 const USAGE = `Usage:
   nmlab run SPEC.yaml --project DIR [--id ID] [--concurrency N] [--executor local|slurm] [--profile NAME] [--plan] [--json]
@@ -111,6 +112,8 @@ export const runCommand: Command = {
         else io.out(`${plan.jobs.length} jobs: ${stages}\n${plan.jobs.map((j) => `  ${j.key}${j.deps.length ? `  ← ${j.deps.length} dep${j.deps.length > 1 ? 's' : ''}` : ''}`).join('\n')}\n`);
         return 0;
       }
+      // A profile that does not exist or does not validate is reported before anything is written.
+      if (executor.data === 'slurm' && profile !== undefined) await loadProfile(projectDir, profile);
       const created = await backend.experiments.create(projectDir, spec, stringOpt(args, 'id'));
       const id = created.summary.id;
       if (executor.data === 'slurm') await adoptSlurm(projectDir, id, profile);
