@@ -19,7 +19,7 @@ import type { WorkerLauncher } from './jobs/launcher';
 import { nmlabHome } from './paths';
 import { ExperimentService } from './experiments/service';
 import { adoptSlurm, slurmQueue } from './executors/slurm';
-import { listRuns, readRunDetail } from './experiments/runStore';
+import { listRuns, readRunDetail } from './runs/store';
 import { describeDataset, previewImport } from './backend/datasets';
 import { listBackbones } from './backend/backbones';
 import { listDatasets } from './datasets/store';

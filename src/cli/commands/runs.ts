@@ -1,6 +1,6 @@
 /** `nmlab runs list|show`: the runs of a project (what the Run views show), as text or JSON. */
 import { UsageError, printJson, requireOpt, stringOpt, type Command } from '../command';
-import { listRuns, readRunDetail } from '../../core/experiments/runStore';
+import { listRuns, readRunDetail } from '../../core/runs/store';
 
 const USAGE = `Usage:
   nmlab runs list --project DIR [--experiment ID] [--json]   every run: id, status, accuracy

@@ -11,7 +11,8 @@ import type { JobSpec, JobSpecInput } from '../../shared/contract/jobs';
 import { JobSpec as JobSpecSchema } from '../../shared/contract/jobs';
 import { NmlabError } from '../../shared/errors';
 import { jobKinds, type JobContext } from '../jobs/kinds/index';
-import { appendRunLog, createRun, readRunConfig, readRunStatus, setRunStatus, type RunConfig } from '../experiments/runStore';
+import { createRun, readRunConfig, type RunConfig } from '../runs/store';
+import { appendRunLog, readRunStatus, setRunStatus } from '../runs/files';
 import { readExperiment } from '../experiments/store';
 import type { SlurmControl } from './slurmctl';
 

@@ -14,7 +14,7 @@ import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiment
 import type { Claim, CompareCorrelation, CompareMetric, CompareResult, CompareRow, Estimate } from '../../shared/contract/compare';
 import { COMPARE_METRICS, CONFIDENCE, isLinearProbe } from '../../shared/contract/compare';
 import { claimVerdict, correlation, mean, nestedEstimate, pairedDifference, separatedBest, type Observation } from '../stats';
-import { readFitEvaluation } from './runStore';
+import { readFitEvaluation } from '../runs/store';
 
 /** One fit's numbers, with the keys the comparison groups and pairs by. */
 export interface CompareObservation {

@@ -11,7 +11,7 @@ import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiment
 import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportTable } from '../../shared/contract/reports';
 import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
 import { compareExperiment, tuneFits, type CompareFit } from '../experiments/compare';
-import { readRunResult } from '../experiments/runStore';
+import { readRunResult } from '../runs/store';
 import { scalarFields } from './flatten';
 
 const SPECTRUM_POINTS = 256;

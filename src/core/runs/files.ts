@@ -1,7 +1,6 @@
 /**
  * File primitives of the run layout (./layout.ts): the only code that writes `runs/<id>/`.
- * Used by the Run class (./store.ts) and by experiments (src/core/experiments/runStore.ts,
- * src/core/jobs/kinds/tune.ts).
+ * Used by the Run class and the run views (./store.ts), the queue and the job kinds.
  *
  * Crash rules: JSON files are replaced atomically (src/core/fs/atomic.ts), so each one is always
  * whole; the only file a kill can tear is the last line of `metrics.jsonl` (an append cut

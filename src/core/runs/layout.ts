@@ -8,8 +8,7 @@
  *   log.txt        timestamped lines
  *
  * This module holds the pure rules (names, schemas, run ids, when a `running` record is dead);
- * ./files.ts the file primitives built on them; ./store.ts the Run class and
- * src/core/experiments/runStore.ts the experiment views use both.
+ * ./files.ts the file primitives built on them; ./store.ts the Run class and the run views.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';

@@ -27,7 +27,8 @@ import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest, writeBackboneMan
 import { extractDatasetFeatures } from '../../features/cache';
 import { writeJsonAtomic } from '../../fs/atomic';
 import { compareExperiment } from '../../experiments/compare';
-import { appendRunLog, setRunStatus, writeRunJson } from '../../experiments/runStore';
+import { writeRunJson } from '../../runs/store';
+import { appendRunLog, setRunStatus } from '../../runs/files';
 import { experimentDir, readExperiment, readQueue } from '../../experiments/store';
 import { resolveInside } from '../../projects/resolveInside';
 import { spectrumOfMatrix } from '../../spectrum';
