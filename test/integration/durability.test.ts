@@ -47,12 +47,12 @@ afterAll(async () => {
 });
 
 function nmlab(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...cliArgs, ...args], { cwd: tmp, env: env(), encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [...cliArgs, ...args], { cwd: tmp, env: env(), encoding: 'utf8', timeout: 600_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function startRun(id: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, [...cliArgs, 'run', join(tmp, 'spec.yaml'), '--project', project, '--id', id, '--concurrency', '1'], { cwd: tmp, env: env(), stdio: 'ignore' });
+function startRun(id: string, args = ['run', join(tmp, 'spec.yaml'), '--project', project, '--id', id, '--concurrency', '1']): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }> } {
+  const child = spawn(process.execPath, [...cliArgs, ...args], { cwd: tmp, env: env(), stdio: 'ignore' });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return { child, exited };
 }
@@ -72,17 +72,19 @@ async function readJson(file: string): Promise<unknown> {
 
 interface RunState {
   id: string;
+  kind: string;
   status: string;
   pid: number | null;
 }
 
-async function runsOf(exp: string): Promise<RunState[]> {
-  const names = (await readdir(join(project, 'runs')).catch(() => [] as string[])).filter((n) => n.startsWith(`${exp}.`)).sort();
+async function runsOf(exp: string, dir = project): Promise<RunState[]> {
+  const names = (await readdir(join(dir, 'runs')).catch(() => [] as string[])).filter((n) => n.startsWith(`${exp}.`)).sort();
   const out: RunState[] = [];
   for (const n of names) {
     try {
-      const st = (await readJson(join(project, 'runs', n, 'status.json'))) as { status: string; pid: number | null };
-      out.push({ id: n, status: st.status, pid: st.pid });
+      const st = (await readJson(join(dir, 'runs', n, 'status.json'))) as { status: string; pid: number | null };
+      const config = (await readJson(join(dir, 'runs', n, 'config.json'))) as { kind: string };
+      out.push({ id: n, kind: config.kind, status: st.status, pid: st.pid });
     } catch {
       /* being created */
     }
@@ -102,7 +104,7 @@ async function until<T>(what: string, pred: () => Promise<T | null | undefined |
 }
 
 /** Every .json file under the project parses (no torn writes anywhere). */
-async function everyJsonParses(): Promise<number> {
+async function everyJsonParses(root = project): Promise<number> {
   let n = 0;
   const walk = async (dir: string): Promise<void> => {
     for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -114,7 +116,7 @@ async function everyJsonParses(): Promise<number> {
       } else if (e.name.endsWith('.tmp')) throw new Error(`left-over temporary file ${p}`);
     }
   };
-  await walk(project);
+  await walk(root);
   return n;
 }
 
@@ -177,4 +179,86 @@ describe('kill -9 durability', () => {
     expect(runs.filter((r) => r.status === 'succeeded').length).toBe(3);
     await checkAfterKill('kill-worker', victim.id);
   }, 400_000);
+});
+
+/**
+ * A study on project objects (an image dataset, a pre-training axis): the queue holder is
+ * killed with SIGKILL while a backbone is being pre-trained, resumed, and killed again while a
+ * fit is training. Every job that had finished keeps its run (same folder, same result bytes),
+ * the killed ones are marked interrupted, and a last resume completes the study.
+ */
+describe('kill -9 durability of a study: during pre-training and during tuning', () => {
+  const STUDY = `
+name: Kill study
+pretrain:
+  dataset: fm
+  gammas: [0, 0.3]
+  architecture: { stemWidth: 8, widths: [8, 16], blocks: [1, 1] }
+  recipe: { epochs: 2, batchSize: 64 }
+tasks: [{ id: fm, dataset: fm }]
+ood: [{ id: fm-ood, source: fm, targets: [{ corruption: rotation, severity: 3 }] }]
+methods: [{ method: lp }, { method: mlp }]
+defaults: { epochs: 20 }
+`;
+  let dir: string;
+  const data = join(root, 'resources', 'demo', 'fashion-mnist');
+
+  beforeAll(async () => {
+    dir = join(tmp, 'study-project');
+    let r = nmlab('project', 'create', dir, '--name', 'kill study');
+    expect(r.code, r.stderr).toBe(0);
+    r = nmlab('dataset', 'import', '--project', dir, '--name', 'fm', '--id', 'fm', '--idx-images', join(data, 'train-images-idx3-ubyte.gz'), '--idx-labels', join(data, 'train-labels-idx1-ubyte.gz'), '--idx-test-images', join(data, 't10k-images-idx3-ubyte.gz'), '--idx-test-labels', join(data, 't10k-labels-idx1-ubyte.gz'));
+    expect(r.code, r.stderr).toBe(0);
+    await writeFile(join(tmp, 'study.yaml'), STUDY);
+  }, 120_000);
+
+  /** Kill the holder once a run of `kind` is running and some job has finished; check what is on disk. */
+  async function killDuring(kind: string, args: string[]): Promise<{ victim: string; finished: Map<string, string> }> {
+    const { child, exited } = startRun('kill-study', args);
+    const victim = await until(`a running ${kind} job`, async () => {
+      const runs = await runsOf('kill-study', dir);
+      const running = runs.find((r) => r.kind === kind && r.status === 'running' && r.pid !== null);
+      return runs.some((r) => r.status === 'succeeded') && running ? running : null;
+    }, 400_000);
+    child.kill('SIGKILL');
+    expect(await exited).toMatchObject({ signal: 'SIGKILL' });
+    await until('the orphaned worker to exit', async () => !alive(victim.pid!), 20_000);
+    expect(await everyJsonParses(dir)).toBeGreaterThan(5);
+    const st = nmlab('experiment', 'status', 'kill-study', '--project', dir, '--json');
+    expect(st.code, st.stderr).toBe(0);
+    const d = ExperimentDetail.parse(JSON.parse(st.stdout));
+    expect(d.jobs.find((j) => j.runId === victim.id)!.state).toBe('interrupted');
+    expect(((await readJson(join(dir, 'runs', victim.id, 'status.json'))) as { status: string }).status).toBe('interrupted');
+    // Finished jobs: their run's result, byte for byte, to compare after the resume.
+    const finished = new Map<string, string>();
+    for (const j of d.jobs.filter((x) => x.state === 'succeeded')) finished.set(j.runId!, await readFile(join(dir, 'runs', j.runId!, 'result.json'), 'utf8'));
+    expect(finished.size).toBeGreaterThan(0);
+    return { victim: victim.id, finished };
+  }
+
+  it('loses nothing finished and completes on resume', async () => {
+    const first = await killDuring('study.pretrain', ['run', join(tmp, 'study.yaml'), '--project', dir, '--id', 'kill-study', '--concurrency', '1']);
+    const second = await killDuring('study.tune', ['experiment', 'resume', 'kill-study', '--project', dir, '--concurrency', '1']);
+    const res = nmlab('experiment', 'resume', 'kill-study', '--project', dir, '--json');
+    expect(res.code, res.stderr).toBe(0);
+    const done = ExperimentDetail.parse(JSON.parse(res.stdout));
+    expect(done.summary.counts.succeeded).toBe(done.summary.total);
+    for (const { victim, finished } of [first, second]) {
+      // The killed job ran again as a new attempt; its old run stays, marked.
+      const again = done.jobs.find((j) => j.runIds.includes(victim))!;
+      expect(again.runIds.indexOf(victim)).toBe(again.runIds.length - 2);
+      expect(((await readJson(join(dir, 'runs', victim, 'status.json'))) as { status: string }).status).toBe('interrupted');
+      // Nothing finished was redone or touched.
+      for (const [runId, bytes] of finished) {
+        expect(done.jobs.find((j) => j.runIds.includes(runId))!.runId).toBe(runId);
+        expect(await readFile(join(dir, 'runs', runId, 'result.json'), 'utf8')).toBe(bytes);
+      }
+    }
+    // Every fit has its result; the comparison has a row per backbone × task × method.
+    for (const j of done.jobs.filter((x) => x.stage === 'tune')) TuneRunResult.parse(await readJson(join(dir, 'runs', j.runId!, 'result.json')));
+    const c = nmlab('experiment', 'compare', 'kill-study', '--project', dir, '--json');
+    expect(c.code, c.stderr).toBe(0);
+    await expect(readFile(join(dir, 'experiments', 'kill-study', 'lock.json'))).rejects.toThrow();
+    await everyJsonParses(dir);
+  }, 1_500_000);
 });
