@@ -19,11 +19,11 @@ extracts features of a downstream task with 4 other classes and of 6 corruption 
 runs LP, MLP and NMTune (paper preset), tuned on the clean downstream images and evaluated
 in domain (ID) and on every corruption domain (OOD).
 
-It is a built-in study run by the same queue as \`nmlab run\`: everything is saved in a project at
-DIR (its jobs show in Experiments, the runs table and Compare); running the command again
-resumes where it stopped and never redoes a finished job. Results: DIR/results/demo-results.json and .csv, and the
-charts accuracy-id.svg, accuracy-ood.svg, sve-id.svg, lsvr-ood.svg. A few minutes on two
-cores with the wasm backend (6:16 measured on a shared, loaded machine; see docs/demo.md).
+It is a built-in study run by the same queue as \`nmlab run\`: everything is saved in a project
+at DIR (its jobs show in Experiments, the runs table and Compare); running the command again
+resumes where it stopped and never redoes a finished job. Results: DIR/results/demo-results.json
+and .csv, and the charts accuracy-id.svg, accuracy-ood.svg, sve-id.svg, lsvr-ood.svg.
+Measured times in docs/demo.md.
 
 Options:
   --out DIR        project folder (default <NMLAB_HOME>/demo-project, which the app's "Open demo
