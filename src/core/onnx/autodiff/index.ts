@@ -165,6 +165,30 @@ function upgradeNode(node: NodeSpec, modelOpset: number, w: GraphWriter): NodeSp
   }
 }
 
+/**
+ * torch's AdamW (decoupled decay) on every parameter flattened into one vector: writes the new
+ * moments to `mNext`/`vNext` and returns the new parameters,
+ *   p ← p·(1 − lr·λ·d) − step·m̂/(√v̂ + ε)
+ * with d the 0/1 `decay` mask (which parameters decay), or no decay at all without one.
+ */
+function adamw(
+  w: GraphWriter,
+  h: Required<Omit<AdamWHyper, 'decay'>>,
+  scalars: TrainingGraph['scalars'],
+  lr: string,
+  t: { p: string; g: string; m: string; v: string; mNext: string; vNext: string; decay?: string },
+): string {
+  const shape = w.shape(t.p);
+  w.op('Add', [w.bin('Mul', t.m, w.scalar(h.beta1)), w.bin('Mul', t.g, w.scalar(1 - h.beta1))], shape, undefined, { out: t.mNext });
+  w.op('Add', [w.bin('Mul', t.v, w.scalar(h.beta2)), w.bin('Mul', w.bin('Mul', t.g, t.g), w.scalar(1 - h.beta2))], shape, undefined, { out: t.vNext });
+  const denom = w.bin('Add', w.bin('Mul', w.un('Sqrt', t.vNext), scalars.rsbc2 as string), w.scalar(h.eps));
+  const upd = w.bin('Mul', w.bin('Div', t.mNext, denom), scalars.stepSize as string);
+  if (t.decay === undefined) return w.bin('Sub', t.p, upd);
+  const rate = w.bin('Mul', lr, w.scalar(h.weightDecay));
+  const base = w.bin('Mul', t.p, w.bin('Sub', w.scalar(1), w.bin('Mul', rate, t.decay)));
+  return w.bin('Sub', base, upd);
+}
+
 /** Build the training graph of `model` (ONNX bytes or a decoded model). */
 export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: TrainingGraphOptions): TrainingGraph {
   const spec = model instanceof Uint8Array ? decodeModel(model) : model;
@@ -350,6 +374,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
   } else {
     optimizer = { kind: 'sgd', momentum: opt.momentum ?? 0.9, nesterov: opt.nesterov ?? true, weightDecay: opt.weightDecay ?? 0 };
   }
+  const flatParts: { name: string; g: string; shape: number[]; dec: boolean; m: StateSlot; v: StateSlot }[] = [];
   for (const name of trainable) {
     const t = inits.get(name) as TensorSpec;
     const shape = [...t.dims];
@@ -362,21 +387,13 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
     }
     const dec = decayed(name);
     const state: StateSlot[] = [];
-    let next: string;
     if (optimizer.kind === 'adamw') {
-      const { beta1, beta2, eps: e, weightDecay } = optimizer;
       const m = { name: `${name}.adam_m`, shape, input: `${name}.adam_m`, output: `${name}.adam_m.next` };
       const v = { name: `${name}.adam_v`, shape, input: `${name}.adam_v`, output: `${name}.adam_v.next` };
       state.push(m, v);
       w.shapes.set(m.input, shape);
       w.shapes.set(v.input, shape);
-      w.op('Add', [w.bin('Mul', m.input, w.scalar(beta1)), w.bin('Mul', gname, w.scalar(1 - beta1))], shape, undefined, { out: m.output });
-      w.op('Add', [w.bin('Mul', v.input, w.scalar(beta2)), w.bin('Mul', w.bin('Mul', gname, gname), w.scalar(1 - beta2))], shape, undefined, { out: v.output });
-      const denom = w.bin('Add', w.bin('Mul', w.un('Sqrt', v.output), scalars.rsbc2 as string), w.scalar(e));
-      const upd = w.bin('Mul', w.bin('Div', m.output, denom), scalars.stepSize as string);
-      // torch AdamW: p ← p·(1 − lr·λ) − step·m̂/(√v̂ + ε)
-      const base = dec && weightDecay > 0 ? w.bin('Mul', name, w.bin('Sub', w.scalar(1), w.bin('Mul', lr, w.scalar(weightDecay)))) : name;
-      next = w.bin('Sub', base, upd);
+      flatParts.push({ name, g: gname, shape, dec, m, v });
     } else {
       const { momentum, nesterov, weightDecay } = optimizer;
       const b = { name: `${name}.momentum`, shape, input: `${name}.momentum`, output: `${name}.momentum.next` };
@@ -385,9 +402,8 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
       const gd = dec && weightDecay > 0 ? w.bin('Add', gname, w.bin('Mul', name, w.scalar(weightDecay))) : gname;
       w.op('Add', [w.bin('Mul', b.input, w.scalar(momentum)), gd], shape, undefined, { out: b.output });
       const dir = nesterov ? w.bin('Add', gd, w.bin('Mul', b.output, w.scalar(momentum))) : b.output;
-      next = w.bin('Sub', name, w.bin('Mul', dir, lr));
+      w.nodes.push({ opType: 'Identity', inputs: [w.bin('Sub', name, w.bin('Mul', dir, lr))], outputs: [`${name}.next`] });
     }
-    w.nodes.push({ opType: 'Identity', inputs: [next], outputs: [`${name}.next`] });
     params.push({ name, shape, input: name, output: `${name}.next`, state, decayed: dec });
     initial[name] = Float32Array.from(t.data as Float32Array);
     for (const s of state) {
@@ -396,6 +412,30 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
       outputs.push(valueInfo(s.output, 'float32', shape));
     }
     outputs.push(valueInfo(`${name}.next`, 'float32', shape));
+  }
+  if (optimizer.kind === 'adamw' && flatParts.length) {
+    // One AdamW over every parameter concatenated: a dozen elementwise nodes in all instead of
+    // a dozen per parameter (onnxruntime's per-node cost dominates these small tensors).
+    const sizes = flatParts.map((f) => size(f.shape));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const cat = (names: string[]): string => (names.length === 1 ? names[0] : w.op('Concat', names, [total], { axis: attr.int(0) }));
+    const flatOf = (pick: (f: (typeof flatParts)[number]) => string): string => cat(flatParts.map((f) => w.reshape(pick(f), [size(f.shape)])));
+    const mask = new Float32Array(total);
+    let at = 0;
+    flatParts.forEach((f, i) => {
+      if (f.dec) mask.fill(1, at, at + sizes[i]);
+      at += sizes[i];
+    });
+    const anyDecay = optimizer.weightDecay > 0 && flatParts.some((f) => f.dec);
+    const [mNext, vNext] = [w.fresh('adam_m_flat'), w.fresh('adam_v_flat')];
+    const upd = adamw(w, optimizer, scalars, lr, { p: flatOf((f) => f.name), g: flatOf((f) => f.g), m: flatOf((f) => f.m.input), v: flatOf((f) => f.v.input), mNext, vNext, decay: anyDecay ? w.tensor('decay_mask', [total], mask) : undefined });
+    const unflat = (x: string, names: string[]): void => {
+      const pieces = flatParts.length === 1 ? [x] : w.split(x, 0, sizes);
+      pieces.forEach((piece, i) => w.op('Reshape', [piece, w.ints(flatParts[i].shape)], flatParts[i].shape, undefined, { out: names[i] }));
+    };
+    unflat(mNext, flatParts.map((f) => f.m.output));
+    unflat(vNext, flatParts.map((f) => f.v.output));
+    unflat(upd, flatParts.map((f) => `${f.name}.next`));
   }
   for (const b of buffers) {
     initial[b.input] = Float32Array.from((inits.get(b.name) as TensorSpec).data as Float32Array);
