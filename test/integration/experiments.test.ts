@@ -112,7 +112,8 @@ defaults: { epochs: 3 }
     const byKey = new Map(jobs.map((j) => [j.key, j]));
     // Every dependency exists and comes earlier (the queue relies on it).
     for (const j of jobs) for (const d of j.deps) expect(byKey.get(d)!.index).toBeLessThan(j.index);
-    const fit = jobs.find((j): j is TuneStudyJob => j.stage === 'tune' && j.replicate === 1 && j.gamma === 0.2 && j.eta === 0.2 && j.label === 'mlp' && j.seed === 0)!;
+    const fit = jobs.find((j): j is TuneStudyJob => j.stage === 'tune' && j.replicate === 1 && j.gamma === 0.2 && j.eta === 0.2 && j.method === 'mlp' && j.seed === 0)!;
+    expect(fit.label).toBe('mlp-eta20');
     expect(fit.oodTasks).toEqual(['fm-ood']);
     expect(fit.targets.map((t) => t.name)).toEqual(['fm-ood:rotation-3', 'fm-ood:other']);
     expect(fit.train).toMatchObject({ dataset: 'fm', split: 'train' });

@@ -193,7 +193,8 @@ export function expandStudy(spec: StudySpec, facts: ProjectFacts): { jobs: Study
         condition: b.condition,
         task,
         method: m.method,
-        label,
+        // The column label carries η, so each η is its own cell in the comparison.
+        label: at.eta > 0 ? `${label}-eta${pct(at.eta)}` : label,
         preset: m.preset,
         // η is drawn inside the fit (the tuning use case records the realised flip rate).
         params: { ...spec.defaults, ...m.params, ...(at.eta > 0 ? { downstreamNoise: { eta: at.eta, ...spec.etaNoise } } : {}) },
