@@ -11,6 +11,7 @@ import { createLabBackend, type LabBackend } from '../../src/core/backend';
 import { LiveThrottle, type LiveBatch } from '../../src/core/experiments/throttle';
 import { QueueFile, type MetricPoint } from '../../src/shared/contract/experiments';
 import { makeFeatureProject } from './experiments-project';
+import { finalReport } from '../../src/cli/commands/run';
 
 describe('LiveThrottle', () => {
   it('coalesces a flood into ≤ 10 batches a second per stream, losing nothing below the per-batch cap, ending with the last state', async () => {
@@ -109,5 +110,28 @@ describe('queue order, cancel and retry (real workers)', () => {
     expect(q.entries[1].attempts).toBe(1);
     const c = await ex.compare(project, 'order');
     expect(c.rows[0].accuracy!.n).toBe(3);
+  }, 240_000);
+
+  it('a failed job says why, and so do the jobs that needed it (what nmlab run prints)', async () => {
+    const ex = backend.experiments;
+    const d = await ex.create(project, {
+      name: 'broken',
+      backbones: [{ id: 'g0' }],
+      embeddings: [{ id: 'gone', train: { features: 'features/{backbone}/nothing.npy', labels: 'features/{backbone}/nothing.labels.npy' } }],
+      methods: [{ method: 'lp' }],
+    });
+    await ex.start(project, d.summary.id);
+    await ex.waitIdle(project, d.summary.id);
+    const after = await ex.get(project, d.summary.id);
+    const [fit, agg] = after.jobs;
+    expect(fit.state).toBe('failed');
+    expect(fit.error).toMatch(/features\/g0\/nothing\.npy/);
+    expect(agg).toMatchObject({ state: 'cancelled', attempts: 0 });
+    expect(agg.error).toBe(`not run: it needs "${fit.key}", which failed (${fit.error})`);
+    const { code, text } = finalReport(after);
+    expect(code).toBe(1);
+    expect(text).toContain(`failed: ${fit.key} (run ${fit.runId})`);
+    expect(text).toContain(fit.error!);
+    expect(text).toContain(`1 job not run: it needs "${fit.key}", which failed`);
   }, 240_000);
 });

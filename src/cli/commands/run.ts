@@ -75,7 +75,7 @@ export function finalReport(d: ExperimentDetail): { code: number; text: string }
   const bad = d.jobs.filter((j) => j.state === 'failed' || j.state === 'interrupted');
   const blocked = d.jobs.filter((j) => j.state === 'cancelled');
   for (const j of bad) text += `  ${j.state}: ${j.key}${j.runId ? ` (run ${j.runId})` : ''}\n    ${(j.error ?? 'no reason recorded').split('\n').join('\n    ')}\n`;
-  if (blocked.length) text += `  ${blocked.length} job${blocked.length > 1 ? 's' : ''} not run: ${blocked[0].error ?? 'cancelled'}${blocked.length > 1 ? ' (and others)' : ''}\n`;
+  if (blocked.length) text += `  ${blocked.length} job${blocked.length > 1 ? 's' : ''} not run: ${(blocked[0].error ?? 'cancelled').replace(/^not run: /, '')}${blocked.length > 1 ? ' (and others)' : ''}\n`;
   if (!ok) text += `Retry with \`nmlab experiment retry ${d.summary.id} --project DIR\`; each run's log is in runs/<run>/log.txt.\n`;
   return { code: ok ? 0 : 1, text };
 }
