@@ -29,7 +29,8 @@ import type { ExecutionProviderName } from '../src/shared/contract/environment';
 import { initTfBackend } from '../src/core/tf/backend';
 import { ensureGradients } from '../src/core/tf/gradients';
 import { readIdxPair } from '../src/core/datasets/idx';
-import { batchPixels, FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../src/core/pretrain/train';
+import { batchPixels } from '../src/core/pretrain/batches';
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../src/core/pretrain/train';
 import { CNN_FEATURE_NAME, CNN_INPUT_NAME, exportCnnToOnnx } from '../src/core/pretrain/onnx';
 import { executionProvidersFor, loadOrt, ortThreads, probeProvider } from '../src/core/onnx/providers';
 

@@ -3,7 +3,8 @@
 // ESLint's no-restricted-imports cannot see where a relative import lands, so this resolves
 // every import to its file and checks two rules:
 //   1. a folder of src/core imports only from its own floor or below (FLOORS);
-//   2. no cycle between files in src/, and none between folders of src/core.
+//   2. no cycle between files in src/ (type-only imports are erased at compile time, so they
+//      cannot form one), and none between folders of src/core (type-only imports included).
 // Usage: node scripts/check-layers.mjs [--root DIR] [--json]. Exit 1 on any violation.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -18,7 +19,7 @@ export const FLOORS = [
 ];
 const FLOOR_NAMES = ['base', 'engine', 'data', 'orchestration', 'facade'];
 
-const IMPORT_RE = /(?:^|[^.\w$])(?:import|export)\s*(?:type\s+)?(?:[\w${}\s,*]+\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE = /(?:^|[^.\w$])(?:import|export)\s*(type\s+)?(?:[\w${}\s,*]+\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 const EXTENSIONS = ['.ts', '.vue', '.mts', '.js', '.mjs'];
 
 function listFiles(dir) {
@@ -44,12 +45,14 @@ function code(text) {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
 }
 
-export function importGraph(srcDir) {
+/** File → files it imports; `runtime` leaves out type-only statements (`import type …`). */
+export function importGraph(srcDir, { runtime = false } = {}) {
   const graph = new Map();
   for (const file of listFiles(srcDir)) {
     const deps = new Set();
     for (const m of code(readFileSync(file, 'utf8')).matchAll(IMPORT_RE)) {
-      const target = resolveImport(file, m[1] ?? m[2]);
+      if (runtime && m[1]) continue;
+      const target = resolveImport(file, m[2] ?? m[3]);
       if (target && target.startsWith(srcDir + sep)) deps.add(target);
     }
     graph.set(file, deps);
@@ -114,7 +117,7 @@ export function check(root) {
     }
   }
   for (const comp of cycles(folderGraph)) problems.push(`folder cycle in src/core: ${comp.join(' ↔ ')}`);
-  for (const comp of cycles(graph)) problems.push(`import cycle: ${comp.map(rel).join(' → ')}`);
+  for (const comp of cycles(importGraph(srcDir, { runtime: true }))) problems.push(`import cycle: ${comp.map(rel).join(' → ')}`);
   return problems;
 }
 

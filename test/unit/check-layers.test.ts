@@ -2,7 +2,7 @@
 // it on the real tree through `npm run lint`.
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM script without types
 import { check } from '../../scripts/check-layers.mjs';
@@ -50,6 +50,25 @@ describe('check-layers', () => {
     const problems: string[] = check(root);
     expect(problems).toContain('folder cycle in src/core: demo ↔ jobs');
     expect(problems.some((p) => p.startsWith('import cycle: src/core/demo/d.ts → src/core/jobs/j.ts'))).toBe(true);
+  });
+
+  it('lets a type-only import close a file loop (erased at compile time) but not a folder loop', () => {
+    const files = {
+      'src/core/pretrain/train.ts': "export interface Set { n: number }\nexport const load = () => import('./ort');\n",
+      'src/core/pretrain/ort.ts': "import type { Set } from './train';\nexport const rows = (s: Set) => s.n;\n",
+    };
+    expect(check(tree(files))).toEqual([]);
+    const runtime = { ...files, 'src/core/pretrain/ort.ts': "import { load } from './train';\nexport const again = load;\n" };
+    expect(check(tree(runtime))).toEqual(['import cycle: src/core/pretrain/ort.ts → src/core/pretrain/train.ts']);
+    const folders = tree({
+      'src/core/tuning/t.ts': "import type { P } from '../pretrain/p';\nexport type T = P;\n",
+      'src/core/pretrain/p.ts': "import type { T } from '../tuning/t';\nexport type P = T | number;\n",
+    });
+    expect(check(folders)).toEqual(['folder cycle in src/core: pretrain ↔ tuning']);
+  });
+
+  it('holds on this repository', () => {
+    expect(check(resolve(__dirname, '../..'))).toEqual([]);
   });
 
   it('ignores imports inside comments and type-free strings', () => {

@@ -15,7 +15,8 @@ import { PRESET_TERMS } from '../../src/core/tuning/params';
 import { initTfBackend } from '../../src/core/tf/backend';
 import { ensureGradients } from '../../src/core/tf/gradients';
 import { readIdxPair } from '../../src/core/datasets/idx';
-import { batchPixels, FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../../src/core/pretrain/train';
+import { batchPixels } from '../../src/core/pretrain/batches';
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../../src/core/pretrain/train';
 import { exportCnnToOnnx } from '../../src/core/pretrain/onnx';
 import { Rng } from '../../src/core/tuning/rng';
 

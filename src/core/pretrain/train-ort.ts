@@ -9,7 +9,8 @@
 import { buildTrainingGraph } from '../onnx/autodiff';
 import { OnnxTrainer } from '../onnx/autodiff/trainer';
 import { assignOnnxWeights, cnnModelSpec, cnnOnnxWeights } from './onnx';
-import { batchPixels, type StepEngine, type StepEngineContext } from './train';
+import { batchPixels } from './batches';
+import type { StepEngine, StepEngineContext } from './train';
 
 export async function ortEngine(c: StepEngineContext): Promise<StepEngine> {
   const { model, set, hyper, mean, std, rows } = c;
