@@ -4,6 +4,7 @@
  * BatchNorm running statistics) stays in ORT tensors: each step's `<name>.next` outputs are
  * fed as the next step's inputs as they are, with no copy through JS arrays.
  */
+import { cpus, loadavg } from 'node:os';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { loadOrt, ortThreads, sessionOptions } from '../providers';
 import type { TrainingGraph } from './index';
@@ -27,6 +28,17 @@ export interface StepResult {
   values: Record<string, Tensor>;
 }
 
+/**
+ * Whether the machine is already busier than its cores (1-minute load average). ORT's intra-op
+ * workers spin between the graph's ~850 small ops; with no core to spare that spinning only
+ * takes CPU from the step itself and from other processes. Measured, the CNN's step with 2
+ * threads at load 12–16 on 2 cores: 190–210 → 96–111 CPU-ms and 284–365 → 183 ms wall
+ * (median) without spinning. On a quiet machine spinning stays on (it shortens the hand-offs).
+ */
+function oversubscribed(): boolean {
+  return loadavg()[0] > cpus().length;
+}
+
 export class OnnxTrainer {
   private state = new Map<string, Tensor>();
   private t = 0;
@@ -45,7 +57,9 @@ export class OnnxTrainer {
 
   static async create(graph: TrainingGraph, opts: TrainerOptions = {}): Promise<OnnxTrainer> {
     const ort = await loadOrt();
-    const base: InferenceSession.SessionOptions = { intraOpNumThreads: opts.threads ?? ortThreads(), interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    const threads = opts.threads ?? ortThreads();
+    const base: InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    if (threads > 1 && oversubscribed()) base.extra = { session: { intra_op: { allow_spinning: '0' } } };
     const so = opts.executionProviders ? { ...base, executionProviders: opts.executionProviders } : await sessionOptions(base);
     const session = await ort.InferenceSession.create(graph.bytes, so);
     return new OnnxTrainer(ort, session, graph, { ...graph.initial, ...opts.initial });
