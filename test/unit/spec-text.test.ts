@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { convertText, parseNumberList, parseText, setInText, validateSpec } from '../../src/renderer/src/components/experiments/specText';
+import { convertText, parseNumberList, parseText, setInText, toText, validateSpec } from '../../src/renderer/src/components/experiments/specText';
 
 const typed = `# my study, typed by hand
 name: Fashion noise   # the title in tables
@@ -43,6 +43,8 @@ describe('builder spec text', () => {
     const edited = setInText(json, 'json', ['methods', 1], { method: 'lp' })!;
     expect(JSON.parse(edited).methods).toEqual([{ method: 'nmtune', params: { lr: 0.002 } }, { method: 'lp' }]);
     expect(parse(convertText(edited, 'json', 'yaml')!)).toEqual(JSON.parse(edited));
+    // A fresh text writes number lists on one line, objects as blocks.
+    expect(toText({ seeds: [0, 1], tasks: [{ id: 'a', dataset: 'a' }] }, 'yaml')).toBe('seeds: [0, 1]\ntasks:\n  - id: a\n    dataset: a\n');
     // Writing into an empty text starts a block mapping.
     expect(setInText('', 'yaml', ['name'], 'n')).toBe('name: n\n');
   });

@@ -4,7 +4,7 @@
  * key order and every hand edit elsewhere stay as typed. Text with a syntax error is never
  * rewritten (the form waits until it parses again).
  */
-import { Document, isNode, parseDocument, stringify } from 'yaml';
+import { Document, isNode, isScalar, parseDocument, visit } from 'yaml';
 import { StudySpec } from '../../../../shared/contract/study';
 
 export type SpecFormat = 'yaml' | 'json';
@@ -57,7 +57,15 @@ export function validateSpec(raw: unknown): { spec: StudySpec | null; issues: Sp
 
 /** The spec as text in `format`. */
 export function toText(value: unknown, format: SpecFormat): string {
-  return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value, YAML_OPTIONS);
+  if (format === 'json') return `${JSON.stringify(value, null, 2)}\n`;
+  // Lists of numbers on one line (`seeds: [0, 1, 2]`), the way the form writes them too.
+  const doc = new Document(value);
+  visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((i) => isScalar(i))) node.flow = true;
+    },
+  });
+  return doc.toString(YAML_OPTIONS);
 }
 
 const scalarList = (v: unknown): boolean => Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object');
