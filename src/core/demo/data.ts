@@ -7,6 +7,7 @@
  * Every id is fixed by the config (a hash of the settings that shape the set), so a second
  * run finds what the first wrote and nothing is made twice.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -33,11 +34,63 @@ export function demoDataDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export const SOURCE_DATASET = 'fashion-mnist-demo';
+/** The whole Fashion-MNIST (60 000 train, 10 000 test images), imported from Debian's files. */
+export const FULL_SOURCE_DATASET = 'fashion-mnist';
+
+/** Where Debian's `dataset-fashion-mnist` package installs the four IDX files. */
+export const DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+const FULL_FILES = { images: 'train-images-idx3-ubyte.gz', labels: 'train-labels-idx1-ubyte.gz', testImages: 't10k-images-idx3-ubyte.gz', testLabels: 't10k-labels-idx1-ubyte.gz' };
+
+/** The data a demo runs on: the whole Fashion-MNIST when installed, else the embedded subset. */
+export type DemoSource = { kind: 'full'; dir: string } | { kind: 'embedded'; dir: string };
+
+/**
+ * The whole Fashion-MNIST when its four IDX files are in NMLAB_FASHION_MNIST or Debian's
+ * folder (`apt install dataset-fashion-mnist`), else the embedded subset (600 train and 100
+ * test images per class) — or `dataDir` when the caller names one (tests).
+ */
+export function demoSource(dataDir?: string, env: NodeJS.ProcessEnv = process.env, debianDir = DEBIAN_FASHION_MNIST): DemoSource {
+  if (dataDir) return { kind: 'embedded', dir: dataDir };
+  for (const dir of [env.NMLAB_FASHION_MNIST?.trim(), debianDir]) {
+    if (dir && Object.values(FULL_FILES).every((f) => existsSync(join(dir, f)))) return { kind: 'full', dir };
+  }
+  return { kind: 'embedded', dir: demoDataDir(env) };
+}
+
+/** Images per class in the embedded subset (scripts/make-demo-data.ts). */
+const EMBEDDED_PER_CLASS = { train: 600, test: 100 };
+
+/**
+ * The config as the source can serve it: on the embedded subset every per-class count is
+ * capped at what it holds (600 train, 100 test), with a note saying so; on the whole
+ * Fashion-MNIST the config as given.
+ */
+export function fitConfigToSource(cfg: DemoConfig, source: DemoSource): { config: DemoConfig; note: string | null } {
+  if (source.kind === 'full') return { config: cfg, note: null };
+  const t = EMBEDDED_PER_CLASS;
+  const config: DemoConfig = {
+    ...cfg,
+    pretrainPerClass: Math.min(cfg.pretrainPerClass, t.train),
+    pretrainTestPerClass: Math.min(cfg.pretrainTestPerClass, t.test),
+    downstreamTrainPerClass: Math.min(cfg.downstreamTrainPerClass, t.train),
+    downstreamTestPerClass: Math.min(cfg.downstreamTestPerClass, t.test),
+  };
+  const capped = (['pretrainPerClass', 'pretrainTestPerClass', 'downstreamTrainPerClass', 'downstreamTestPerClass'] as const).filter((k) => config[k] !== cfg[k]);
+  const note = capped.length
+    ? `the whole Fashion-MNIST is not installed (\`apt install dataset-fashion-mnist\`, or NMLAB_FASHION_MNIST=DIR with its four IDX files): running on the embedded subset, capped ${capped.map((k) => `${k} ${cfg[k]} → ${config[k]}`).join(', ')}; the intervals are wider than the protocol's`
+    : null;
+  return { config, note };
+}
 
 /** Import the embedded subset (train and test IDX pairs, the test pair as the given split), once. */
-export async function importDemoData(projectDir: string, dataDir = demoDataDir()): Promise<DatasetManifest> {
-  const existing = await readDatasetManifest(projectDir, SOURCE_DATASET).catch(() => null);
+export async function importDemoData(projectDir: string, dataDir = demoDataDir(), source: DemoSource = { kind: 'embedded', dir: dataDir }): Promise<DatasetManifest> {
+  const id = source.kind === 'full' ? FULL_SOURCE_DATASET : SOURCE_DATASET;
+  const existing = await readDatasetManifest(projectDir, id).catch(() => null);
   if (existing) return existing;
+  if (source.kind === 'full') {
+    const f = (k: keyof typeof FULL_FILES) => join(source.dir, FULL_FILES[k]);
+    return importIdx(projectDir, { id, name: 'Fashion-MNIST', classes: FASHION_CLASSES, images: f('images'), labels: f('labels'), testImages: f('testImages'), testLabels: f('testLabels') });
+  }
   const file = join(dataDir, 'demo.json');
   let raw: unknown;
   try {
@@ -67,12 +120,14 @@ export interface DemoDatasetIds {
   ood: string;
 }
 
-export function demoDatasetIds(cfg: DemoConfig): DemoDatasetIds {
-  const hp = hashOf({ c: cfg.pretrainClasses, n: cfg.pretrainPerClass, t: cfg.pretrainTestPerClass }).slice(0, 8);
-  const hd = hashOf({ c: cfg.downstreamClasses, n: cfg.downstreamTrainPerClass, t: cfg.downstreamTestPerClass }).slice(0, 8);
+export function demoDatasetIds(cfg: DemoConfig, source: DemoSource['kind'] = 'embedded'): DemoDatasetIds {
+  // The embedded source keeps the ids it always had; the whole set's subsets hash their source too.
+  const from = source === 'full' ? { s: FULL_SOURCE_DATASET } : {};
+  const hp = hashOf({ c: cfg.pretrainClasses, n: cfg.pretrainPerClass, t: cfg.pretrainTestPerClass, ...from }).slice(0, 8);
+  const hd = hashOf({ c: cfg.downstreamClasses, n: cfg.downstreamTrainPerClass, t: cfg.downstreamTestPerClass, ...from }).slice(0, 8);
   const ho = hashOf({ d: hd, c: cfg.corruptions, s: cfg.corruptionSeed }).slice(0, 8);
   return {
-    source: SOURCE_DATASET,
+    source: source === 'full' ? FULL_SOURCE_DATASET : SOURCE_DATASET,
     pretrain: `demo-pretrain-${hp}`,
     downstream: `demo-downstream-${hd}`,
     ood: `demo-ood-${ho}`,
@@ -144,11 +199,11 @@ async function classSubset(projectDir: string, src: LoadedDataset, id: string, n
 }
 
 /** Make (or find) the source, pre-training, downstream and OOD datasets. */
-export async function prepareDatasets(projectDir: string, cfg: DemoConfig, dataDir?: string): Promise<DemoDatasetIds> {
+export async function prepareDatasets(projectDir: string, cfg: DemoConfig, source: DemoSource): Promise<DemoDatasetIds> {
   const overlap = cfg.pretrainClasses.filter((c) => cfg.downstreamClasses.includes(c));
   if (overlap.length) throw new NmlabError('BAD_REQUEST', `pre-training and downstream classes must be disjoint; both have ${overlap.join(', ')}`);
-  const ids = demoDatasetIds(cfg);
-  await importDemoData(projectDir, dataDir);
+  const ids = demoDatasetIds(cfg, source.kind);
+  await importDemoData(projectDir, source.dir, source);
   const src = await loadDataset(projectDir, ids.source);
   await classSubset(projectDir, src, ids.pretrain, 'Demo pre-training set', cfg.pretrainClasses, cfg.pretrainPerClass, cfg.pretrainTestPerClass);
   await classSubset(projectDir, src, ids.downstream, 'Demo downstream task', cfg.downstreamClasses, cfg.downstreamTrainPerClass, cfg.downstreamTestPerClass);

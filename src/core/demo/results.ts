@@ -9,6 +9,7 @@
  * "feat" is the backbone's features F of the evaluated set, "z" the tuned features Z (Z = F for LP).
  */
 import { z } from 'zod';
+import { Claim } from '../../shared/contract/compare';
 import { lineChartSvg, type ChartSeries } from './svg';
 
 const Finite = z.number().refine(Number.isFinite, 'must be finite');
@@ -35,7 +36,8 @@ const RowCore = {
 };
 
 /** One tuning seed's numbers on one domain. */
-export const DemoSeedRow = z.object({ ...RowCore, seed: z.number().int() });
+/** One fit's evaluation; `backbone` names the pre-training replicate it was tuned on (absent in results from before replicates). */
+export const DemoSeedRow = z.object({ ...RowCore, seed: z.number().int(), backbone: z.string().optional() });
 export type DemoSeedRow = z.infer<typeof DemoSeedRow>;
 
 /**
@@ -76,6 +78,10 @@ export const DemoBackbone = z.object({
   pretrainTestAccuracy: Unit.nullable(),
   trainAccuracyClean: Unit,
   trainAccuracyNoisy: Unit,
+  /** Pre-training replicate seed (absent in results from before replicates). */
+  replicate: z.number().int().nullable().optional(),
+  /** Share of the flipped pre-training labels the backbone reproduces (src/core/pretrain/memorisation.ts); null at γ = 0. */
+  memorised: Unit.nullable().optional(),
   epochs: z.number().int().min(1),
   seconds: NonNeg,
 });
@@ -88,7 +94,7 @@ export const DemoResults = z.object({
   createdAt: z.string(),
   tool: z.object({ name: z.literal('nmlab'), version: z.string() }),
   project: z.string(),
-  preset: z.enum(['full', 'quick']),
+  preset: z.enum(['standard', 'full', 'quick']),
   config: z.record(z.string(), z.unknown()),
   protocol: z.object({
     pretrainClasses: z.array(z.string()),
@@ -107,6 +113,8 @@ export const DemoResults = z.object({
   rows: z.array(DemoRow).min(1),
   seedRows: z.array(DemoSeedRow).min(1),
   summary: z.array(DemoSummary).min(1),
+  /** Verdicts on the paper's claims from the study's comparison (absent in results from before them). */
+  claims: z.array(Claim).default([]),
   files: z.object({ json: z.string(), csv: z.string(), charts: z.array(z.string()) }),
 });
 export type DemoResults = z.infer<typeof DemoResults>;

@@ -21,6 +21,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/experiments';
 import type { StudySpecInput } from '../../shared/contract/study';
+import type { Claim } from '../../shared/contract/compare';
 import { TuneRunResult } from '../../shared/contract/tuning';
 import { NmlabError } from '../../shared/errors';
 import type { ExperimentService } from '../experiments/service';
@@ -34,7 +35,7 @@ import { RESULT_FILE } from '../runs/layout';
 import { readRunJson, runDir } from '../runs/files';
 import { hashOf, pct } from '../experiments/graph';
 import { FASHION_CLASSES, type DemoConfig } from './config';
-import { prepareDatasets, type DemoDatasetIds } from './data';
+import { demoSource, fitConfigToSource, prepareDatasets, type DemoDatasetIds } from './data';
 import { formatDuration, type DemoStatus, type ProgressSink } from './progress';
 import { DemoResults, aggregateSeeds, demoCharts, formatTable, resultsCsv, summarize, type DemoBackbone, type DemoSeedRow } from './results';
 
@@ -56,6 +57,8 @@ export interface DemoOptions {
 
 export interface DemoOutcome {
   results: DemoResults;
+  /** The verdict on each of the paper's claims, from the study's comparison (its intervals). */
+  claims: Claim[];
   table: string;
   resultsDir: string;
   experimentId: string;
@@ -78,7 +81,7 @@ export function demoSpec(cfg: DemoConfig, ids: DemoDatasetIds): StudySpecInput {
       dataset: ids.pretrain,
       noise: { type: 'symmetric', seed: cfg.noiseSeed },
       gammas: cfg.gammas,
-      seeds: [cfg.pretrainSeed],
+      seeds: cfg.pretrainSeeds,
       architecture: cfg.arch,
       recipe: cfg.pretrainHyper,
     },
@@ -168,12 +171,14 @@ async function tuneResult(projectDir: string, runId: string): Promise<TuneRunRes
 
 /** Run (or resume) the demo study; returns the results, the printed table and where they are. */
 export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
-  const cfg = opts.config;
+  const source = demoSource(opts.dataDir);
+  const { config: cfg, note } = fitConfigToSource(opts.config, source);
+  if (note) opts.progress.write(`note: ${note}\n`);
   const t0 = performance.now();
   const cpu0 = cpuSeconds() + childCpuSeconds();
   const projectDir = await openProject(opts.dir, opts.home);
   const service = opts.experiments;
-  const ids = await prepareDatasets(projectDir, cfg, opts.dataDir);
+  const ids = await prepareDatasets(projectDir, cfg, source);
   opts.progress.write(`datasets ready: ${ids.pretrain} (pre-training), ${ids.downstream} (downstream), ${ids.ood} (OOD domains)\n`);
   if (opts.signal?.aborted) throw new NmlabError('CANCELLED', 'the demo was stopped before its study started; run it again to resume');
 
@@ -200,6 +205,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     throw new NmlabError('JOB_FAILED', `the demo study ${id} did not finish: ${failures(d)}; run it again to retry, logs in runs/<run>/log.txt`);
   }
 
+  // The paper's claims, read from the study's comparison (replicates are the unit, tuning seeds nested).
+  const { claims } = await service.compare(projectDir, id);
+
   // Results from the study's runs.
   const seedRows: DemoSeedRow[] = [];
   const backbones: DemoBackbone[] = [];
@@ -224,6 +232,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
         pretrainTestAccuracy: p.testAcc ?? null,
         trainAccuracyClean: p.trainAccClean,
         trainAccuracyNoisy: p.trainAccNoisy,
+        replicate: j.seed,
+        memorised: p.memorised ?? null,
         epochs: p.epochs,
         seconds: p.seconds,
       });
@@ -238,6 +248,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
         gamma: j.gamma ?? 0,
         method,
         seed: j.seed,
+        backbone: j.backbone,
         domain,
         kind: domain === 'id' ? 'id' : 'ood',
         rows: e.rows,
@@ -293,8 +304,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     rows,
     seedRows,
     summary,
+    claims,
     files: { json: `${RESULTS_FOLDER}/demo-results.json`, csv: `${RESULTS_FOLDER}/demo-results.csv`, charts: Object.keys(charts).map((n) => `${RESULTS_FOLDER}/${n}`) },
   });
   await writeJsonAtomic(join(resultsDir, 'demo-results.json'), results);
-  return { results, table: formatTable(summary), resultsDir, experimentId: id };
+  return { results, claims, table: formatTable(summary), resultsDir, experimentId: id };
 }

@@ -235,14 +235,15 @@ export function demoObservations(r: Pick<DemoResults, 'backbones' | 'seedRows'>)
   const backboneOf = new Map(r.backbones.map((b) => [b.gamma, b.id]));
   const groups = new Map<string, DemoResults['seedRows']>();
   for (const row of r.seedRows) {
-    const k = `${row.gamma}|${row.method}|${row.seed}`;
+    const k = `${row.gamma}|${row.backbone ?? ''}|${row.method}|${row.seed}`;
     groups.set(k, [...(groups.get(k) ?? []), row]);
   }
   const out: CompareObservation[] = [];
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   for (const rows of groups.values()) {
     const { gamma, method, seed } = rows[0];
-    const backbone = backboneOf.get(gamma) ?? `γ=${gammaLabel(gamma)}`;
+    // Each pre-training replicate is its own backbone (results before replicates: one per γ).
+    const backbone = rows[0].backbone ?? backboneOf.get(gamma) ?? `γ=${gammaLabel(gamma)}`;
     const base = { condition: backbone, backbone, gamma, replicate: backbone, method, fraction: 1, seed };
     const id = rows.find((x) => x.kind === 'id');
     const ood = rows.filter((x) => x.kind === 'ood');
@@ -264,7 +265,8 @@ export async function demoPart(projectDir: string, r: DemoResults, tuneParams: M
   const cfg = r.config;
   const obs = demoObservations(r);
   const compare = compareResult({ experimentId: 'demo', name: 'nmlab demo', preset: 'noise-study' }, obs, obs.length, obs.length);
-  const claims = claimsTable(compare);
+  // The study's own verdicts when recorded (they read its jobs directly), else from the seed rows.
+  const claims = claimsTable(r.claims.length ? { ...compare, claims: r.claims } : compare);
   const correlations = correlationTable(compare);
   const charts = gammaCharts(r.summary);
   const spectra = await spectraChart(projectDir, r, notes);

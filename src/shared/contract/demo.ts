@@ -20,7 +20,7 @@ export type DemoJobSpec = z.infer<typeof DemoJobSpec>;
 export const DemoJobResult = z.object({
   /** Absolute project folder. */
   dir: z.string(),
-  preset: z.enum(['full', 'quick']),
+  preset: z.enum(['standard', 'full', 'quick']),
   /** The folder already held this preset's results; nothing ran. */
   reused: z.boolean(),
   /** Absolute path of results/demo-results.json. */

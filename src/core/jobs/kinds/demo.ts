@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DemoJobResult } from '../../../shared/contract/demo';
-import { FULL_CONFIG, QUICK_CONFIG, defaultDemoDir } from '../../demo/config';
+import { QUICK_CONFIG, STANDARD_CONFIG, defaultDemoDir } from '../../demo/config';
 import { hashOf } from '../../experiments/graph';
 import { runDemo } from '../../demo/study';
 import { formatDuration, type DemoStatus } from '../../demo/progress';
@@ -40,7 +40,7 @@ function statusMessage(s: DemoStatus): string {
 
 export const run: JobRun<'demo'> = async (spec, ctx) => {
   const quick = spec.quick || process.env.NMLAB_DEMO_QUICK === '1';
-  const config = quick ? QUICK_CONFIG : FULL_CONFIG;
+  const config = quick ? QUICK_CONFIG : STANDARD_CONFIG;
   const dir = resolve(spec.dir ?? defaultDemoDir());
   const existing = await finishedResults(dir, hashOf(config));
   if (existing) {
