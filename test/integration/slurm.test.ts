@@ -107,7 +107,8 @@ const TUNE_JOBS = 4;
   });
   afterAll(async () => {
     spawnSync('bash', [join(root, 'scripts', 'slurm-down.sh')], { encoding: 'utf8', timeout: 60_000 });
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    // NMLAB_KEEP_TMP=1 keeps the project (scripts, task logs, runs) for a look after a failure.
+    if (tmp && !process.env.NMLAB_KEEP_TMP) await rm(tmp, { recursive: true, force: true });
   });
 
   it('runs a study to completion with results equal to the local executor', async () => {
@@ -215,8 +216,10 @@ const TUNE_JOBS = 4;
     expect(c.code, c.stderr).toBe(0);
     expect(await exited).toBe(1);
     await until('Slurm to forget the jobs', async () => squeueOf(id).length === 0, 60_000);
+    // Under load a short fit may finish before the cancel; every other job is cancelled.
     const q = await queue(id);
-    expect(q.entries.map((e) => e.state)).toEqual(Array(TUNE_JOBS + 1).fill('cancelled'));
+    expect(q.entries.every((e) => e.state === 'cancelled' || (e.state === 'succeeded' && e.key !== 'aggregate'))).toBe(true);
+    expect(q.entries.find((e) => e.key === 'aggregate')?.state).toBe('cancelled');
   }, 300_000);
 
   it('runs a study created through the API with the slurm executor, Slurm ids and states in its jobs and queue events', async () => {
