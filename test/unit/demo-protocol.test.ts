@@ -64,3 +64,16 @@ describe('protocol presets', () => {
     expect(QUICK_CONFIG.pretrainSeeds).toEqual([0]);
   });
 });
+
+describe('summarize with pre-training replicates', () => {
+  it('averages every replicate × tuning seed, not only the first replicate of each seed', async () => {
+    const { summarize, DemoSeedRow } = await import('../../src/core/demo/results');
+    const row = (backbone: string, seed: number, kind: 'id' | 'ood', accuracy: number) =>
+      DemoSeedRow.parse({ gamma: 0, method: 'lp', domain: kind === 'id' ? 'id' : 'blur', kind, rows: 10, accuracy, macroF1: accuracy, featSve: 1, featLsvr: 1, zSve: 1, zLsvr: 1, featSveRaw: 1, featLsvrRaw: 1, zSveRaw: 1, zLsvrRaw: 1, seed, backbone });
+    const rows = [row('r0', 0, 'id', 0.7), row('r1', 0, 'id', 0.8), row('r0', 1, 'id', 0.6), row('r1', 1, 'id', 0.9), row('r0', 0, 'ood', 0.5), row('r1', 0, 'ood', 0.3), row('r0', 1, 'ood', 0.4), row('r1', 1, 'ood', 0.2)];
+    const [s] = summarize(rows);
+    expect(s.seeds).toBe(4);
+    expect(s.idAccuracy).toBeCloseTo(0.75, 12);
+    expect(s.oodAccuracy).toBeCloseTo(0.35, 12);
+  });
+});

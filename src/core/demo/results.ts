@@ -198,7 +198,8 @@ export function aggregateSeeds(seedRows: DemoSeedRow[]): DemoRow[] {
 export function summarize(seedRows: DemoSeedRow[]): DemoSummary[] {
   const out: DemoSummary[] = [];
   for (const g of groupBy(seedRows, (r) => `${r.gamma}|${r.method}`).values()) {
-    const bySeed = [...groupBy(g, (r) => String(r.seed)).values()];
+    // One fit per pre-training replicate × tuning seed (older results: one backbone per γ).
+    const bySeed = [...groupBy(g, (r) => `${r.backbone ?? ''}|${r.seed}`).values()];
     const ids = bySeed.map((s) => s.find((r) => r.kind === 'id'));
     const oods = bySeed.map((s) => s.filter((r) => r.kind === 'ood'));
     if (ids.some((r) => !r) || oods.some((o) => o.length === 0)) continue;
