@@ -51,7 +51,7 @@ function parseGammas(text: string | undefined): number[] | undefined {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: "run the paper's noise study on the embedded Fashion-MNIST subset (a few minutes)",
+  summary: "run the paper's noise study (Fashion-MNIST, 3 replicates per γ, a verdict per claim)",
   usage: USAGE,
   options: {
     out: { type: 'string' },
