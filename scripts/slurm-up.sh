@@ -57,6 +57,9 @@ SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# Step credentials live 15 s, not 120: a requeued job waits this long before it may start
+# again (earlier, slurmd kills it: "Job credential revoked"), and tests do not wait 2 minutes.
+AuthInfo=cred_expire=15
 SlurmctldPort=${NMLAB_SLURMCTLD_PORT:-6817}
 SlurmdPort=${NMLAB_SLURMD_PORT:-6818}
 StateSaveLocation=$STATE/ctld

@@ -239,6 +239,21 @@ function blockedBy(s: Session, key: string): QueueEntry | null {
   return (s.graph.get(key)?.deps ?? []).map((d) => byKey.get(d)!).find((d) => ended.includes(d.state)) ?? null;
 }
 
+/**
+ * Whether a dependency of `key` was submitted again after `key` was (Slurm job ids grow with
+ * time): `key` then waited on the lost submission, and Slurm drops it with that one — sometimes
+ * only after the new submission has already succeeded.
+ */
+function dependencyResubmitted(s: Session, key: string): boolean {
+  const mine = s.state.jobs[key];
+  if (!mine) return false;
+  const order = (slurmId: string) => Number.parseInt(slurmId, 10);
+  return (s.graph.get(key)?.deps ?? []).some((d) => {
+    const dep = s.state.jobs[d];
+    return dep !== undefined && order(dep.slurmId) > order(mine.slurmId);
+  });
+}
+
 /** Whether every dependency of `key` has succeeded. */
 function depsSucceeded(s: Session, key: string): boolean {
   const byKey = new Map(s.entries.map((e) => [e.key, e]));
@@ -292,9 +307,10 @@ async function reconcile(s: Session): Promise<boolean> {
     if (blocked) {
       settle(e, 'cancelled', `not run: ${blocked.key} is ${blocked.state}`);
       if (e.runId) await setRunStatus(s.projectDir, e.runId, 'cancelled', { error: e.error }).catch(() => undefined);
-    } else if (!started && !depsSucceeded(s, e.key)) {
+    } else if (!started && (!depsSucceeded(s, e.key) || dependencyResubmitted(s, e.key))) {
       // Slurm dropped it because an earlier submission of a dependency failed or was lost, and
-      // that dependency has been submitted again: so is this job, after it.
+      // that dependency has been submitted again: so is this job, after it (or at once, when
+      // the new submission has already succeeded by the time Slurm drops this one).
       const why = `Slurm task ${rec?.slurmId ?? '?'} was dropped with its dependency; submitted again`;
       if (e.runId) await markInterrupted(s.projectDir, e.runId, why).catch(() => undefined);
       Object.assign(e, { state: 'pending', error: null, endedAt: null });
