@@ -20,7 +20,7 @@
  *
  * Appends a section to bench/RESULTS.md unless --no-record.
  */
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { execSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -29,6 +29,7 @@ import type { ExecutionProviderName } from '../src/shared/contract/environment';
 import { initTfBackend } from '../src/core/tf/backend';
 import { ensureGradients } from '../src/core/tf/gradients';
 import { readIdxPair } from '../src/core/datasets/idx';
+import { fashionMnistDir } from './data';
 import { batchPixels } from '../src/core/pretrain/batches';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../src/core/pretrain/train';
 import { CNN_FEATURE_NAME, CNN_INPUT_NAME, exportCnnToOnnx } from '../src/core/pretrain/onnx';
@@ -39,12 +40,6 @@ const N = Number(process.env.BENCH_IMAGES ?? 6400);
 const FEATURE_IMAGES = Number(process.env.BENCH_FEATURE_IMAGES ?? 2000);
 const RECORD = !process.argv.includes('--no-record');
 const BATCH = 128;
-
-function dataDir(): string {
-  const demo = join(HERE, '..', 'resources', 'demo', 'fashion-mnist');
-  if (existsSync(join(demo, 'train-images-idx3-ubyte.gz'))) return demo;
-  return '/usr/share/datasets/fashion-mnist';
-}
 
 interface Trained {
   provider: ExecutionProviderName;
@@ -116,7 +111,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 async function main(): Promise<void> {
   await initTfBackend();
   await ensureGradients();
-  const dir = dataDir();
+  const dir = fashionMnistDir();
   const { images, labels } = await readIdxPair(join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'));
   const count = Math.min(N, images.count);
   const set: ImageSet = { pixels: images.pixels.subarray(0, count * 784), count, size: [1, 28, 28], labels: labels.subarray(0, count) };

@@ -16,7 +16,7 @@
  *
  * Appends a section to bench/RESULTS.md unless --no-record.
  */
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,18 +24,13 @@ import { execSync, spawnSync } from 'node:child_process';
 import { initTfBackend } from '../src/core/tf/backend';
 import { ensureGradients } from '../src/core/tf/gradients';
 import { readIdxPair } from '../src/core/datasets/idx';
+import { fashionMnistDir } from './data';
 import { pretrainCnn, type ImageSet, type PretrainEngine } from '../src/core/pretrain/train';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const N = Number(process.env.BENCH_IMAGES ?? 2560);
 const REPS = Number(process.env.BENCH_REPS ?? 2);
 const RECORD = !process.argv.includes('--no-record');
-
-function dataDir(): string {
-  const demo = join(HERE, '..', 'resources', 'demo', 'fashion-mnist');
-  if (existsSync(join(demo, 'train-images-idx3-ubyte.gz'))) return demo;
-  return '/usr/share/datasets/fashion-mnist';
-}
 
 interface Rate {
   label: string;
@@ -87,7 +82,7 @@ async function main(): Promise<void> {
   process.env.NMLAB_TF_BACKEND = 'wasm';
   await initTfBackend();
   await ensureGradients();
-  const dir = dataDir();
+  const dir = fashionMnistDir();
   const { images, labels } = await readIdxPair(join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'));
   const count = Math.min(N, images.count);
   const set: ImageSet = { pixels: images.pixels.subarray(0, count * 784), count, size: [1, 28, 28], labels: labels.subarray(0, count) };
