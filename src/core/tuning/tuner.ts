@@ -16,7 +16,7 @@ import { NmlabError } from '../../shared/errors';
 import { initTfBackend } from '../tf/backend';
 import { chooseProviders, loadOrt, ortThreads } from '../onnx/providers';
 import { OrtMlpStep, mlpParamNames, type MlpArrays, type MlpParamName } from './ortStep';
-import { AdamW, adamwUpdate } from './adamw';
+import { AdamW, ArrayAdamW } from './adamw';
 import { checkFeatureSet, epochBatches, gatherRows, stratifiedFraction, type FeatureSet } from './data';
 import { objective } from './objective';
 import { accuracy, macroF1 } from './metrics';
@@ -316,19 +316,11 @@ export class FeatureTuner {
     const mlp = this.mlp_!;
     const head = this.head_!;
     const tensors: Record<MlpParamName, tf.Variable> = { ...(mlp.vars as Record<string, tf.Variable>), 'head.weight': head.w, 'head.bias': head.b } as Record<MlpParamName, tf.Variable>;
-    const params = {} as MlpArrays;
-    const m = {} as MlpArrays;
-    const v = {} as MlpArrays;
-    for (const k of names) {
-      params[k] = Float32Array.from(tensors[k].dataSync() as Float32Array);
-      m[k] = new Float32Array(params[k]!.length);
-      v[k] = new Float32Array(params[k]!.length);
-    }
+    const adam = new ArrayAdamW(Object.fromEntries(names.map((k) => [k, tensors[k].dataSync() as Float32Array])), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: p.weightDecay });
+    const params = adam.params as MlpArrays;
     const runMean = Float32Array.from(mlp.running[0].mean.dataSync() as Float32Array);
     const runVar = Float32Array.from(mlp.running[0].variance.dataSync() as Float32Array);
     const C = this.numClasses_;
-    const adam = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: p.weightDecay };
-    let t = 0;
     // Copy the trained arrays into the tfjs model (per epoch and at the end).
     const sync = () => {
       for (const k of names) tf.tidy(() => tensors[k].assign(tf.tensor(params[k]!, tensors[k].shape)));
@@ -342,8 +334,7 @@ export class FeatureTuner {
         const onehot = new Float32Array(rows * C);
         for (let i = 0; i < rows; i++) onehot[i * C + labels[i]] = 1;
         const r = await ortStep.run(params, x, onehot, rows, weights, p.preset);
-        t++;
-        for (const k of names) adamwUpdate(params[k]!, r.grads[k]!, m[k]!, v[k]!, params[k]!, lr, t, adam);
+        adam.step(r.grads, lr);
         const unbiased = rows / Math.max(1, rows - 1);
         for (let i = 0; i < runMean.length; i++) {
           runMean[i] = (1 - BN_MOMENTUM) * runMean[i] + BN_MOMENTUM * r.mean[i];

@@ -1,12 +1,14 @@
 /**
- * WebAssembly SIMD kernels for the hot loops of the eigensolver (see kernels.ll): the fused
- * Householder pass of the values-only reduction and the QL plane rotations of the vectors
- * path. JavaScript engines do not vectorise; these f64x2 loops are 1.3–3.5× faster than the
- * equivalent JS. Everything works without them: {@link linalgWasm} returns null
- * where WebAssembly SIMD is unavailable (or NMLAB_LINALG_WASM=0), and callers use JS loops.
+ * WebAssembly SIMD kernels for NMLab's hot element loops (see kernels.ll): the fused
+ * Householder pass of the eigensolver's values-only reduction, the QL plane rotations of its
+ * vectors path (f64x2, 1.3–3.5× the equivalent JS), and the AdamW update of the tuners'
+ * plain-array parameters (f32x4). JavaScript engines do not vectorise. Everything works without
+ * them: {@link linalgWasm} and {@link adamwWasm} return null where WebAssembly SIMD is
+ * unavailable (or NMLAB_LINALG_WASM=0), and callers use JS loops.
  *
- * One module instance per process; its linear memory grows to the largest problem seen (up to
- * {@link WASM_MAX_BYTES}) and is reused by every call, so a call allocates nothing.
+ * The eigensolver shares one instance per process; its linear memory grows to the largest
+ * problem seen (up to {@link WASM_MAX_BYTES}) and is reused by every call, so a call allocates
+ * nothing. An optimiser gets an instance of its own whose memory never grows (views stay valid).
  */
 import { KERNELS_WASM_BASE64 } from './kernels.wasm';
 
@@ -36,17 +38,52 @@ export interface LinalgWasm {
 }
 
 let cached: LinalgWasm | null | undefined;
+let compiled: { WA: WasmApi; module: object } | null | undefined;
+
+/** The compiled module, or null where WebAssembly SIMD is unavailable or switched off. */
+function kernelsModule(): { WA: WasmApi; module: object } | null {
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (process.env.NMLAB_LINALG_WASM === '0' || !WA) return compiled;
+  try {
+    compiled = { WA, module: new WA.Module(Uint8Array.from(atob(KERNELS_WASM_BASE64), (c) => c.charCodeAt(0))) };
+  } catch {
+    compiled = null; // no SIMD support (old runtime): the JS loops do the work
+  }
+  return compiled;
+}
+
+/** The AdamW kernel (kernels.ll) on a memory of its own, sized once. */
+export interface AdamWWasm {
+  /** Float32 views made over this buffer stay valid: the memory never grows after creation. */
+  buffer: ArrayBuffer;
+  /** See kernels.ll: byte offsets into `buffer` for p, g, m, v; n elements. */
+  adamw(p: number, g: number, m: number, v: number, n: number, beta1: number, c1: number, beta2: number, c2: number, decay: number, step: number, invSbc2: number, eps: number): void;
+}
+
+/**
+ * A private instance of the kernels with `bytes` of memory that nothing else grows, for callers
+ * that keep typed-array views into it across calls (an optimiser's parameters and moments);
+ * null where WebAssembly SIMD is unavailable or `bytes` exceeds {@link WASM_MAX_BYTES}.
+ */
+export function adamwWasm(bytes: number): AdamWWasm | null {
+  const c = kernelsModule();
+  if (!c || bytes > WASM_MAX_BYTES) return null;
+  const memory = new c.WA.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+  const instance = new c.WA.Instance(c.module, { env: { __linear_memory: memory } });
+  return { buffer: memory.buffer, adamw: instance.exports.adamw as AdamWWasm['adamw'] };
+}
 
 /** The kernels, or null where they cannot run. */
 export function linalgWasm(): LinalgWasm | null {
   if (cached !== undefined) return cached;
   cached = null;
-  const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  if (process.env.NMLAB_LINALG_WASM === '0' || !WA) return cached;
+  const c = kernelsModule();
+  if (!c) return cached;
   try {
-    const bytes = Uint8Array.from(atob(KERNELS_WASM_BASE64), (c) => c.charCodeAt(0));
-    const memory = new WA.Memory({ initial: 1 });
-    const instance = new WA.Instance(new WA.Module(bytes), { env: { __linear_memory: memory } });
+    const memory = new c.WA.Memory({ initial: 1 });
+    const instance = new c.WA.Instance(c.module, { env: { __linear_memory: memory } });
     const fused2 = instance.exports.fused2 as LinalgWasm['fused2'];
     const rot = instance.exports.rot as LinalgWasm['rot'];
     cached = {
@@ -61,7 +98,7 @@ export function linalgWasm(): LinalgWasm | null {
       },
     };
   } catch {
-    cached = null; // no SIMD support (old runtime): the JS loops do the work
+    cached = null;
   }
   return cached;
 }

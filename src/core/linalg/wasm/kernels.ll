@@ -88,5 +88,50 @@ done:
   ret void
 }
 
+; adamw: one AdamW update over n float32 elements, as ../../tuning/adamw.ts adamwUpdate() does it
+; (same formula and order; float32 arithmetic as PyTorch's, where the JS loop rounds float64):
+;   m = β1·m + c1·g;  v = β2·v + c2·g·g;  p = p·decay − step·m / (√v·invSbc2 + eps)
+; Element-wise, no reduction: opt vectorises it to f32x4 (sqrt and div included).
+define void @adamw(float* noalias %p, float* noalias %g, float* noalias %m, float* noalias %v, i32 %n, float %beta1, float %c1, float %beta2, float %c2, float %decay, float %step, float %invSbc2, float %eps) #2 {
+entry:
+  %has = icmp sgt i32 %n, 0
+  br i1 %has, label %loop, label %done
+loop:
+  %i = phi i32 [0, %entry], [%in, %loop]
+  %pp = getelementptr inbounds float, float* %p, i32 %i
+  %pg = getelementptr inbounds float, float* %g, i32 %i
+  %pm = getelementptr inbounds float, float* %m, i32 %i
+  %pv = getelementptr inbounds float, float* %v, i32 %i
+  %gi = load float, float* %pg, align 4
+  %m0 = load float, float* %pm, align 4
+  %v0 = load float, float* %pv, align 4
+  %p0 = load float, float* %pp, align 4
+  %bm = fmul float %beta1, %m0
+  %cg = fmul float %c1, %gi
+  %mi = fadd float %bm, %cg
+  %bv = fmul float %beta2, %v0
+  %c2g = fmul float %c2, %gi
+  %gg = fmul float %c2g, %gi
+  %vi = fadd float %bv, %gg
+  store float %mi, float* %pm, align 4
+  store float %vi, float* %pv, align 4
+  %sq = call float @llvm.sqrt.f32(float %vi)
+  %sb = fmul float %sq, %invSbc2
+  %den = fadd float %sb, %eps
+  %sm = fmul float %step, %mi
+  %u = fdiv float %sm, %den
+  %pd = fmul float %p0, %decay
+  %pn = fsub float %pd, %u
+  store float %pn, float* %pp, align 4
+  %in = add nuw nsw i32 %i, 1
+  %cond = icmp slt i32 %in, %n
+  br i1 %cond, label %loop, label %done
+done:
+  ret void
+}
+
+declare float @llvm.sqrt.f32(float)
+
 attributes #0 = { "wasm-export-name"="fused2" }
 attributes #1 = { "wasm-export-name"="rot" }
+attributes #2 = { "wasm-export-name"="adamw" }
