@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ExperimentDetail, QueueFile, TuneRunResult } from '../../src/shared/contract/experiments';
+import { ExperimentDetail, QueueFile } from '../../src/shared/contract/experiments';
+import { TuneRunResult } from '../../src/shared/contract/tuning';
 import { makeFeatureProject } from './experiments-project';
 
 const root = join(__dirname, '..', '..');

@@ -40,8 +40,10 @@ export const runsCommand: Command = {
       }
       io.out(`run ${d.summary.id} (${d.summary.kind}) — ${d.summary.status}${d.summary.error ? `: ${d.summary.error}` : ''}\n`);
       io.out(`job ${d.summary.jobKey ?? '—'} of experiment ${d.summary.experimentId ?? '—'}, attempt ${d.summary.attempt}\n`);
+      if (d.resultError) io.out(`result: ${d.resultError}\n`);
       if (d.result) {
         const r = d.result;
+        if ('legacy' in r) io.out(`legacy result (recorded before presets, engines and preprocessed spectra): SVE/LSVR of Z as it is; preset ${r.preset ?? 'not recorded'}, engine ${r.engine ?? 'not recorded'}\n`);
         if (r.test) io.out(`test: accuracy ${pct(r.test.accuracy)}, macro-F1 ${pct(r.test.macroF1)}, SVE ${r.test.sve.toFixed(4)}, LSVR ${r.test.lsvr.toFixed(4)}\n`);
         for (const t of r.targets) io.out(`target ${t.name}: accuracy ${pct(t.accuracy)}, LSVR ${t.lsvr.toFixed(4)}\n`);
         io.out(`backbone features: SVE ${r.backboneSve.toFixed(4)}, LSVR ${r.backboneLsvr.toFixed(4)}; ${r.epochs} epochs in ${r.seconds.toFixed(2)} s on ${r.backend}\n`);

@@ -10,7 +10,8 @@
  * The aggregation works on generic observations ({@link CompareObservation}: one fit's
  * numbers with its group keys, replicate and seed), so a job shape is one small adapter.
  */
-import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
+import type { QueueEntry } from '../../shared/contract/experiments';
+import type { TuneRunResult } from '../../shared/contract/tuning';
 import type { Claim, CompareCorrelation, CompareMetric, CompareResult, CompareRow, Estimate } from '../../shared/contract/compare';
 import { COMPARE_METRICS, CONFIDENCE, isLinearProbe } from '../../shared/contract/compare';
 import { claimVerdict, correlation, mean, nestedEstimate, pairedDifference, separatedBest, type Observation } from '../stats';

@@ -7,11 +7,12 @@
  */
 import type { CompareCorrelation, CompareResult, CompareRow, Correlation, Estimate } from '../../shared/contract/compare';
 import { isLinearProbe } from '../../shared/contract/compare';
-import type { QueueEntry, TuneRunResult } from '../../shared/contract/experiments';
+import type { QueueEntry } from '../../shared/contract/experiments';
+import type { StoredTuneRunResult } from '../../shared/contract/tuning';
 import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportTable } from '../../shared/contract/reports';
 import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
 import { compareExperiment, tuneFits, type CompareFit } from '../experiments/compare';
-import { readRunResult } from '../runs/store';
+import { readTuneRunResult } from '../runs/store';
 import { scalarFields } from './flatten';
 
 const SPECTRUM_POINTS = 256;
@@ -175,9 +176,9 @@ const columnOf = (f: CompareFit) => f.label ?? f.method;
  * Spectra from the runs' results: the backbone features F of each backbone (first finished
  * run of it), and the tuned Z of each method on the lowest-γ backbone (first seed).
  */
-function spectraCharts(id: string, fits: CompareFit[], results: Map<string, TuneRunResult>): ReportChart[] {
+function spectraCharts(id: string, fits: CompareFit[], results: Map<string, StoredTuneRunResult>): ReportChart[] {
   const charts: ReportChart[] = [];
-  const byBackbone = new Map<string, { r: TuneRunResult; gamma: number | null }>();
+  const byBackbone = new Map<string, { r: StoredTuneRunResult; gamma: number | null }>();
   for (const f of fits) {
     const r = results.get(f.key);
     if (r && !byBackbone.has(f.backbone) && r.backboneSingularValues.length) byBackbone.set(f.backbone, { r, gamma: f.gamma });
@@ -248,13 +249,15 @@ export async function experimentPart(projectDir: string, exp: ReportedExperiment
   const compare = await compareExperiment(projectDir, exp, entries);
   const fits = tuneFits(exp.jobs);
   const byKey = new Map(entries.map((e) => [e.key, e]));
-  const results = new Map<string, TuneRunResult>();
+  const results = new Map<string, StoredTuneRunResult>();
   for (const f of fits) {
     const e = byKey.get(f.key);
     if (e?.state !== 'succeeded' || !e.runId) continue;
-    const r = await readRunResult(projectDir, e.runId).catch(() => null);
+    const r = await readTuneRunResult(projectDir, e.runId).catch(() => null);
     if (r) results.set(f.key, r);
   }
+  const legacy = [...results.values()].filter((r) => r.spectrumPreprocess === 'none').length;
+  if (legacy) notes.push(`Experiment ${exp.id}: ${legacy} fit(s) were recorded before NMLab preprocessed spectra; their SVE, LSVR and spectra are of Z as it is, not after the reference preprocessing of newer fits.`);
   if (compare.finished < compare.total) notes.push(`Experiment ${exp.id}: ${compare.finished} of ${compare.total} tuning fits have finished; the tables and charts show those.`);
   const spec = exp.spec;
   const count = (xs: Iterable<unknown>) => new Set(xs).size;

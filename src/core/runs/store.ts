@@ -16,7 +16,8 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { NmlabError } from '../../shared/errors';
-import { MetricPoint, TuneRunResult, type RunDetail, type RunSummary } from '../../shared/contract/experiments';
+import { MetricPoint, type RunDetail, type RunSummary } from '../../shared/contract/experiments';
+import { TuneRunResult, TuneRunResultFile, isTuneRunResultLike, type StoredTuneRunResult } from '../../shared/contract/tuning';
 import { requireProject } from '../projects/manifest';
 import { errnoCode, fsError } from '../projects/fsErrors';
 import { CONFIG_FILE, LOG_FILE, METRICS_FILE, RESULT_FILE, STATUS_FILE, HEARTBEAT_MS, RunId, RunStatusRecord, newRunId, type RunState } from './layout';
@@ -182,8 +183,28 @@ export async function writeRunJson(projectDir: string, id: string, result: unkno
   await writeResultIn(await runDir(projectDir, id), result);
 }
 
-export async function readRunResult(projectDir: string, id: string): Promise<TuneRunResult | null> {
-  return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), TuneRunResult, 'run result');
+/**
+ * A tuning run's result: the current shape, or an old one upgraded (`upgradeTuneRunResult` in
+ * src/shared/contract/tuning.ts); null until there is one. A damaged file or one that does not
+ * check throws BAD_FILE naming the file and the problem.
+ */
+export async function readTuneRunResult(projectDir: string, id: string): Promise<StoredTuneRunResult | null> {
+  return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), TuneRunResultFile, 'tuning result');
+}
+
+/**
+ * What the run page shows of `result.json`: a tuning result, or null for results of other shapes
+ * (they have their own readers); a damaged file or a tuning result that does not check gives
+ * `error` instead, so the page still shows the config, metrics and log.
+ */
+async function tuneResultOrError(projectDir: string, id: string): Promise<{ result: StoredTuneRunResult | null; error: string | null }> {
+  try {
+    return { result: await readTuneRunResult(projectDir, id), error: null };
+  } catch (err) {
+    const raw = await readRunJson(join(await runDir(projectDir, id), RESULT_FILE), z.unknown(), 'run result').catch(() => undefined);
+    if (raw !== undefined && !isTuneRunResultLike(raw)) return { result: null, error: null };
+    return { result: null, error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /**
@@ -271,7 +292,7 @@ async function tail(file: string, bytes: number): Promise<string> {
 export async function readRunSummary(projectDir: string, id: string): Promise<RunSummary> {
   const [config, status] = await Promise.all([readRunConfig(projectDir, id), readRunStatus(projectDir, id)]);
   if (!config) throw new NmlabError('NOT_FOUND', `no run "${id}" in ${projectDir} (runs/${id}/config.json is missing); see \`nmlab runs list\``);
-  const result = status?.status === 'succeeded' ? await readRunResult(projectDir, id).catch(() => null) : null;
+  const result = status?.status === 'succeeded' ? await readTuneRunResult(projectDir, id).catch(() => null) : null;
   // A `running` run whose process is gone reads as interrupted (nothing is written here; the
   // queue marks it on disk when it resumes); so does a folder without a status.
   return {
@@ -306,12 +327,12 @@ export async function listRuns(projectDir: string, experimentId?: string): Promi
 export async function readRunDetail(projectDir: string, id: string): Promise<RunDetail> {
   const summary = await readRunSummary(projectDir, id);
   const dir = await runDir(projectDir, id);
-  const [config, result, metrics, log] = await Promise.all([
+  const [config, tuned, metrics, log] = await Promise.all([
     readRunConfig(projectDir, id),
     // Runs of other kinds keep results of their own shape; the detail shows their metrics and log.
-    readRunResult(projectDir, id).catch(() => null),
+    tuneResultOrError(projectDir, id),
     readRunMetrics(projectDir, id),
     tail(join(dir, LOG_FILE), 64 * 1024),
   ]);
-  return { summary, config: (config ?? {}) as Record<string, unknown>, result, metrics, log };
+  return { summary, config: (config ?? {}) as Record<string, unknown>, result: tuned.result, resultError: tuned.error, metrics, log };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SlurmTaskView } from './executors';
 import { FeatureSource, StudyJob, StudyLayout, StudySpec } from './study';
-import { TuneMethodName, TuneOverrides, TunePreset } from './tuning';
+import { StoredTuneRunResult, TuneMethodName, TuneOverrides, TunePreset } from './tuning';
 
 // The comparison's schema lives in ./compare (issue 10); re-exported for existing importers.
 export { Stat, CompareRow, CompareResult, compareToCsv } from './compare';
@@ -122,47 +122,6 @@ export type ExperimentDetail = z.infer<typeof ExperimentDetail>;
 export const RunStatus = z.enum(['running', 'succeeded', 'failed', 'cancelled', 'interrupted']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
-/** The metrics of Z on one evaluation set. */
-export const EvalResult = z.object({
-  name: z.string(),
-  accuracy: z.number(),
-  macroF1: z.number(),
-  rows: z.number().int(),
-  sve: z.number(),
-  lsvr: z.number(),
-  /** SVE and LSVR of the backbone's features F on the same set (absent in runs made before they were recorded). */
-  backboneSve: z.number().optional(),
-  backboneLsvr: z.number().optional(),
-});
-export type EvalResult = z.infer<typeof EvalResult>;
-
-/** `runs/<id>/result.json` of a tuning run. */
-export const TuneRunResult = z.object({
-  method: TuneMethodName,
-  /** ID test (or the OOD source's own test split), null when the task has none. */
-  test: EvalResult.nullable(),
-  /** One entry per OOD target domain. */
-  targets: z.array(EvalResult),
-  /** Mean accuracy over the targets; null for ID tasks. */
-  oodAccuracy: z.number().nullable(),
-  /** Mean LSVR of Z over the targets; null for ID tasks. */
-  oodLsvr: z.number().nullable(),
-  /** Singular values of Z on the first evaluation set (descending, top 256). */
-  singularValues: z.array(z.number()),
-  /** The same for the backbone's own features F on that set. */
-  backboneSingularValues: z.array(z.number()),
-  /** SVE of F on the set Z's `sve` is read on (ID test, else the first target). */
-  backboneSve: z.number(),
-  /** LSVR of F: the mean over OOD targets for OOD tasks, like `oodLsvr`; else on the test set. */
-  backboneLsvr: z.number(),
-  backend: z.string(),
-  seconds: z.number(),
-  trainRows: z.number().int(),
-  epochs: z.number().int(),
-  params: z.record(z.string(), z.unknown()),
-});
-export type TuneRunResult = z.infer<typeof TuneRunResult>;
-
 export const RunSummary = z.object({
   id: z.string(),
   status: RunStatus,
@@ -190,7 +149,10 @@ export type MetricPoint = z.infer<typeof MetricPoint>;
 export const RunDetail = z.object({
   summary: RunSummary,
   config: z.record(z.string(), z.unknown()),
-  result: TuneRunResult.nullable(),
+  /** A tuning run's result (./tuning.ts; old-shape results upgraded); null for other kinds and unfinished runs. */
+  result: StoredTuneRunResult.nullable(),
+  /** Why a tuning result that is there could not be read (names the file and the problem); null otherwise. */
+  resultError: z.string().nullable(),
   /** Every point, in order; long loss series are thinned to at most `maxPoints` per series. */
   metrics: z.array(MetricPoint),
   /** The last 64 KiB of `log.txt`. */

@@ -243,3 +243,75 @@ export const TuneRunResult = z.object({
   params: TuneParams,
 });
 export type TuneRunResult = z.infer<typeof TuneRunResult>;
+
+/**
+ * A tuning result in the shape written before runTuneFit (commit 61d7e0a, 2026-12-02) by the
+ * experiment queue's tune job, as {@link upgradeTuneRunResult} reads it. That shape recorded
+ * neither the preset nor the engine, drew no downstream noise, kept no stop point and took SVE
+ * and LSVR on Z as it is (no preprocessing). What it did record is carried over: the preset
+ * from its params, the engine from its backend; the rest stays absent instead of guessed.
+ */
+export const LegacyTuneRunResult = TuneRunResult.omit({ preset: true, engine: true, spectrumPreprocess: true, downstreamNoise: true, stopped: true, params: true }).extend({
+  /** Marks a result read from the old shape (the run page says so). */
+  legacy: z.literal(true),
+  /** `params.preset` as recorded; null where the params have none. */
+  preset: TunePreset.nullable(),
+  /** `ort` for an `onnxruntime (…)` backend, `tfjs` for a tfjs backend name; null otherwise. */
+  engine: TuneRunResult.shape.engine.nullable(),
+  /** SVE, LSVR and singular values are of Z as it is; each EvalResult's `*Raw` fields repeat them. */
+  spectrumPreprocess: z.literal('none'),
+  /** The parameters as the old tuner listed them (not TuneParams: `terms` may be null, `engine` `auto`). */
+  params: z.record(z.string(), z.unknown()),
+});
+export type LegacyTuneRunResult = z.infer<typeof LegacyTuneRunResult>;
+
+/** A tuning run's `result.json` as readers take it: the current shape or an upgraded legacy one. */
+export const StoredTuneRunResult = z.discriminatedUnion('spectrumPreprocess', [TuneRunResult, LegacyTuneRunResult]);
+export type StoredTuneRunResult = z.infer<typeof StoredTuneRunResult>;
+
+const TF_BACKENDS = new Set(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** The old EvalResult had SVE/LSVR without preprocessing: they are also the raw values. */
+function upgradeEval(raw: unknown): unknown {
+  if (!isRecord(raw)) return raw;
+  const out: Record<string, unknown> = { ...raw, sveRaw: raw.sve, lsvrRaw: raw.lsvr };
+  if (raw.backboneSve !== undefined) out.backboneSveRaw = raw.backboneSve;
+  if (raw.backboneLsvr !== undefined) out.backboneLsvrRaw = raw.backboneLsvr;
+  return out;
+}
+
+/**
+ * Whether a parsed result.json is a black-box tuning result of either shape. Other runs' results
+ * (pre-training, ft and lora fits, the first `nmlab tune` and demo runs) have no spectrum of Z.
+ */
+export function isTuneRunResultLike(raw: unknown): boolean {
+  return isRecord(raw) && 'singularValues' in raw;
+}
+
+/**
+ * The one place an old-shape tuning result becomes a {@link LegacyTuneRunResult}: a tuning
+ * result without `spectrumPreprocess` (every current one has it) gets the fields above filled
+ * from what it recorded. Anything else passes unchanged, so parsing stays idempotent and errors
+ * still name the field that is wrong.
+ */
+export function upgradeTuneRunResult(raw: unknown): unknown {
+  if (!isRecord(raw) || !isTuneRunResultLike(raw) || 'spectrumPreprocess' in raw) return raw;
+  const params = isRecord(raw.params) ? raw.params : {};
+  const preset = TunePreset.safeParse(params.preset);
+  const backend = typeof raw.backend === 'string' ? raw.backend : '';
+  const engine = backend.startsWith('onnxruntime') ? 'ort' : TF_BACKENDS.has(backend) ? 'tfjs' : null;
+  return {
+    ...raw,
+    legacy: true,
+    preset: preset.success ? preset.data : null,
+    engine,
+    spectrumPreprocess: 'none',
+    test: raw.test === null ? null : upgradeEval(raw.test),
+    targets: Array.isArray(raw.targets) ? raw.targets.map(upgradeEval) : raw.targets,
+  };
+}
+
+/** The schema to read a `result.json` with: upgrade, then check. */
+export const TuneRunResultFile = z.preprocess(upgradeTuneRunResult, StoredTuneRunResult);
