@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { SlurmProfile } from '../../shared/contract/executors';
 import { NmlabError } from '../../shared/errors';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 
 export const PROFILES_FOLDER = join('slurm', 'profiles');
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

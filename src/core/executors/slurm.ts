@@ -31,7 +31,7 @@ import { createRun } from '../runs/store';
 import { appendRunLog, markInterrupted, readRunStatus, setRunStatus } from '../runs/files';
 import { acquireLock, experimentDir, lockHolder, readExperiment, readQueue, releaseLock, writeQueue } from '../experiments/store';
 import type { ExternalQueue } from '../experiments/service';
-import { fsError } from '../projects/fsErrors';
+import { fsError } from '../fs/errors';
 import { batchScript, chunkTasks, type BatchTask } from './script';
 import { slurmCli, type SlurmControl } from './slurmctl';
 import { studyJobRun, studyRunId } from './task';

@@ -12,7 +12,7 @@ import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
 import { readNpy } from '../arrays/npy';
 import { DemoResults, type DemoSummary } from '../demo/results';
 import { FEATURES_FOLDER, FeatureCacheMeta } from '../features/cache';
-import { errnoCode } from '../projects/fsErrors';
+import { errnoCode } from '../fs/errors';
 import { resolveInside } from '../projects/resolveInside';
 import { spectrumOfMatrix } from '../spectrum';
 import { compareResult, type CompareObservation } from '../experiments/compare';

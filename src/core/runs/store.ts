@@ -19,7 +19,7 @@ import { NmlabError } from '../../shared/errors';
 import { MetricPoint, type RunDetail, type RunSummary } from '../../shared/contract/experiments';
 import { TuneRunResult, TuneRunResultFile, isTuneRunResultLike, type StoredTuneRunResult } from '../../shared/contract/tuning';
 import { requireProject } from '../projects/manifest';
-import { errnoCode, fsError } from '../projects/fsErrors';
+import { errnoCode, fsError } from '../fs/errors';
 import { CONFIG_FILE, LOG_FILE, METRICS_FILE, RESULT_FILE, STATUS_FILE, HEARTBEAT_MS, RunId, RunStatusRecord, newRunId, type RunState } from './layout';
 import { MetricsWriter, appendLogIn, createRunFolder, effectiveStatus, listRunIds, nextRunStatus, readRunJson, readRunStatus, runDir, writeResultIn, writeStatusIn } from './files';
 
