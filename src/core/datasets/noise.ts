@@ -6,7 +6,7 @@
  */
 import type { DatasetManifest } from '../../shared/contract/datasets';
 import { NmlabError } from '../../shared/errors';
-import { asymmetricNoise, symmetricNoise, type NoiseResult } from '../noise';
+import { injectLabelNoise, labelsSha256, type LabelNoiseSpec } from '../noise';
 import { freeDatasetId, loadDataset, splitRows, writeDataset } from './store';
 
 export interface NoiseDeriveOptions {
@@ -31,9 +31,11 @@ export async function deriveNoisy(projectDir: string, parentId: string, opts: No
   if (rows.length === 0) throw new NmlabError('BAD_REQUEST', `dataset "${parentId}" has no ${which} rows to add noise to`);
   const sub = Int32Array.from(rows, (r) => parent.labels[r]);
   const numClasses = parent.manifest.classes.length;
-  let res: NoiseResult;
-  if (opts.type === 'symmetric') res = symmetricNoise(sub, { ratio: opts.ratio, seed: opts.seed, numClasses });
-  else res = asymmetricNoise(sub, { ratio: opts.ratio, seed: opts.seed, numClasses, ...(opts.classes ? { classes: opts.classes } : {}), ...(opts.map ? { map: opts.map } : {}) });
+  const spec: LabelNoiseSpec =
+    opts.type === 'symmetric'
+      ? { type: 'symmetric', ratio: opts.ratio, seed: opts.seed }
+      : { type: 'asymmetric', ratio: opts.ratio, seed: opts.seed, ...(opts.classes ? { classes: opts.classes } : {}), ...(opts.map ? { map: opts.map } : {}) };
+  const res = injectLabelNoise(sub, spec, numClasses);
   const labels = Int32Array.from(parent.labels);
   rows.forEach((r, i) => (labels[r] = res.labels[i]));
   const flipped = Int32Array.from(res.flippedIndices, (i) => rows[i]);
@@ -66,6 +68,8 @@ export async function deriveNoisy(projectDir: string, parentId: string, opts: No
             prng: res.prng,
             eligibleRows: rows.length,
             transitionCounts: res.transitionCounts,
+            // The noisy labels of the eligible rows, in row order: what a pre-training on them records.
+            labelsSha256: labelsSha256(res.labels),
             ...(res.classes ? { classes: res.classes } : {}),
             ...(opts.map ? { map: opts.map } : {}),
           },

@@ -15,6 +15,7 @@
  *
  * Rounding: round(x) is Math.round (halves go up), so γ·N = 2.5 flips 3 samples.
  */
+import { createHash } from 'node:crypto';
 import { NmlabError } from '../../shared/errors';
 import { PRNG_NAME, Xoshiro128, sampleWithoutReplacement } from './prng';
 
@@ -166,6 +167,35 @@ export function asymmetricNoise(labels: ArrayLike<number>, opts: AsymmetricOptio
     }
   }
   return result('asymmetric', opts, c, labels, out, flipped, subset);
+}
+
+/**
+ * Class-label noise as data: what a pre-training set or a derived dataset asks for. One spec,
+ * one draw ({@link injectLabelNoise}), so the noise stage of a study and the pre-training it
+ * feeds cannot disagree on how a type is drawn.
+ */
+export type LabelNoiseSpec =
+  | { type: 'symmetric'; ratio: number; seed: number }
+  | { type: 'asymmetric'; ratio: number; seed: number; classes?: readonly number[]; map?: Readonly<Record<number, number>> };
+
+/** Draw `spec` on `labels` (symmetric or asymmetric, as above). */
+export function injectLabelNoise(labels: ArrayLike<number>, spec: LabelNoiseSpec, numClasses?: number): NoiseResult {
+  const common = { ratio: spec.ratio, seed: spec.seed, ...(numClasses !== undefined ? { numClasses } : {}) };
+  if (spec.type === 'symmetric') return symmetricNoise(labels, common);
+  return asymmetricNoise(labels, { ...common, ...(spec.classes ? { classes: spec.classes } : {}), ...(spec.map ? { map: spec.map } : {}) });
+}
+
+/**
+ * An identifier of a label set: the sha256 of the labels as little-endian int32, in row order.
+ * Recorded by the noise stage and by pre-training, so a backbone names the exact labels it
+ * was trained on.
+ */
+export function labelsSha256(labels: ArrayLike<number>): string {
+  const a = Int32Array.from(labels);
+  const bytes = new Uint8Array(a.length * 4);
+  const view = new DataView(bytes.buffer);
+  a.forEach((v, i) => view.setInt32(4 * i, v, true));
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Result of {@link pairSwapNoise}. */

@@ -38,7 +38,10 @@ export type PretrainProvenance = {
   source: 'nmlab-pretrain';
   createdAt: string;
   dataset: string;
-  noise: { type: string; ratio: number; seed: number };
+  /** The label noise drawn on the training labels; asymmetric noise adds its classes and class map. */
+  noise: { type: string; ratio: number; seed: number; classes?: number[]; map?: Record<number, number> };
+  /** sha256 of the noisy training labels it was trained on (little-endian int32, row order; src/core/noise). */
+  labelsSha256?: string;
   /** Samples whose label the noise changed, and the realised K×K transition matrix P(noisy=j | clean=i). */
   flippedCount: number;
   transitionMatrix: number[][];

@@ -4,7 +4,7 @@
  * save it as a backbone folder with its noise provenance. Used by `nmlab pretrain`, the
  * `pretrain` job kind and the demo.
  */
-import { symmetricNoise } from '../noise';
+import { injectLabelNoise, labelsSha256, type LabelNoiseSpec } from '../noise';
 import { initTfBackend } from '../tf/backend';
 import { ensureGradients } from '../tf/gradients';
 import { NmlabError } from '../../shared/errors';
@@ -13,19 +13,14 @@ import type { CnnSpec } from './cnn';
 import { memorisationOf, memorisedShare } from './memorisation';
 import { accuracyOf, predictCnn, pretrainCnn, type ImageSet, type PretrainEvent, type PretrainHyper } from './train';
 
-export interface NoiseSpec {
-  type: 'symmetric';
-  ratio: number;
-  seed: number;
-}
-
 export interface PretrainRunOptions {
   /** Training images with their clean labels. */
   train: ImageSet;
   /** Optional clean held-out set for the reported test accuracy. */
   test?: ImageSet;
   numClasses: number;
-  noise: NoiseSpec;
+  /** Label noise drawn on the training labels: symmetric, or asymmetric within classes / along a class map (paper §7.3). */
+  noise: LabelNoiseSpec;
   /** Seed of initialisation and shuffling. */
   seed: number;
   hyper?: Partial<PretrainHyper>;
@@ -53,11 +48,10 @@ export interface PretrainRunResult extends SavedBackbone {
 
 /** Inject noise, train, evaluate, save. Throws CANCELLED (nothing saved) when aborted. */
 export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRunResult> {
-  if (opts.noise.type !== 'symmetric') throw new NmlabError('UNSUPPORTED', `pre-training noise type '${String(opts.noise.type)}' is not supported; use symmetric`);
   const t0 = performance.now();
   await initTfBackend();
   await ensureGradients();
-  const noise = symmetricNoise(opts.train.labels, { ratio: opts.noise.ratio, seed: opts.noise.seed, numClasses: opts.numClasses });
+  const noise = injectLabelNoise(opts.train.labels, opts.noise, opts.numClasses);
   const noisyTrain: ImageSet = { ...opts.train, labels: noise.labels };
   const trained = await pretrainCnn({
     train: noisyTrain,
@@ -81,7 +75,8 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
       source: 'nmlab-pretrain',
       createdAt: new Date().toISOString(),
       dataset: opts.dataset,
-      noise: { type: noise.type, ratio: noise.ratio, seed: noise.seed },
+      noise: noiseRecord(opts.noise),
+      labelsSha256: labelsSha256(noise.labels),
       flippedCount: noise.flippedIndices.length,
       transitionMatrix: noise.transitionMatrix,
       prng: noise.prng,
@@ -104,6 +99,12 @@ export async function runPretrain(opts: PretrainRunOptions): Promise<PretrainRun
   } finally {
     trained.model.dispose();
   }
+}
+
+/** The noise as provenance records it: type, ratio, seed, and for asymmetric noise its classes and map. */
+function noiseRecord(n: LabelNoiseSpec): PretrainProvenance['noise'] {
+  if (n.type === 'symmetric') return { type: n.type, ratio: n.ratio, seed: n.seed };
+  return { type: n.type, ratio: n.ratio, seed: n.seed, ...(n.classes ? { classes: [...n.classes] } : {}), ...(n.map ? { map: { ...n.map } } : {}) };
 }
 
 /** The first `limit` images (and labels) of a set, or the set itself. */

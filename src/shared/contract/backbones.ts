@@ -65,9 +65,15 @@ export const BackboneProvenance = z
     /** Who made it: `import` (a user's file), `nmlab-pretrain`, `pytorch-export`, ... */
     source: z.string(),
     createdAt: z.string().optional(),
-    /** Pre-training label noise, for backbones NMLab pre-trained (DESIGN §4). */
+    /** Pre-training label noise, for backbones NMLab pre-trained (DESIGN §4); asymmetric noise (§7.3) names its classes and class map. */
     noise: z
-      .object({ type: z.string(), ratio: z.number().min(0).max(1), seed: z.number().int().optional() })
+      .object({
+        type: z.string(),
+        ratio: z.number().min(0).max(1),
+        seed: z.number().int().optional(),
+        classes: z.array(z.number().int().min(0)).optional(),
+        map: z.record(z.string().regex(/^\d+$/), z.number().int().min(0)).optional(),
+      })
       .optional(),
     dataset: z.string().optional(),
     notes: z.string().optional(),

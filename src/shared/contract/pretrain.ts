@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * Noisy pre-training of an NMLab CNN backbone (DESIGN §4 "Pre-training in NMLab"; the
- * paper's §3 protocol) as a job: train on a project image dataset whose labels get symmetric
- * noise γ, save the backbone under `backbones/<id>/` with its noise provenance.
+ * paper's §3 protocol) as a job: train on a project image dataset whose labels get symmetric or
+ * asymmetric (§7.3) noise γ, save the backbone under `backbones/<id>/` with its noise provenance.
  */
 export const PretrainJobSpec = z.object({
   kind: z.literal('pretrain'),
@@ -12,7 +12,21 @@ export const PretrainJobSpec = z.object({
   dataset: z.string().min(1),
   /** Clean held-out set for the reported test accuracy: the same dataset's test split by default, if it has one. */
   testDataset: z.string().min(1).optional(),
-  noise: z.object({ type: z.literal('symmetric').default('symmetric'), ratio: z.number().min(0).max(1), seed: z.number().int().min(0).optional() }),
+  /**
+   * Label noise on the training labels: symmetric (the default type), or asymmetric (paper
+   * §7.3) — only samples of `classes` (default: the map's sources) flip, to `map[class]` when a
+   * class map is given, else to another of `classes`.
+   */
+  noise: z.union([
+    z.object({ type: z.literal('symmetric').default('symmetric'), ratio: z.number().min(0).max(1), seed: z.number().int().min(0).optional() }),
+    z.object({
+      type: z.literal('asymmetric'),
+      ratio: z.number().min(0).max(1),
+      seed: z.number().int().min(0).optional(),
+      classes: z.array(z.number().int().min(0)).min(1).optional(),
+      map: z.record(z.string().regex(/^\d+$/, 'class map keys are class indices'), z.number().int().min(0)).optional(),
+    }),
+  ]),
   /** Seed of initialisation and shuffling (and of the noise unless `noise.seed` is given). */
   seed: z.number().int().min(0).default(0),
   /** Use the first `limit` training rows. */
@@ -56,6 +70,8 @@ export const PretrainJobResult = z.object({
   featureDim: z.number().int(),
   sha256: z.string(),
   noise: z.object({ type: z.string(), ratio: z.number(), seed: z.number() }),
+  /** sha256 of the noisy training labels the backbone was trained on (little-endian int32, row order). */
+  labelsSha256: z.string().optional(),
   flippedCount: z.number().int(),
   epochs: z.number().int(),
   trainAccNoisy: z.number(),

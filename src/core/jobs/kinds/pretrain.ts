@@ -1,14 +1,16 @@
 /**
- * `pretrain`: noisy pre-training of one CNN backbone in a worker (DESIGN §2, §4). Progress is
+ * `pretrain`: noisy pre-training of one CNN backbone in a worker (DESIGN §2, §4), with
+ * symmetric or asymmetric (paper §7.3) label noise drawn on the dataset's train split. Progress is
  * optimisation steps done of the total; the `loss` series streams per-step loss and learning
  * rate, the `epoch` series per-epoch loss and accuracy on the noisy labels, so the UI can draw
  * the loss curve live. Cancelling stops between steps and saves nothing.
  */
 import { join, relative } from 'node:path';
 import { stat } from 'node:fs/promises';
-import type { PretrainJobResult } from '../../../shared/contract/pretrain';
+import type { PretrainJobResult, PretrainJobSpec } from '../../../shared/contract/pretrain';
 import { NmlabError } from '../../../shared/errors';
 import { gatherRows, loadDataset, splitRows } from '../../datasets/store';
+import type { LabelNoiseSpec } from '../../noise';
 import { resolveInside } from '../../projects/resolveInside';
 import { backboneIdFor } from '../../pretrain/backbone';
 import { limitSet, runPretrain } from '../../pretrain/run';
@@ -25,6 +27,18 @@ async function imageSet(projectDir: string, id: string, which: 'train' | 'test' 
   return {
     set: { pixels: gatherRows(ds.images.pixels, per, rows), count: rows.length, size: [channels, height, width], labels: gatherRows(ds.labels, 1, rows) },
     numClasses: ds.manifest.classes.length,
+  };
+}
+
+/** The job's noise as the injection takes it (its seed defaults to the job's; map keys become numbers). */
+export function labelNoiseOf(n: PretrainJobSpec['noise'], seed: number): LabelNoiseSpec {
+  if (n.type === 'symmetric') return { type: 'symmetric', ratio: n.ratio, seed: n.seed ?? seed };
+  return {
+    type: 'asymmetric',
+    ratio: n.ratio,
+    seed: n.seed ?? seed,
+    ...(n.classes ? { classes: n.classes } : {}),
+    ...(n.map ? { map: Object.fromEntries(Object.entries(n.map).map(([k, v]) => [Number(k), v])) } : {}),
   };
 }
 
@@ -47,7 +61,7 @@ export const run: JobRun<'pretrain'> = async (spec, ctx) => {
     train: trainSet,
     test: test?.set,
     numClasses: train.numClasses,
-    noise: { type: 'symmetric', ratio: spec.noise.ratio, seed: spec.noise.seed ?? spec.seed },
+    noise: labelNoiseOf(spec.noise, spec.seed),
     seed: spec.seed,
     hyper: spec.hyper,
     arch: spec.arch,
@@ -76,6 +90,7 @@ export const run: JobRun<'pretrain'> = async (spec, ctx) => {
     featureDim: r.manifest.output.featureDim,
     sha256: r.manifest.sha256,
     noise: p.noise,
+    ...(p.labelsSha256 ? { labelsSha256: p.labelsSha256 } : {}),
     flippedCount: p.flippedCount,
     epochs: p.epochs,
     trainAccNoisy: p.trainAccNoisy,

@@ -6,7 +6,8 @@
  * after its output was written and then re-run finishes at once.
  *
  *   noise      label noise (γ or η) as a derived dataset (src/core/datasets/noise.ts)
- *   pretrain   the `pretrain` kind: CNN on noisy labels, ONNX export, saved as a backbone
+ *   pretrain   the `pretrain` kind: CNN on the noise stage's labels (checked by their sha256),
+ *              ONNX export, saved as a backbone
  *   domains    corruption domains of a task's test rows (src/core/datasets/derive.ts)
  *   features   the project's feature cache (src/core/features/cache.ts)
  *   spectrum   SVE/LSVR of F on every set of a task (paper §5), both preprocessings
@@ -14,16 +15,18 @@
  *              ft and lora, the backbone itself trained on the task's images (./finetune.ts)
  *   aggregate  the comparison, `experiments/<id>/compare.json`
  */
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StudyJob, StudySet } from '../../../shared/contract/study';
 import type { TuneMethodName } from '../../../shared/contract/tuning';
+import { PretrainJobResult } from '../../../shared/contract/pretrain';
 import { NmlabError } from '../../../shared/errors';
 import { readNpy } from '../../arrays/npy';
 import { deriveCorruptions } from '../../datasets/derive';
 import { deriveNoisy } from '../../datasets/noise';
-import { loadDataset, readDatasetManifest } from '../../datasets/store';
-import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest, writeBackboneManifest } from '../../features/backbone';
+import { loadDataset, readDatasetManifest, splitRows } from '../../datasets/store';
+import { labelsSha256 } from '../../noise';
+import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest } from '../../features/backbone';
 import { extractDatasetFeatures } from '../../features/cache';
 import { writeJsonAtomic } from '../../fs/atomic';
 import { compareExperiment } from '../../experiments/compare';
@@ -67,6 +70,12 @@ async function datasetExists(projectDir: string, id: string): Promise<boolean> {
 
 // ---- stages ---------------------------------------------------------------------------------
 
+/** sha256 of a dataset's labels on a split's rows, in row order (what the noise stage flipped; src/core/noise). */
+async function splitLabelsSha(projectDir: string, id: string, split: 'train' | 'all'): Promise<string> {
+  const ds = await loadDataset(projectDir, id);
+  return labelsSha256(Int32Array.from(splitRows(ds, split), (r) => ds.labels[r]));
+}
+
 async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<unknown> {
   if (await datasetExists(s.projectDir, job.output)) {
     const m = await readDatasetManifest(s.projectDir, job.output);
@@ -75,7 +84,7 @@ async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<unknown> 
       throw new NmlabError('ALREADY_EXISTS', `dataset "${job.output}" exists but is not ${job.noise.type} noise ${job.ratio} with seed ${job.noise.seed}; delete it or rename it`);
     }
     await s.log(`reused dataset ${job.output}: ${rec.flippedCount} labels flipped`);
-    return { dataset: job.output, flippedCount: rec.flippedCount, reused: true };
+    return { dataset: job.output, flippedCount: rec.flippedCount, labelsSha256: await splitLabelsSha(s.projectDir, job.output, job.split), reused: true };
   }
   const n = job.noise;
   const m = await deriveNoisy(s.projectDir, job.dataset, {
@@ -89,50 +98,50 @@ async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<unknown> 
   });
   const rec = m.derived?.op === 'noise' ? m.derived.noise : null;
   await s.log(`wrote dataset ${job.output}: ${rec?.flippedCount ?? '?'} labels flipped (${job.noise.type}, ratio ${job.ratio}, seed ${n.seed})`);
-  return { dataset: job.output, flippedCount: rec?.flippedCount ?? null, reused: false };
+  return { dataset: job.output, flippedCount: rec?.flippedCount ?? null, labelsSha256: await splitLabelsSha(s.projectDir, job.output, job.split), reused: false };
 }
 
 async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unknown> {
-  const manifestFile = join(await resolveInside(s.projectDir, join(BACKBONES_FOLDER, job.backbone)), BACKBONE_FILE);
+  const folder = await resolveInside(s.projectDir, join(BACKBONES_FOLDER, job.backbone));
+  const manifestFile = join(folder, BACKBONE_FILE);
   if (await exists(manifestFile)) {
     const m = await readBackboneManifest(manifestFile);
     await s.log(`reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…)`);
     return { backbone: job.backbone, sha256: m.sha256, reused: true, provenance: m.provenance ?? null };
   }
-  // Symmetric noise: the pretrain kind draws it itself on the clean set, with the seed the
-  // noise stage used, so the backbone's provenance records it (checked against the dataset
-  // below). Asymmetric: it trains on the noisy dataset as it is, and the provenance is set after.
-  const symmetric = job.noise.type === 'symmetric';
-  const result = (await runPretrainKind(
-    {
-      kind: 'pretrain',
-      projectDir: s.projectDir,
-      dataset: symmetric ? job.dataset : job.noisyDataset,
-      noise: { type: 'symmetric', ratio: symmetric ? job.gamma : 0, seed: job.noise.seed },
-      seed: job.seed,
-      id: job.backbone,
-      // An earlier attempt may have saved part of the folder before it was killed.
-      force: true,
-      hyper: job.hyper,
-      arch: job.arch,
-    },
-    s.ctx,
-  )) as { flippedCount: number; sha256: string; testAcc?: number };
-  const noisy = await readDatasetManifest(s.projectDir, job.noisyDataset);
-  const rec = noisy.derived?.op === 'noise' ? noisy.derived.noise : null;
-  const m = await readBackboneManifest(manifestFile);
-  if (symmetric) {
-    if (!rec || rec.flippedCount !== result.flippedCount) {
-      throw new NmlabError('INTERNAL', `the noise of backbone ${job.backbone} (${result.flippedCount} flipped) differs from the recorded dataset "${job.noisyDataset}" (${rec?.flippedCount ?? '?'} flipped)`);
-    }
-  } else {
-    await writeBackboneManifest(manifestFile, {
-      ...m,
-      provenance: { ...(m.provenance ?? { source: 'nmlab-pretrain' }), noise: { type: 'asymmetric', ratio: job.gamma, seed: job.noise.seed }, dataset: `project dataset "${job.noisyDataset}" (asymmetric noise on "${job.dataset}")` },
-    });
+  // The pretrain kind draws the noise itself on the clean train split with the noise stage's
+  // spec and seed (one injection for both, src/core/noise), so the backbone's provenance holds
+  // the flips, the realised transitions and what it memorised, for symmetric and asymmetric
+  // (§7.3) noise alike. The labels it trained on must be the noise stage's, to the bit.
+  const result = PretrainJobResult.parse(
+    await runPretrainKind(
+      {
+        kind: 'pretrain',
+        projectDir: s.projectDir,
+        dataset: job.dataset,
+        noise: { ...job.noise, ratio: job.gamma },
+        seed: job.seed,
+        id: job.backbone,
+        // An earlier attempt may have saved part of the folder before it was killed.
+        force: true,
+        hyper: job.hyper,
+        arch: job.arch,
+      },
+      s.ctx,
+    ),
+  );
+  const expected = await splitLabelsSha(s.projectDir, job.noisyDataset, 'train');
+  if (result.labelsSha256 !== expected) {
+    await rm(folder, { recursive: true, force: true });
+    throw new NmlabError(
+      'INTERNAL',
+      `backbone ${job.backbone} was trained on labels (sha256 ${result.labelsSha256?.slice(0, 12) ?? '?'}…) that are not the train labels of dataset "${job.noisyDataset}" (sha256 ${expected.slice(0, 12)}…); it was removed`,
+    );
   }
-  await s.log(`saved backbone ${job.backbone}: ${rec?.flippedCount ?? '?'} labels flipped; clean test accuracy ${result.testAcc !== undefined ? (100 * result.testAcc).toFixed(2) + ' %' : '—'}`);
-  return { backbone: job.backbone, sha256: m.sha256, reused: false, flippedCount: rec?.flippedCount ?? null, testAccuracy: result.testAcc ?? null };
+  await s.log(
+    `saved backbone ${job.backbone}: trained on the labels of ${job.noisyDataset} (sha256 ${expected.slice(0, 12)}…), ${result.flippedCount} flipped (${job.noise.type}), ${result.memorised != null ? `${(100 * result.memorised).toFixed(1)} % of them memorised, ` : ''}clean test accuracy ${result.testAcc !== undefined ? (100 * result.testAcc).toFixed(2) + ' %' : '—'}`,
+  );
+  return { backbone: job.backbone, sha256: result.sha256, reused: false, labelsSha256: expected, flippedCount: result.flippedCount, memorised: result.memorised ?? null, testAccuracy: result.testAcc ?? null };
 }
 
 async function domainsStage(job: Job<'domains'>, s: StageContext): Promise<unknown> {
