@@ -1,22 +1,27 @@
-/** `nmlab tune` through the command object: the JSON contract scripts rely on, and runs saved in a project. */
+/** `nmlab tune` through the command object: the JSON contract scripts rely on, and the one-job study `--project` makes. */
 import { describe, it, expect } from 'vitest';
 import { mkdtemp, writeFile, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import type { Command } from '../../src/cli/command';
+import { experimentCommand } from '../../src/cli/commands/experiment';
 import { tuneCommand } from '../../src/cli/commands/tune';
 import { TuneParams, TuneRunResult, tuneDefaults, tuneParamFields } from '../../src/shared/contract/tuning';
 
 const dir = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
 
-async function tune(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(command: Command, argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const args = parseArgs({ args: argv, options: tuneCommand.options, strict: true });
-  const code = await tuneCommand.run(args, { out: (t) => (out += t), err: (t) => (err += t) });
+  const args = parseArgs({ args: argv, options: command.options, allowPositionals: command.allowPositionals ?? false, strict: true });
+  const code = await command.run(args, { out: (t) => (out += t), err: (t) => (err += t) });
   return { code, out, err };
 }
+
+const tune = (argv: string[]) => cli(tuneCommand, argv);
 
 const files = ['--train-features', dir + 'lp_train_x.npy', '--train-labels', dir + 'lp_train_y.npy', '--test-features', dir + 'lp_test_x.npy', '--test-labels', dir + 'lp_test_y.npy'];
 
@@ -26,6 +31,7 @@ describe('nmlab tune', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.runId).toBeNull();
+    expect(j.studyId).toBeNull();
     const res = TuneRunResult.parse(j.result);
     const meta = JSON.parse(await readFile(dir + 'lp_meta.json', 'utf8'));
     expect(Math.abs(res.test!.accuracy - meta.sklearnAccuracy)).toBeLessThanOrEqual(0.01);
@@ -38,27 +44,78 @@ describe('nmlab tune', () => {
     expect(r.err).toBe('');
   });
 
-  it('--project saves the run: config, per-step loss terms, result, succeeded', async () => {
+  it('--project is a one-job study on the project queue: one tune job, its result the direct fit\'s, listed by experiment list and compare', async () => {
     const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
     await writeFile(join(project, 'nmlab.json'), '{}');
-    const r = await tune([...files, '--method', 'nmtune', '--preset', 'reference', '--epochs', '2', '--fraction', '0.5', '--terms-cov', '0.05', '--project', project, '--json']);
+    const flags = [...files, '--method', 'nmtune', '--preset', 'reference', '--epochs', '2', '--fraction', '0.5', '--terms-cov', '0.05', '--seed', '3'];
+    const r = await tune([...flags, '--project', project, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     // one flag of a nested object overrides that key only; the preset's other weights stay
-    expect(j.result.params).toMatchObject({ method: 'nmtune', preset: 'reference', terms: { mse: 1, cov: 0.05, svd: 0.001, svdTopK: 5 } });
+    expect(j.result.params).toMatchObject({ method: 'nmtune', preset: 'reference', seed: 3, fraction: 0.5, terms: { mse: 1, cov: 0.05, svd: 0.001, svdTopK: 5 } });
     expect(j.result.trainRows).toBe(250);
-    const [id] = await readdir(join(project, 'runs'));
-    expect(id).toBe(j.runId);
-    const runDir = join(project, 'runs', id);
-    expect(JSON.parse(await readFile(join(runDir, 'status.json'), 'utf8')).status).toBe('succeeded');
-    const stored = TuneRunResult.parse(JSON.parse(await readFile(join(runDir, 'result.json'), 'utf8')));
+
+    // The study: one tune job and the comparison every study ends with, both succeeded.
+    const study = JSON.parse(await readFile(join(project, 'experiments', j.studyId, 'experiment.json'), 'utf8'));
+    expect(study.jobs.map((x: { stage: string }) => x.stage)).toEqual(['tune', 'aggregate']);
+    expect(study.jobs[0]).toMatchObject({ method: 'nmtune', preset: 'reference', seed: 3, fraction: 0.5, params: { epochs: 2, terms: { cov: 0.05 } } });
+    // Files from outside the project are copied in, by content.
+    expect(study.jobs[0].train.features).toMatch(/^embeddings\/lp_train_x\.[0-9a-f]{16}\.npy$/);
+    expect(await readFile(join(project, study.jobs[0].train.features))).toEqual(await readFile(dir + 'lp_train_x.npy'));
+    const queue = JSON.parse(await readFile(join(project, 'experiments', j.studyId, 'queue.json'), 'utf8'));
+    expect(queue.entries.map((e: { state: string; runId: string }) => [e.state, e.runId])).toEqual([
+      ['succeeded', j.runId],
+      ['succeeded', expect.any(String)],
+    ]);
+
+    // The run the job wrote: result.json in the TuneRunResult shape, what was printed.
+    expect(j.runDir).toBe(join(project, 'runs', j.runId));
+    expect(JSON.parse(await readFile(join(j.runDir, 'status.json'), 'utf8')).status).toBe('succeeded');
+    const stored = TuneRunResult.parse(JSON.parse(await readFile(join(j.runDir, 'result.json'), 'utf8')));
     expect(stored).toEqual(j.result);
-    expect(JSON.parse(await readFile(join(runDir, 'config.json'), 'utf8'))).toMatchObject({ kind: 'tune', method: 'nmtune', preset: 'reference' });
-    const points = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const points = (await readFile(join(j.runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     const loss = points.filter((p) => p.series === 'loss');
     expect(loss.length).toBe(2 * 4); // 250 rows, reference batch 64 → 4 steps per epoch
     expect(Object.keys(loss[0].values).sort()).toEqual(['ce', 'cov', 'lr', 'mse', 'svd', 'total']);
-  });
+
+    // The fit is deterministic: the same flags here, in this process, give the same numbers.
+    const direct = JSON.parse((await tune([...flags, '--json'])).out);
+    expect(direct.runId).toBeNull();
+    expect(stored.test).toEqual(direct.result.test);
+    expect(stored.singularValues).toEqual(direct.result.singularValues);
+
+    const list = await cli(experimentCommand, ['list', '--project', project, '--json']);
+    expect(JSON.parse(list.out).map((x: { id: string }) => x.id)).toEqual([j.studyId]);
+    const compare = JSON.parse((await cli(experimentCommand, ['compare', j.studyId, '--project', project, '--json'])).out);
+    expect(compare).toMatchObject({ experimentId: j.studyId, finished: 1, total: 1 });
+    expect(compare.rows).toHaveLength(1);
+    expect(compare.rows[0]).toMatchObject({ method: 'nmtune-reference', fraction: 0.5 });
+    expect(compare.rows[0].accuracy.mean).toBe(stored.test!.accuracy);
+  }, 120_000);
+
+  it('--project: Ctrl-C cancels the study job on the queue and exits 130, the run saved as cancelled', async () => {
+    const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
+    await writeFile(join(project, 'nmlab.json'), '{}');
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'tune', ...files, '--method', 'nmtune', '--epochs', '400', '--project', project], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+      // A few epochs in (the worker runs), Ctrl-C: SIGINT to the CLI process only.
+      if (/epoch 3\//.test(err) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    expect(code).toBe(130);
+    expect(err).toMatch(/tuning nmtune cancelled at step \d+ of 1600 .*; study (\S+): `nmlab experiment resume \1 --project/);
+    const [id] = await readdir(join(project, 'experiments'));
+    const queue = JSON.parse(await readFile(join(project, 'experiments', id, 'queue.json'), 'utf8'));
+    expect(queue.entries.map((e: { state: string }) => e.state)).toEqual(['cancelled', 'cancelled']);
+    expect(JSON.parse(await readFile(join(project, 'runs', queue.entries[0].runId, 'status.json'), 'utf8')).status).toBe('cancelled');
+    // The queue let go of the study.
+    expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
+  }, 120_000);
 
   it('rejects bad flags as usage errors', async () => {
     await expect(tune([...files, '--method', 'svm'])).rejects.toThrow(/--method: .*"lp"\|"mlp"\|"nmtune"/);

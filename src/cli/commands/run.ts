@@ -9,7 +9,7 @@ import { createLabBackend } from '../../core/backend';
 import { NmlabError } from '../../shared/errors';
 import { parseStudyText } from '../../core/experiments/spec';
 import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/experiments';
-import type { StudySpec } from '../../shared/contract/study';
+import type { StudyPlan, StudySpec } from '../../shared/contract/study';
 import { ExecutorName } from '../../shared/contract/executors';
 import { adoptSlurm } from '../../core/executors/slurm';
 import { loadProfile } from '../../core/executors/profile';
@@ -80,6 +80,60 @@ export function finalReport(d: ExperimentDetail): { code: number; text: string }
   return { code: ok ? 0 : 1, text };
 }
 
+/** How {@link runStudy} runs a study, and what it tells its caller on the way. */
+export interface RunStudyOptions {
+  /** The study's id (default: made from its name). */
+  id?: string;
+  /** Jobs at once (default: cores − 1). */
+  concurrency?: number;
+  executor?: ExecutorName;
+  /** The project's Slurm profile (with the slurm executor). */
+  profile?: string;
+  /** Aborting cancels the study on its queue: running jobs stop after their current step, and resume carries on. */
+  signal?: AbortSignal;
+  /** Every queue and live event of the project's studies while it runs. */
+  onEvent?: (e: ExperimentEvent) => void;
+  /** The plan (checked against the project, nothing written yet); `false` stops there. */
+  onPlan?: (plan: StudyPlan) => boolean | void;
+  /** The study is written and about to start; `concurrency` jobs run at once. */
+  onCreated?: (d: ExperimentDetail, plan: StudyPlan, concurrency: number) => void;
+}
+
+/**
+ * Create a study from `spec` in the project and run its queue in this process until every job
+ * has ended (`nmlab run`, and `nmlab tune --project` with its one-job study). Returns the study
+ * as it ended, or null when `onPlan` stopped before anything was written.
+ */
+export async function runStudy(projectDir: string, spec: StudySpec, opts: RunStudyOptions = {}): Promise<ExperimentDetail | null> {
+  const executor = opts.executor ?? 'local';
+  const backend = createLabBackend({ experimentConcurrency: opts.concurrency });
+  const stop = opts.onEvent ? backend.onEvent('experiment', opts.onEvent) : () => undefined;
+  const ex = backend.experiments;
+  try {
+    const plan = await ex.plan(projectDir, spec);
+    if (opts.onPlan?.(plan) === false) return null;
+    // A profile that does not exist or does not validate is reported before anything is written.
+    if (executor === 'slurm' && opts.profile !== undefined) await loadProfile(projectDir, opts.profile);
+    const created = await ex.create(projectDir, spec, opts.id);
+    const id = created.summary.id;
+    if (executor === 'slurm') await adoptSlurm(projectDir, id, opts.profile);
+    opts.onCreated?.(created, plan, ex.defaultConcurrency);
+    const cancel = () => void ex.cancel(projectDir, id).catch(() => undefined);
+    opts.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      await ex.start(projectDir, id);
+      if (opts.signal?.aborted) cancel();
+      await ex.waitIdle(projectDir, id);
+    } finally {
+      opts.signal?.removeEventListener('abort', cancel);
+    }
+    return await ex.get(projectDir, id);
+  } finally {
+    stop();
+    await backend.dispose();
+  }
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'run an experiment spec (YAML/JSON) in a project',
@@ -98,38 +152,32 @@ export const runCommand: Command = {
     const profile = stringOpt(args, 'profile');
     if (profile !== undefined && executor.data !== 'slurm') throw new UsageError('--profile names a Slurm profile; use it with --executor slurm');
     const spec = await readSpecFile(specFile);
-    const backend = createLabBackend({ experimentConcurrency: concurrency });
-    const stop = backend.onEvent('experiment', progressPrinter(io.err));
-    try {
-      const plan = await backend.experiments.plan(projectDir, spec);
-      const stages = Object.entries(plan.stages)
+    const stagesOf = (plan: StudyPlan) =>
+      Object.entries(plan.stages)
         .filter(([, n]) => n > 0)
         .map(([stage, n]) => `${n} ${stage}`)
         .join(', ');
-      for (const note of plan.notes) io.err(`note: ${note}\n`);
-      if (args.values.plan === true) {
+    const d = await runStudy(projectDir, spec, {
+      id: stringOpt(args, 'id'),
+      concurrency,
+      executor: executor.data,
+      profile,
+      onEvent: progressPrinter(io.err),
+      onPlan: (plan) => {
+        for (const note of plan.notes) io.err(`note: ${note}\n`);
+        if (args.values.plan !== true) return true;
         if (args.values.json === true) printJson(io, plan);
-        else io.out(`${plan.jobs.length} jobs: ${stages}\n${plan.jobs.map((j) => `  ${j.key}${j.deps.length ? `  ← ${j.deps.length} dep${j.deps.length > 1 ? 's' : ''}` : ''}`).join('\n')}\n`);
-        return 0;
-      }
-      // A profile that does not exist or does not validate is reported before anything is written.
-      if (executor.data === 'slurm' && profile !== undefined) await loadProfile(projectDir, profile);
-      const created = await backend.experiments.create(projectDir, spec, stringOpt(args, 'id'));
-      const id = created.summary.id;
-      if (executor.data === 'slurm') await adoptSlurm(projectDir, id, profile);
-      io.err(`study ${id}: ${created.jobs.length} jobs (${stages}), ${executor.data === 'slurm' ? 'on Slurm' : `${backend.experiments.defaultConcurrency} at a time`}\n`);
-      await backend.experiments.start(projectDir, id);
-      await backend.experiments.waitIdle(projectDir, id);
-      const d = await backend.experiments.get(projectDir, id);
-      const { code, text } = finalReport(d);
-      if (args.values.json === true) {
-        printJson(io, d);
-        if (code !== 0) io.err(text);
-      } else io.out(text);
-      return code;
-    } finally {
-      stop();
-      await backend.dispose();
-    }
+        else io.out(`${plan.jobs.length} jobs: ${stagesOf(plan)}\n${plan.jobs.map((j) => `  ${j.key}${j.deps.length ? `  ← ${j.deps.length} dep${j.deps.length > 1 ? 's' : ''}` : ''}`).join('\n')}\n`);
+        return false;
+      },
+      onCreated: (created, plan, n) => io.err(`study ${created.summary.id}: ${created.jobs.length} jobs (${stagesOf(plan)}), ${executor.data === 'slurm' ? 'on Slurm' : `${n} at a time`}\n`),
+    });
+    if (!d) return 0;
+    const { code, text } = finalReport(d);
+    if (args.values.json === true) {
+      printJson(io, d);
+      if (code !== 0) io.err(text);
+    } else io.out(text);
+    return code;
   },
 };

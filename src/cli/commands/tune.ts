@@ -3,14 +3,19 @@
  * files, through runTuneFit (src/core/jobs/kinds/tune.ts): accuracy, macro-F1 and the spectrum
  * of the tuned features Z on the test set and every `--target`. Every tuning parameter is a
  * flag derived from the `TuneParams` schema (src/shared/contract/tuning.ts): `terms.mse`
- * becomes `--terms-mse`, `weightDecay` `--weight-decay`. With --project the run is saved in
- * the project's runs/ folder in the `TuneRunResult` shape.
+ * becomes `--terms-mse`, `weightDecay` `--weight-decay`. Without --project the fit runs here and
+ * nothing is saved; with --project it is a one-job study (src/core/experiments/oneFit.ts) run
+ * on the project's queue as `nmlab run` runs a spec, so it shows in Experiments and Compare.
  */
 import { resolve } from 'node:path';
 import { UsageError, printJson, requireOpt, stringOpt, type Command, type ParsedCommandArgs } from '../command';
-import { TuneParams, tuneDefaults, tuneParamFields, type TuneOverrides, type TuneParamField } from '../../shared/contract/tuning';
+import { TuneParams, tuneDefaults, tuneParamFields, type TuneOverrides, type TuneParamField, type TuneRunResult } from '../../shared/contract/tuning';
+import { NmlabError } from '../../shared/errors';
 import { loadFeatureSet } from '../../core/tuning/load';
-import { runTuneFit } from '../../core/jobs/kinds/tune';
+import { resolveTuneParams } from '../../core/tuning/params';
+import { checkTuneFitData, runTuneFit, type TuneFitData } from '../../core/jobs/kinds/tune';
+import { oneFitStudySpec, readOneFitRun } from '../../core/experiments/oneFit';
+import { finalReport, runStudy } from './run';
 
 /** One flag per leaf of TuneParams: `terms.mse` is `--terms-mse`. */
 interface TuneFlag extends TuneParamField {
@@ -63,15 +68,20 @@ reference preprocessing: rows L2-normalised, then centred; raw values beside the
 
   --method M           lp (linear head), mlp (MLP D→4D→D + head) or nmtune (MLP + eq. 4–6 terms)
   --target NAME:F:L    an OOD target (features and labels .npy); repeat for several
-  --project DIR        save the run in DIR/runs/<id>/ (DIR must hold nmlab.json)
-  --json               print one JSON object: { runId, runDir, result } (result: TuneRunResult)
+  --project DIR        run the fit as a one-job study on DIR's queue (DIR must hold nmlab.json):
+                       its run in DIR/runs/<id>/, the study in Experiments and
+                       \`nmlab experiment compare ID\`; files from outside DIR are copied to
+                       DIR/embeddings/ (once per content). Target names: letters, digits, . - _
+  --json               print one JSON object: { runId, runDir, studyId, result } (result:
+                       TuneRunResult; the ids and runDir are null without --project)
 
 Tuning parameters (src/shared/contract/tuning.ts; presets: paper = eq. 4–7 with λ = 0.01,
 reference = the authors' nml_tune.py):
 ${FLAGS.map((f) => `  --${f.flag} <${takes(f)}>\n      ${f.description}; ${defaultsText(f)}`).join('\n')}
 
 Without --json, progress goes to stderr and a summary to stdout. Ctrl-C stops after the
-current step; the run is then saved as cancelled.
+current step; with --project the study's job is then cancelled (\`nmlab experiment resume ID\`
+runs it again).
 `;
 
 /** The overrides the flags give (method included). */
@@ -92,10 +102,62 @@ export function overridesFromFlags(args: ParsedCommandArgs): TuneOverrides & { m
   return out as TuneOverrides & { method: TuneParams['method'] };
 }
 
+/** The files the flags name, as absolute paths. */
+interface FitInputs {
+  trainFeatures: string;
+  trainLabels: string;
+  testFeatures: string;
+  testLabels: string;
+  targets: Array<{ name: string; features: string; labels: string }>;
+}
+
 function parseTarget(spec: string): { name: string; features: string; labels: string } {
   const parts = spec.split(':');
   if (parts.length !== 3 || parts.some((p) => p === '')) throw new UsageError(`--target must be NAME:FEATURES.npy:LABELS.npy, got "${spec}"`);
   return { name: parts[0], features: resolve(parts[1]), labels: resolve(parts[2]) };
+}
+
+/** What {@link fitAsStudy} reports while the study runs. */
+interface StudyFitHooks {
+  signal: AbortSignal;
+  /** Each epoch's point (`meanLoss`, `seconds`, the test set's `accuracy`), live from the worker. */
+  onEpoch?: (epoch: number, values: Record<string, number>) => void;
+  onWarning: (line: string) => void;
+  onStudy?: (id: string) => void;
+}
+
+/**
+ * `--project`: the fit as a one-job study (src/core/experiments/oneFit.ts) run on the
+ * project's queue as `nmlab run` runs a spec; the result is the one its tune job wrote.
+ * Inputs are checked first, so a bad file leaves nothing in the project.
+ */
+async function fitAsStudy(projectDir: string, overrides: TuneOverrides & { method: TuneParams['method'] }, inputs: FitInputs, data: TuneFitData, hooks: StudyFitHooks) {
+  checkTuneFitData(overrides.method, data);
+  const spec = await oneFitStudySpec(projectDir, overrides, {
+    train: { features: inputs.trainFeatures, labels: inputs.trainLabels },
+    test: { features: inputs.testFeatures, labels: inputs.testLabels },
+    targets: inputs.targets,
+  });
+  const d = (await runStudy(projectDir, spec, {
+    signal: hooks.signal,
+    onCreated: (created) => hooks.onStudy?.(created.summary.id),
+    onEvent: (e) => {
+      if (e.type === 'live') for (const p of e.points) if (p.series === 'epoch') hooks.onEpoch?.(p.step, p.values);
+    },
+  }))!;
+  const id = d.summary.id;
+  const job = d.jobs.find((j) => j.stage === 'tune')!;
+  if (job.state !== 'succeeded') {
+    const why = job.error ?? `the job was ${job.state}`;
+    if (hooks.signal.aborted) throw new NmlabError('CANCELLED', `${why}; study ${id}: \`nmlab experiment resume ${id} --project ${projectDir}\` runs it again`);
+    throw new NmlabError('JOB_FAILED', `${why} (study ${id}${job.runId ? `; log in runs/${job.runId}/log.txt` : ''})`);
+  }
+  const run = await readOneFitRun(projectDir, d);
+  for (const w of run.warnings) hooks.onWarning(w);
+  const { code, text } = finalReport(d);
+  // The fit is done; a comparison that failed is said, not hidden.
+  if (code !== 0) hooks.onWarning(text.trimEnd());
+  return { runId: run.runId, runDir: run.runDir, studyId: id, result: run.result };
 }
 
 export const tuneCommand: Command = {
@@ -129,23 +191,37 @@ export const tuneCommand: Command = {
       loadFeatureSet(inputs.testFeatures, inputs.testLabels),
       ...inputs.targets.map((t) => loadFeatureSet(t.features, t.labels)),
     ]);
-    const targets = inputs.targets.map((t, i) => ({ name: t.name, set: targetSets[i] }));
+    const data = { train, test, targets: inputs.targets.map((t, i) => ({ name: t.name, set: targetSets[i] })) };
     const ctl = new AbortController();
     const onSigint = () => ctl.abort();
     process.once('SIGINT', onSigint);
     try {
-      const { runId, runDir, result } = await runTuneFit(overrides, { train, test, targets }, {
-        run: projectDir ? { projectDir, config: { inputs } } : null,
-        signal: ctl.signal,
-        // Warnings (e.g. test classes the training labels never use) always reach stderr.
-        onLog: (line) => {
-          if (line.startsWith('warning: ') || (!json && line.startsWith('tune '))) io.err(`${line}\n`);
-        },
-        onEpoch: (e) => {
-          if (!json) io.err(`epoch ${e.epoch}/${e.epochs}  loss ${e.meanLoss.toFixed(4)}${e.accuracy !== null ? `  test accuracy ${(100 * e.accuracy).toFixed(2)} %` : ''}  ${e.seconds.toFixed(2)} s\n`);
-        },
-      });
-      if (json) printJson(io, { runId, runDir, result });
+      const epochLine = (epoch: number, epochs: number, v: { meanLoss?: number; accuracy?: number; seconds?: number }) =>
+        `epoch ${epoch}/${epochs}  loss ${(v.meanLoss ?? NaN).toFixed(4)}${v.accuracy !== undefined && v.accuracy !== null ? `  test accuracy ${(100 * v.accuracy).toFixed(2)} %` : ''}  ${(v.seconds ?? NaN).toFixed(2)} s\n`;
+      let out: { runId: string | null; runDir: string | null; studyId: string | null; result: TuneRunResult };
+      if (projectDir) {
+        const { epochs } = resolveTuneParams(overrides, 'nmlab tune');
+        out = await fitAsStudy(projectDir, overrides, inputs, data, {
+          signal: ctl.signal,
+          onEpoch: json ? undefined : (epoch, values) => io.err(epochLine(epoch, epochs, values)),
+          onWarning: (w) => io.err(`${w}\n`),
+          onStudy: json ? undefined : (id) => io.err(`study ${id}: one tune job on the project's queue\n`),
+        });
+      } else {
+        const fit = await runTuneFit(overrides, data, {
+          signal: ctl.signal,
+          // Warnings (e.g. test classes the training labels never use) always reach stderr.
+          onLog: (line) => {
+            if (line.startsWith('warning: ') || (!json && line.startsWith('tune '))) io.err(`${line}\n`);
+          },
+          onEpoch: (e) => {
+            if (!json) io.err(epochLine(e.epoch, e.epochs, { meanLoss: e.meanLoss, seconds: e.seconds, ...(e.accuracy !== null ? { accuracy: e.accuracy } : {}) }));
+          },
+        });
+        out = { ...fit, studyId: null };
+      }
+      const { runId, runDir, studyId, result } = out;
+      if (json) printJson(io, { runId, runDir, studyId, result });
       else {
         const t = result.test!;
         io.out(`${result.method}${result.method !== 'lp' ? ` (${result.preset})` : ''}: accuracy ${(t.accuracy * 100).toFixed(2)} %, macro-F1 ${t.macroF1.toFixed(4)}\n`);
@@ -153,6 +229,7 @@ export const tuneCommand: Command = {
         for (const x of result.targets) io.out(`  ${x.name}: accuracy ${(x.accuracy * 100).toFixed(2)} %, LSVR ${x.lsvr.toFixed(4)}\n`);
         if (result.downstreamNoise.eta > 0) io.out(`  downstream noise η ${result.downstreamNoise.eta} (${result.downstreamNoise.semantics}): ${(100 * result.downstreamNoise.realisedFlipRate).toFixed(2)} % of labels changed\n`);
         if (runId) io.out(`  run ${runId} in ${runDir}\n`);
+        if (studyId) io.out(`  study ${studyId}: \`nmlab experiment compare ${studyId} --project ${projectDir}\`\n`);
       }
       return 0;
     } catch (err) {

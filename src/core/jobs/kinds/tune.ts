@@ -127,6 +127,24 @@ async function openRun(target: TuneFitRun, params: TuneParams): Promise<Run> {
 }
 
 /**
+ * Check a fit's sets as {@link runTuneFit} does before it writes anything: something to
+ * evaluate on, one feature width, finite values, dense class labels. Returns the evaluation sets.
+ */
+export function checkTuneFitData(method: TuneMethod, data: TuneFitData): Array<{ name: string; set: FeatureSet }> {
+  const { train, test, targets } = data;
+  const evalSets = [...(test ? [{ name: 'test', set: test }] : []), ...targets];
+  if (evalSets.length === 0) throw new NmlabError('BAD_REQUEST', `tuning ${method} on ${train.name ?? 'the training set'}: no test set and no OOD target to evaluate on; give at least one`);
+  for (const { name, set } of evalSets)
+    if (set.dim !== train.dim)
+      throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
+  checkFeatureSet(train, train.name ?? 'training set');
+  for (const { name, set } of evalSets) checkFeatureSet(set, set.name ?? name);
+  // Issue 12 item 2: K is dense and bounded by the training rows (the message names the file).
+  classCountOf(train.labels, train.labelsName ?? train.name ?? 'training labels');
+  return evalSets;
+}
+
+/**
  * Fit one tuner (`overrides` resolved against the method's and preset's defaults), evaluate it
  * on the test set and every target, and write the run. Cancellation (`signal`) stops after
  * the current step; the run is then marked cancelled and a CANCELLED error thrown. Any other
@@ -134,16 +152,8 @@ async function openRun(target: TuneFitRun, params: TuneParams): Promise<Run> {
  */
 export async function runTuneFit(overrides: TuneOverrides & { method: TuneMethod }, data: TuneFitData, opts: TuneFitOptions = {}): Promise<TuneFitOutcome> {
   const { train, test, targets } = data;
-  const evalSets = [...(test ? [{ name: 'test', set: test }] : []), ...targets];
-  if (evalSets.length === 0) throw new NmlabError('BAD_REQUEST', `tuning ${overrides.method} on ${train.name ?? 'the training set'}: no test set and no OOD target to evaluate on; give at least one`);
-  for (const { name, set } of evalSets)
-    if (set.dim !== train.dim)
-      throw new NmlabError('BAD_FILE', `${set.name ?? name}: ${set.dim} feature columns, but the training features (${train.name ?? 'train'}) have ${train.dim}; both must come from the same backbone`);
   // Every set is checked before a run folder exists: a bad input leaves nothing behind.
-  checkFeatureSet(train, train.name ?? 'training set');
-  for (const { name, set } of evalSets) checkFeatureSet(set, set.name ?? name);
-  // Issue 12 item 2: K is dense and bounded by the training rows (the message names the file).
-  classCountOf(train.labels, train.labelsName ?? train.name ?? 'training labels');
+  const evalSets = checkTuneFitData(overrides.method, data);
   const numClasses = overrides.numClasses ?? maxLabel([train, ...evalSets.map((e) => e.set)]) + 1;
   const params = resolveTuneParams({ ...overrides, numClasses }, `tuning ${overrides.method}`);
   const run = opts.run instanceof Run ? opts.run : opts.run ? await openRun(opts.run, params) : null;
