@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { convertText, parseNumberList, parseText, setInText, toText, validateSpec } from '../../src/renderer/src/components/experiments/specText';
+import { parseStudySpec } from '../../src/core/experiments/spec';
+import { problemLine } from '../../src/shared/contract/studyErrors';
 
 const typed = `# my study, typed by hand
 name: Fashion noise   # the title in tables
@@ -54,6 +56,31 @@ describe('builder spec text', () => {
     expect(spec).toBeNull();
     expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['seeds', 'tasks[0].test']));
     expect(validateSpec(parse(typed)).spec?.methods[0]).toMatchObject({ method: 'nmtune', preset: 'paper', params: { lr: 0.002 } });
+  });
+
+  it('the builder lists the same sentences the CLI prints (one describer, src/shared/contract/studyErrors.ts)', () => {
+    const base = parse(typed) as Record<string, unknown>;
+    const bad: Array<[Record<string, unknown>, string[]]> = [
+      [{ ...base, seeds: '0-2' }, ['seeds: expected array, got "0-2"; ranges are written as a list, e.g. [0, 1, 2]']],
+      [{ ...base, tasks: [{ id: 'fmnist', dataset: 'fmnist', tset: 'test' }] }, ['tasks[0].tset: unknown key; did you mean "test"?']],
+      [{ ...base, methods: [{ method: 'nmtune', params: { lr: 'fast' } }] }, ['methods[0].params.lr: expected number, got "fast"']],
+      [
+        { ...base, fractions: 0.5, pretrain: { dataset: 'fmnist', gammas: [0, 30] }, nmae: 'x' },
+        ['nmae: unknown key; did you mean "name"?', 'pretrain.gammas[1]: must be at most 1, got 30; noise ratios are fractions in [0, 1] (30 % is 0.3)', 'fractions: expected array, got 0.5; write a list, e.g. [0.5]'],
+      ],
+    ];
+    for (const [raw, lines] of bad) {
+      const shown = validateSpec(raw).issues.map(problemLine);
+      expect(shown.sort()).toEqual([...lines].sort());
+      let cli = '';
+      try {
+        parseStudySpec(raw, 'spec.yaml');
+      } catch (err) {
+        cli = (err as Error).message;
+      }
+      // The CLI's message: a header, the same lines indented, a pointer to the docs.
+      expect(cli).toBe(`spec.yaml is not a valid study spec:\n  ${validateSpec(raw).issues.map(problemLine).join('\n  ')}\n(see docs/study-spec.md)`);
+    }
   });
 
   it('number lists as typed, with a hint for ranges', () => {

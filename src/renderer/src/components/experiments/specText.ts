@@ -5,7 +5,8 @@
  * rewritten (the form waits until it parses again).
  */
 import { Document, isNode, isScalar, parseDocument, visit } from 'yaml';
-import { StudySpec } from '../../../../shared/contract/study';
+import type { StudySpec } from '../../../../shared/contract/study';
+import { checkStudySpec, type StudySpecProblem } from '../../../../shared/contract/studyErrors';
 
 export type SpecFormat = 'yaml' | 'json';
 export type SpecPath = Array<string | number>;
@@ -37,22 +38,13 @@ export function parseText(text: string, format: SpecFormat): ParsedText {
   return { raw: doc.toJS() as unknown, syntaxError: null };
 }
 
-/** `tasks[0].dataset` for a schema issue's path. */
-export function keyPath(path: ReadonlyArray<PropertyKey>): string {
-  if (!path.length) return '(the whole spec)';
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
-}
-
-export interface SpecIssue {
-  path: string;
-  message: string;
-}
+/** One thing wrong with the spec, as the CLI says it (src/shared/contract/studyErrors.ts). */
+export type SpecIssue = StudySpecProblem;
 
 /** The parsed text checked against the study schema: the spec, or every issue with its key path. */
 export function validateSpec(raw: unknown): { spec: StudySpec | null; issues: SpecIssue[] } {
-  const r = StudySpec.safeParse(raw);
-  if (r.success) return { spec: r.data, issues: [] };
-  return { spec: null, issues: r.error.issues.map((i) => ({ path: keyPath(i.path), message: i.message })) };
+  const r = checkStudySpec(raw);
+  return { spec: r.spec, issues: r.problems };
 }
 
 /** The spec as text in `format`. */
