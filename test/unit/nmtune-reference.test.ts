@@ -14,6 +14,7 @@ import { AdamW, adamwUpdate } from '../../src/core/tuning/adamw';
 import { OrtMlpStep, mlpParamNames, type MlpArrays } from '../../src/core/tuning/ortStep';
 import { PRESET_TERMS, tuneDefaults } from '../../src/shared/contract/tuning';
 import { Rng } from '../../src/core/tuning/rng';
+import { expectTermsClose } from './objectiveTerms';
 import type { TuneTerms } from '../../src/shared/contract/tuning';
 
 interface Case {
@@ -74,18 +75,7 @@ describe('reference preset vs the authors’ code (PyTorch)', () => {
   for (const [ci, c] of fixture.cases.entries()) {
     it(`case ${ci} (B = ${c.b}, D = ${c.d}): CE, MSE, COV, SVD and total on both views equal torch to 1e-5`, () => {
       const m = build(c);
-      const values = tf.tidy(() => {
-        const t = objective({ mlp: m.mlp, head: m.head, x: m.x, labels: m.labels, preset: 'reference', terms: fixture.weights, stats: [] });
-        return tf.stack([t.ce, t.mse!, t.cov!, t.svd!, t.total]);
-      });
-      const [ce, mse, cov, svd, total] = Array.from(values.dataSync());
-      const close = (g: number, w: number) => expect(Math.abs(g - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w)));
-      close(ce, c.ce);
-      close(mse, c.mse);
-      close(cov, c.cov);
-      close(svd, c.svd);
-      close(total, c.total);
-      values.dispose();
+      expectTermsClose({ mlp: m.mlp, head: m.head, x: m.x, labels: m.labels, preset: 'reference', terms: fixture.weights, stats: [] }, c);
       m.dispose();
     });
 

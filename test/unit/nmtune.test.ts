@@ -13,6 +13,7 @@ import { objective } from '../../src/core/tuning/objective';
 import { svdTerm, svdTermValueAndGrad } from '../../src/core/tuning/losses';
 import { PRESET_TERMS } from '../../src/shared/contract/tuning';
 import { Rng } from '../../src/core/tuning/rng';
+import { expectTermsClose } from './objectiveTerms';
 import { OrtMlpStep, MLP_PARAM_NAMES, type MlpArrays } from '../../src/core/tuning/ortStep';
 
 interface PresetRef {
@@ -78,22 +79,12 @@ describe('NMTune loss terms vs PyTorch', () => {
         const x = tf.tensor2d(c.x, [c.m, c.d]);
         const labels = tf.tensor1d(c.y, 'int32');
         const stats: BatchStats[] = [];
-        const values = tf.tidy(() => {
-          const t = objective({ mlp, head, x, labels, preset, terms: PRESET_TERMS[preset], stats });
-          return tf.stack([t.ce, t.mse!, t.cov!, t.svd!, t.total]);
-        });
-        const [ce, mse, cov, svd, total] = Array.from(values.dataSync());
-        const close = (g: number, w: number) => expect(Math.abs(g - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w)));
-        close(ce, ref.ce);
-        close(mse, ref.mse);
-        close(cov, ref.cov);
-        close(svd, ref.svd);
-        close(total, ref.total);
+        expectTermsClose({ mlp, head, x, labels, preset, terms: PRESET_TERMS[preset], stats }, ref);
         // BatchNorm running statistics after one training batch (torch momentum 0.1, unbiased var)
         mlp.updateRunningStats(stats);
         expectClose(mlp.running[0].mean.dataSync(), ref.runningMean, 1e-5);
         expectClose(mlp.running[0].variance.dataSync(), ref.runningVar, 1e-5);
-        tf.dispose([values, x, labels, head.w, head.b]);
+        tf.dispose([x, labels, head.w, head.b]);
         mlp.dispose();
       });
 
