@@ -29,12 +29,12 @@ import { readJsonChecked } from '../fs/json';
 import { appRoot } from '../paths';
 import { createRun } from '../runs/store';
 import { appendRunLog, markInterrupted, readRunStatus, setRunStatus } from '../runs/files';
-import { acquireLock, experimentDir, lockHolder, readExperiment, readQueue, releaseLock, writeQueue } from '../experiments/store';
+import { acquireLock, experimentDir, lockHolder, readExperiment, readQueue, releaseLock, studyRunId, writeQueue } from '../experiments/store';
 import type { ExternalQueue } from '../experiments/service';
 import { fsError } from '../fs/errors';
 import { batchScript, chunkTasks, type BatchTask } from './script';
 import { slurmCli, type SlurmControl } from './slurmctl';
-import { studyJobRun, studyRunId } from './task';
+import { studyJobRun } from './task';
 import { loadProfile, parseProfile } from './profile';
 import type { GraphJob } from './types';
 

@@ -1,25 +1,20 @@
 /**
  * One study job on a compute node: what `nmlab worker --project DIR --study ID --job KEY
- * --attempt N` runs inside a Slurm task. It runs the job in this process (no worker fork: the
- * node's allocation is the job's), writes the run folder like a local worker would, and turns
- * Slurm's SIGTERM (time limit near, preemption, scancel) into an interrupted run — requeued
- * when Slurm still runs the task, left alone when the study was cancelled.
+ * --attempt N` runs inside a Slurm task. It runs the job in this process through runStudyJob
+ * (no worker fork: the node's allocation is the job's), makes the run folder of a requeued
+ * attempt, and turns Slurm's SIGTERM (time limit near, preemption, scancel) into an
+ * interrupted run — requeued when Slurm still runs the task, left alone when the study was
+ * cancelled.
  */
 import { hostname } from 'node:os';
 import type { ExperimentFile } from '../../shared/contract/experiments';
-import type { JobSpec, JobSpecInput } from '../../shared/contract/jobs';
-import { JobSpec as JobSpecSchema } from '../../shared/contract/jobs';
+import type { JobSpecInput } from '../../shared/contract/jobs';
 import { NmlabError } from '../../shared/errors';
-import { jobKinds, type JobContext } from '../jobs/kinds/index';
+import { runStudyJob } from '../jobs/kinds/study';
 import { createRun, readRunConfig, type RunConfig } from '../runs/store';
 import { appendRunLog, readRunStatus, setRunStatus } from '../runs/files';
-import { readExperiment } from '../experiments/store';
+import { readExperiment, studyRunId } from '../experiments/store';
 import type { SlurmControl } from './slurmctl';
-
-/** The run of attempt `attempt` of job `index` (the local queue names runs the same way). */
-export function studyRunId(experimentId: string, index: number, attempt: number): string {
-  return `${experimentId}.j${String(index).padStart(4, '0')}.a${attempt}`;
-}
 
 /** What a worker runs for job `index` of a study, and the config of its run folder. */
 export function studyJobRun(projectDir: string, exp: ExperimentFile, index: number, attempt: number, createdAt: string): { spec: JobSpecInput; config: RunConfig } {
@@ -53,7 +48,7 @@ export async function runStudyTask(o: TaskOptions): Promise<number> {
   const exp = await readExperiment(o.projectDir, o.studyId);
   const index = exp.jobs.findIndex((j) => j.key === o.key);
   if (index < 0) throw new NmlabError('NOT_FOUND', `study "${o.studyId}" in ${o.projectDir} has no job "${o.key}"; see \`nmlab experiment status ${o.studyId}\``);
-  const { spec: specInput, config } = studyJobRun(o.projectDir, exp, index, o.attempt, new Date().toISOString());
+  const { config } = studyJobRun(o.projectDir, exp, index, o.attempt, new Date().toISOString());
   const runId = config.id;
   // The submitting NMLab made the first attempt's folder; a requeued task makes its own.
   if (!(await readRunConfig(o.projectDir, runId))) await createRun(o.projectDir, config);
@@ -63,7 +58,6 @@ export async function runStudyTask(o: TaskOptions): Promise<number> {
     return before.status === 'succeeded' ? 0 : 1;
   }
   await appendRunLog(o.projectDir, runId, `slurm task ${o.slurmId ?? '(none)'} on ${hostname()}, attempt ${o.attempt}`);
-  const spec: JobSpec = JobSpecSchema.parse(specInput);
   // Who sent SIGTERM is read the moment it comes: a study cancel marks the run cancelled
   // before it calls scancel (the job itself may write 'cancelled' once it has stopped).
   let cancelledByStudy: Promise<boolean> = Promise.resolve(false);
@@ -72,26 +66,10 @@ export async function runStudyTask(o: TaskOptions): Promise<number> {
       .then((st) => st?.status === 'cancelled')
       .catch(() => false);
   });
-  let last = 0;
-  const ctx: JobContext = {
-    jobId: o.slurmId ?? runId,
-    signal: o.signal,
-    progress(done, total, message) {
-      const now = Date.now();
-      if (now - last < PROGRESS_EVERY_MS && done < total) return;
-      last = now;
-      o.out(`${o.key}: ${done}/${total}${message ? ` ${message}` : ''}`);
-    },
-    metric() {
-      /* the job writes metrics.jsonl itself */
-    },
-    log(level, message) {
-      o.out(`${level}: ${message}`);
-    },
-  };
   try {
-    const kind = (await jobKinds[spec.kind]()) as { run: (s: JobSpec, c: JobContext) => Promise<unknown> };
-    await kind.run(spec, ctx);
+    // The one way a study job runs in this process, as this task's attempt (the queue's file
+    // does not know a requeued attempt yet). The output file is read by people: progress every 10 s.
+    await runStudyJob(o.projectDir, o.studyId, o.key, { attempt: o.attempt, signal: o.signal, out: o.out, progressEveryMs: PROGRESS_EVERY_MS, jobId: o.slurmId ?? runId });
     const st = await readRunStatus(o.projectDir, runId);
     if (st?.status === 'succeeded' || !o.signal.aborted) {
       if (st?.status !== 'succeeded') await setRunStatus(o.projectDir, runId, 'succeeded');

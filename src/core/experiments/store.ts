@@ -43,6 +43,11 @@ export async function newExperimentId(projectDir: string, name: string): Promise
   for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
 }
 
+/** The run of attempt `attempt` of job `index` of a study: what the queue, a Slurm task and `nmlab worker` all name it. */
+export function studyRunId(experimentId: string, index: number, attempt: number): string {
+  return `${experimentId}.j${String(index).padStart(4, '0')}.a${attempt}`;
+}
+
 /** Write a new experiment: the spec, its job graph, and a queue with every job pending. */
 export async function createExperiment(projectDir: string, spec: StudySpecInput, id?: string): Promise<{ file: ExperimentFile; queue: QueueFile }> {
   requireProject(projectDir);

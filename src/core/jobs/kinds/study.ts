@@ -32,7 +32,7 @@ import { writeJsonAtomic } from '../../fs/atomic';
 import { compareExperiment } from '../../experiments/compare';
 import { writeRunJson } from '../../runs/store';
 import { appendRunLog, setRunStatus } from '../../runs/files';
-import { experimentDir, readExperiment, readQueue } from '../../experiments/store';
+import { experimentDir, readExperiment, readQueue, studyRunId } from '../../experiments/store';
 import { resolveInside } from '../../projects/resolveInside';
 import { spectrumOfMatrix } from '../../spectrum';
 import type { FeatureSet } from '../../tuning/data';
@@ -298,23 +298,52 @@ export const run: JobRun<'study'> = async (spec, ctx) => {
   return result;
 };
 
+/** How {@link runStudyJob} runs a job in this process. */
+export interface StudyJobOptions {
+  /**
+   * The attempt to run; default: the latest one the queue started (queue.json). A requeued
+   * Slurm task runs one the queue has not recorded yet (`nmlab worker --attempt N`).
+   */
+  attempt?: number;
+  signal: AbortSignal;
+  /** Progress and log lines. */
+  out?: (line: string) => void;
+  /** Progress lines at most this often (ms; the last always); default: every one. */
+  progressEveryMs?: number;
+  /** The id the job's context reports under (a Slurm task's id); default: the run id. */
+  jobId?: string;
+}
+
 /**
- * Run one job of a study in this process, as its latest queued attempt (the queue, or a Slurm
- * submission, made the run folder): `nmlab worker --project DIR --study ID --job KEY`.
- * Progress and log lines go to `out`.
+ * Run one job of a study in this process, into the run folder of its attempt (the queue, a
+ * Slurm submission or a requeued task made it): what `nmlab worker --project DIR --study ID
+ * --job KEY [--attempt N]` runs (src/core/executors/task.ts).
  */
-export async function runStudyJob(projectDir: string, studyId: string, jobKey: string, signal: AbortSignal, out: (line: string) => void = () => undefined): Promise<unknown> {
+export async function runStudyJob(projectDir: string, studyId: string, jobKey: string, o: StudyJobOptions): Promise<unknown> {
   const exp = await readExperiment(projectDir, studyId);
-  const { entries } = await readQueue(projectDir, exp);
-  const entry = entries.find((e) => e.key === jobKey);
-  if (!entry) throw new NmlabError('NOT_FOUND', `study "${studyId}" has no job "${jobKey}"; see \`nmlab experiment status ${studyId}\``);
-  if (!entry.runId) throw new NmlabError('BAD_REQUEST', `job "${jobKey}" of study "${studyId}" has no run yet; the queue makes it when it starts the job (\`nmlab experiment resume ${studyId}\`)`);
+  const index = exp.jobs.findIndex((j) => j.key === jobKey);
+  if (index < 0) throw new NmlabError('NOT_FOUND', `study "${studyId}" has no job "${jobKey}"; see \`nmlab experiment status ${studyId}\``);
+  let attempt = o.attempt;
+  if (attempt === undefined) {
+    const entry = (await readQueue(projectDir, exp)).entries.find((e) => e.key === jobKey);
+    if (!entry?.runId) throw new NmlabError('BAD_REQUEST', `job "${jobKey}" of study "${studyId}" has no run yet; the queue makes it when it starts the job (\`nmlab experiment resume ${studyId}\`)`);
+    attempt = entry.attempts || 1;
+  }
+  const runId = studyRunId(exp.id, index, attempt);
+  const out = o.out ?? (() => undefined);
+  let last = 0;
   const ctx: JobContext = {
-    jobId: entry.runId,
-    signal,
-    progress: (done, total, message) => out(`${jobKey}: ${done}/${total}${message ? ` ${message}` : ''}`),
+    jobId: o.jobId ?? runId,
+    signal: o.signal,
+    progress: (done, total, message) => {
+      const now = Date.now();
+      if (o.progressEveryMs && now - last < o.progressEveryMs && done < total) return;
+      last = now;
+      out(`${jobKey}: ${done}/${total}${message ? ` ${message}` : ''}`);
+    },
+    // The job writes its metrics.jsonl itself.
     metric: () => undefined,
     log: (level, message) => out(`${level}: ${message}`),
   };
-  return run({ kind: 'study', projectDir, experimentId: studyId, jobKey, runId: entry.runId, attempt: entry.attempts || 1 }, ctx);
+  return run({ kind: 'study', projectDir, experimentId: studyId, jobKey, runId, attempt }, ctx);
 }
