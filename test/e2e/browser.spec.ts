@@ -5,25 +5,11 @@
  * pages to test-results/screenshots/.
  */
 import { expect, test } from '@playwright/test';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serveLab, type ServedLab } from './serve';
+import { SHOTS, useServedLab } from './serve';
 
-const shots = join(fileURLToPath(new URL('../..', import.meta.url)), 'test-results', 'screenshots');
-let lab: ServedLab;
-
-test.describe.configure({ mode: 'serial' });
-test.use({ viewport: { width: 1360, height: 900 } });
-
-test.beforeAll(async () => {
-  lab = await serveLab();
-  await mkdir(shots, { recursive: true });
-});
-
-test.afterAll(async () => {
-  await lab?.stop();
-});
+const lab = useServedLab();
 
 test('the page and its API refuse a browser without the token', async ({ browser }) => {
   const context = await browser.newContext();
@@ -99,7 +85,7 @@ test('a project created in the UI is on disk and listed again after a reload', a
   await expect(goneRow.getByTestId('recent-open')).toBeDisabled();
   await expect(page.getByTestId('recent-row')).toHaveCount(2);
 
-  await page.screenshot({ path: join(shots, 'projects.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'projects.png'), fullPage: true });
   expect(consoleErrors).toEqual([]);
 });
 
@@ -162,10 +148,10 @@ test('the Environment page runs the doctor and shows its measurements', async ({
   // A reload reads the same report back from the backend (env.lastReport).
   await page.reload();
   await expect(page.getByTestId('env-gflops')).toHaveText(String(await gflops.textContent()));
-  await page.screenshot({ path: join(shots, 'environment.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'environment.png'), fullPage: true });
   // The dark theme follows the system setting; keep a picture of it too.
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.reload();
   await expect(page.getByTestId('env-gflops')).toBeVisible();
-  await page.screenshot({ path: join(shots, 'environment-dark.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'environment-dark.png'), fullPage: true });
 });

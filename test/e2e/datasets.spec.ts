@@ -8,27 +8,12 @@
  * inspects its exported ONNX. Screenshots go to test-results/screenshots/{datasets,noise,corruptions,backbones}.png.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serveLab, type ServedLab } from './serve';
+import { ROOT, SHOTS, useServedLab } from './serve';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const shots = join(root, 'test-results', 'screenshots');
-const demo = join(root, 'resources', 'demo', 'fashion-mnist');
-let lab: ServedLab;
-
-test.describe.configure({ mode: 'serial' });
-test.use({ viewport: { width: 1360, height: 900 } });
-
-test.beforeAll(async () => {
-  lab = await serveLab();
-  await mkdir(shots, { recursive: true });
-});
-
-test.afterAll(async () => {
-  await lab?.stop();
-});
+const demo = join(ROOT, 'resources', 'demo', 'fashion-mnist');
+const lab = useServedLab();
 
 /** An int32 or uint8 vector from a .npy file (little-endian, C order), read independently of NMLab's reader. */
 async function readNpyVector(file: string): Promise<number[]> {
@@ -111,7 +96,7 @@ test('import through the wizard, add label noise, pre-train with a live loss cur
   await page.getByTestId('import-test-percent').fill('20');
   await expect(grid).toContainText('Ankle boot');
   await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
-  await page.screenshot({ path: join(shots, 'datasets.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'datasets.png'), fullPage: true });
 
   await page.getByTestId('import-run').click();
   const detail = page.getByTestId('dataset-detail');
@@ -153,7 +138,7 @@ test('import through the wizard, add label noise, pre-train with a live loss cur
   // Flipped labels are outlined among the sample images.
   expect(await page.locator('[data-testid=dataset-grid] canvas.marked').count()).toBeGreaterThan(0);
   await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
-  await page.screenshot({ path: join(shots, 'noise.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'noise.png'), fullPage: true });
 
   // The list shows the derived set under its parent.
   await expect(page.locator(`[data-testid=dataset-row][data-id="${noisyId}"]`)).toContainText('noise');
@@ -170,7 +155,7 @@ test('import through the wizard, add label noise, pre-train with a live loss cur
   // With 7 domains a cell shows 2 thumbnails: 10 classes × 7 domains × 2.
   await expect(oodGrid).toHaveAttribute('data-images', '140');
   await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
-  await page.screenshot({ path: join(shots, 'corruptions.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'corruptions.png'), fullPage: true });
 
   // Pre-train a tiny backbone (320 rows, batch 32, 2 epochs: 20 steps) on the clean set with γ = 10 %.
   await page.getByTestId('nav-backbones').click();
@@ -232,7 +217,7 @@ test('import through the wizard, add label noise, pre-train with a live loss cur
   await expect(page.getByTestId('pre-channels')).toHaveValue('1');
   await expect(page.getByTestId('pre-height')).toHaveValue('28');
   await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
-  await page.screenshot({ path: join(shots, 'backbones.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'backbones.png'), fullPage: true });
   // An unreadable model is reported with its name.
   await page.getByTestId('onnx-file').fill(join(demo, 'demo.json'));
   await page.getByTestId('onnx-inspect').click();

@@ -7,31 +7,12 @@
  * Screenshots: test-results/screenshots/demo-progress.png and demo.png.
  */
 import { expect, test } from '@playwright/test';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serveLab, type ServedLab } from './serve';
+import { SHOTS, useServedLab } from './serve';
 
-const shots = join(fileURLToPath(new URL('../..', import.meta.url)), 'test-results', 'screenshots');
-let lab: ServedLab;
-
-test.describe.configure({ mode: 'serial' });
-test.use({ viewport: { width: 1360, height: 900 } });
-
-test.beforeAll(async () => {
-  // serveLab passes our environment to the server, and the server to its job workers.
-  process.env.NMLAB_DEMO_QUICK = '1';
-  try {
-    lab = await serveLab();
-  } finally {
-    delete process.env.NMLAB_DEMO_QUICK;
-  }
-  await mkdir(shots, { recursive: true });
-});
-
-test.afterAll(async () => {
-  await lab?.stop();
-});
+// Quick sizes: the server passes this to its job workers, and the demo job kind reads it.
+const lab = useServedLab({ NMLAB_DEMO_QUICK: '1' });
 
 test('Open demo project runs the study with progress and opens the project', async ({ page }) => {
   test.setTimeout(900_000);
@@ -66,7 +47,7 @@ test('Open demo project runs the study with progress and opens the project', asy
   await expect(page.getByTestId('demo-progress')).toBeVisible();
   // Past the datasets and into the study's jobs, where the ETA has something to go on.
   await expect(page.getByTestId('demo-progress')).toContainText(/([1-9]|\d\d)\/\d+ jobs/, { timeout: 120_000 });
-  await page.screenshot({ path: join(shots, 'demo-progress.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'demo-progress.png'), fullPage: true });
 
   await expect(page.getByTestId('demo-opened')).toBeVisible({ timeout: 800_000 });
   await expect(page.getByTestId('demo-error')).toHaveCount(0);
@@ -98,7 +79,7 @@ test('Open demo project runs the study with progress and opens the project', asy
   await page.getByTestId('nav-projects').click();
   const manifest = JSON.parse(await readFile(join(dir, 'nmlab.json'), 'utf8')) as { name: string };
   await expect(page.getByTestId('current-project-name')).toHaveText(manifest.name);
-  await page.screenshot({ path: join(shots, 'demo.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'demo.png'), fullPage: true });
 
   // Again after a reload: the finished project opens at once, nothing is recomputed.
   await page.getByTestId('close-project').click();

@@ -8,28 +8,17 @@
  * Screenshots go to test-results/screenshots/.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serveLab, type ServedLab } from './serve';
+import { SHOTS, useServedLab } from './serve';
 import { makeFeatureProject } from '../integration/experiments-project';
 
-const shots = join(fileURLToPath(new URL('../..', import.meta.url)), 'test-results', 'screenshots');
-let lab: ServedLab;
+const lab = useServedLab();
 let project: string;
 
-test.describe.configure({ mode: 'serial' });
-test.use({ viewport: { width: 1360, height: 900 } });
-
 test.beforeAll(async () => {
-  lab = await serveLab();
-  await mkdir(shots, { recursive: true });
   project = join(lab.work, 'projects', 'features-study');
   await makeFeatureProject(project, join(lab.work, 'home'), { backbones: [{ id: 'g0', gamma: 0 }, { id: 'g30', gamma: 0.3 }], trainRows: 320 });
-});
-
-test.afterAll(async () => {
-  await lab?.stop();
 });
 
 /**
@@ -100,7 +89,7 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   await expect(page.getByTestId('study-name')).toHaveValue('UI noise study');
   await expect(page.getByTestId('pick-method-mlp')).not.toBeChecked();
   await expect(page.getByTestId('study-epochs')).toHaveValue('12');
-  await page.screenshot({ path: join(shots, 'experiment-builder.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'experiment-builder.png'), fullPage: true });
 
   await page.getByTestId('create-start').click();
   await expect(page).toHaveURL(/#\/experiments\/ui-noise-study$/);
@@ -110,7 +99,7 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   await expect(page.locator('[data-state="running"]').first()).toBeVisible({ timeout: 120_000 });
   await expect(page.getByTestId('live-loss')).toHaveAttribute('data-points', /^([3-9]|\d{2,})$/, { timeout: 120_000 });
   await expect(page.locator('[data-state="running"] [role="progressbar"]').first()).toBeVisible();
-  await page.screenshot({ path: join(shots, 'experiment-queue-live.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'experiment-queue-live.png'), fullPage: true });
 
   // Cancel one running fit (an NMTune one: the slowest, so it is still running when the click lands).
   const running = page.locator('tr[data-state="running"]', { hasText: '/nmtune/' }).first();
@@ -152,7 +141,7 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   await expect(page.getByTestId('run-loss')).toHaveAttribute('data-points', /^[1-9]\d*$/);
   await expect(page.getByTestId('run-spectrum')).toHaveAttribute('data-points', /^[1-9]\d*$/);
   await expect(page.getByTestId('run-log')).toContainText('done in');
-  await page.screenshot({ path: join(shots, 'experiment-run.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'experiment-run.png'), fullPage: true });
 
   // Compare: real numbers, equal to the results on disk.
   await page.goto(`${lab.origin}/#/experiments/ui-noise-study/compare`);
@@ -171,6 +160,6 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   const csv = await readFile(await (await download).path(), 'utf8');
   expect(csv.split('\n')[0]).toContain('accuracy_mean');
   expect(csv.trim().split('\n').length).toBeGreaterThan(1);
-  await page.screenshot({ path: join(shots, 'experiment-compare.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'experiment-compare.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

@@ -1,9 +1,11 @@
 /**
  * Starts the real built `nmlab serve` (browser mode) as a child process for the e2e tests,
- * with its own temporary NMLAB_HOME so the user's recent list is never touched.
+ * with its own temporary NMLAB_HOME so the user's recent list is never touched; and the set-up
+ * the browser-mode specs share ({@link useServedLab}).
  */
+import { test } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,11 +19,17 @@ export interface ServedLab {
   stop(): Promise<void>;
 }
 
-export async function serveLab(): Promise<ServedLab> {
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** Where the specs save their screenshots. */
+export const SHOTS = join(ROOT, 'test-results', 'screenshots');
+
+/** `env` is added to ours for the server, which passes it on to its job workers. */
+export async function serveLab(env: Record<string, string> = {}): Promise<ServedLab> {
   const work = await mkdtemp(join(tmpdir(), 'nmlab-e2e-'));
   const child: ChildProcess = spawn(process.execPath, ['bin/nmlab.mjs', 'serve', '--port', '0', '--json'], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env: { ...process.env, NMLAB_HOME: join(work, 'home') },
+    cwd: ROOT,
+    env: { ...process.env, ...env, NMLAB_HOME: join(work, 'home') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -56,5 +64,43 @@ export async function serveLab(): Promise<ServedLab> {
       }
       await rm(work, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The set-up of a browser-mode spec: its tests run in order, on a 1360×900 page, against one
+ * served lab started before the first (with `env`, see {@link serveLab}) and stopped after the
+ * last; the screenshot folder exists. Call it at the top of the spec; the returned lab reads
+ * the running one (its fields are there from the spec's first hook on).
+ */
+export function useServedLab(env: Record<string, string> = {}): ServedLab {
+  let lab: ServedLab | null = null;
+  const running = (): ServedLab => {
+    if (!lab) throw new Error('the served lab starts in beforeAll; use it in hooks and tests');
+    return lab;
+  };
+  test.describe.configure({ mode: 'serial' });
+  test.use({ viewport: { width: 1360, height: 900 } });
+  test.beforeAll(async () => {
+    lab = await serveLab(env);
+    await mkdir(SHOTS, { recursive: true });
+  });
+  test.afterAll(async () => {
+    await lab?.stop();
+  });
+  return {
+    get url() {
+      return running().url;
+    },
+    get origin() {
+      return running().origin;
+    },
+    get token() {
+      return running().token;
+    },
+    get work() {
+      return running().work;
+    },
+    stop: () => running().stop(),
   };
 }

@@ -16,40 +16,20 @@
 import { expect, test, type Page } from '@playwright/test';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { serveLab, type ServedLab } from './serve';
+import { ROOT, SHOTS, useServedLab } from './serve';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const shots = join(root, 'test-results', 'screenshots');
 const debian = '/usr/share/datasets/fashion-mnist';
-const fmnist = existsSync(join(debian, 't10k-images-idx3-ubyte.gz')) ? debian : join(root, 'resources', 'demo', 'fashion-mnist');
-const onnx = join(root, 'test', 'e2e', 'fixtures', 'fmnist_cnn.onnx');
-let lab: ServedLab;
-
-test.describe.configure({ mode: 'serial' });
-test.use({ viewport: { width: 1360, height: 900 } });
-
-test.beforeAll(async () => {
-  // The app's demo job uses the same quick sizes as the CLI run of test 2 (it reads this).
-  process.env.NMLAB_DEMO_QUICK = '1';
-  try {
-    lab = await serveLab();
-  } finally {
-    delete process.env.NMLAB_DEMO_QUICK;
-  }
-  await mkdir(shots, { recursive: true });
-});
-
-test.afterAll(async () => {
-  await lab?.stop();
-});
+const fmnist = existsSync(join(debian, 't10k-images-idx3-ubyte.gz')) ? debian : join(ROOT, 'resources', 'demo', 'fashion-mnist');
+const onnx = join(ROOT, 'test', 'e2e', 'fixtures', 'fmnist_cnn.onnx');
+// The app's demo job uses the same quick sizes as the CLI run of test 2 (it reads this).
+const lab = useServedLab({ NMLAB_DEMO_QUICK: '1' });
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
 /** Method and ID test accuracy of every tuning result in a project's runs. */
@@ -228,7 +208,7 @@ test('browser mode on the folder `nmlab demo` made: the study in Experiments, ru
   test.setTimeout(900_000);
   const demo = join(lab.work, 'nmlab-demo');
   await promisify(execFile)(process.execPath, ['bin/nmlab.mjs', 'demo', '--quick', '--out', demo], {
-    cwd: root,
+    cwd: ROOT,
     env: { ...process.env, NMLAB_HOME: join(lab.work, 'home') },
     timeout: 720_000,
   });
