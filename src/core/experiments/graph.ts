@@ -33,6 +33,7 @@ import { NmlabError } from '../../shared/errors';
 import { readDatasetManifest, listDatasets } from '../datasets/store';
 import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest } from '../features/backbone';
 import { backboneIdFor } from '../pretrain/backbone';
+import { scheduleJobs } from './eta';
 import { resolveInside } from '../projects/resolveInside';
 
 /** 16 hex digits of the sha256 of a JSON value with sorted keys: ids of things made from it. */
@@ -332,12 +333,18 @@ export async function projectFacts(projectDir: string): Promise<ProjectFacts> {
   return { datasets, backbones };
 }
 
-/** Prior cost of one job of each stage in seconds (one core, small data); the queue learns real ones. */
-export const PRIOR_SECONDS: Record<StudyJob['stage'], number> = { noise: 2, pretrain: 60, domains: 5, features: 10, spectrum: 3, tune: 8, aggregate: 2 };
-
-/** Check a spec against the project and expand it, without writing anything. */
-export async function planStudy(projectDir: string, spec: StudySpec, concurrency = 1): Promise<StudyPlan> {
+/**
+ * Check a spec against the project and expand it, without writing anything. With `estimate`,
+ * `etaSeconds` is the queue's schedule of the whole graph at those stage costs and concurrency
+ * (./eta.ts); without, null.
+ */
+export async function planStudy(projectDir: string, spec: StudySpec, estimate?: { costs: Record<StudyJob['stage'], number>; concurrency: number }): Promise<StudyPlan> {
   const { jobs, notes } = expandStudy(spec, await projectFacts(projectDir));
-  const total = jobs.reduce((s, j) => s + PRIOR_SECONDS[j.stage], 0);
-  return { jobs, stages: stageCounts(jobs), etaSeconds: total / Math.max(1, concurrency), notes };
+  const etaSeconds = estimate
+    ? scheduleJobs(
+        jobs.map((j) => ({ key: j.key, seconds: estimate.costs[j.stage], deps: j.deps, state: 'pending', priority: spec.priority, order: j.index })),
+        { concurrency: estimate.concurrency },
+      ).makespan
+    : null;
+  return { jobs, stages: stageCounts(jobs), etaSeconds, notes };
 }

@@ -29,11 +29,12 @@ import type {
   QueueJobState,
 } from '../../shared/contract/experiments';
 import type { JobEvent, JobInfo, JobSpecInput } from '../../shared/contract/jobs';
-import type { StudyJob, StudyPlan, StudySpecInput } from '../../shared/contract/study';
+import type { StudyPlan, StudySpecInput } from '../../shared/contract/study';
 import type { SlurmTaskView } from '../../shared/contract/executors';
 import { NmlabError } from '../../shared/errors';
 import { compareExperiment } from './compare';
-import { PRIOR_SECONDS, planStudy } from './graph';
+import { planStudy } from './graph';
+import { measuredSamples, scheduleJobs, stageCosts, type EtaJob, type StageSample } from './eta';
 import { createRun, runFinished } from '../runs/store';
 import { markInterrupted, readRunStatus, setRunStatus, appendRunLog } from '../runs/files';
 import { parseStudySpec } from './spec';
@@ -95,8 +96,8 @@ interface Active {
   entries: QueueEntry[];
   running: Map<string, Running>;
   progress: Map<string, LiveProgress>;
-  /** Seconds of the jobs finished in this session, per stage (for the experiment's ETA). */
-  durations: Map<StudyJob['stage'], number[]>;
+  /** Measured job durations of the project's other studies, read at start (costs this study has not measured yet). */
+  projectSamples: StageSample[];
   /** Job index by key. */
   index: Map<string, number>;
   saving: Promise<void>;
@@ -111,6 +112,21 @@ const NOT_RUN = 'not run:';
 
 function activeKey(projectDir: string, id: string): string {
   return `${projectDir}\u0000${id}`;
+}
+
+/** Measured durations of the succeeded jobs of the project's studies (but `except`), for stage costs. */
+async function projectSamples(projectDir: string, except?: string): Promise<StageSample[]> {
+  const out: StageSample[] = [];
+  for (const id of await listExperimentIds(projectDir).catch(() => [] as string[])) {
+    if (id === except) continue;
+    try {
+      const exp = await readExperiment(projectDir, id);
+      out.push(...measuredSamples(exp.jobs, (await readQueue(projectDir, exp)).entries));
+    } catch {
+      /* a damaged study measures nothing */
+    }
+  }
+  return out;
 }
 
 function counts(entries: QueueEntry[]): QueueCounts {
@@ -170,7 +186,7 @@ export class ExperimentService {
 
   /** Check a spec against the project and expand it, writing nothing (the builder's preview). */
   async plan(projectDir: string, spec: StudySpecInput): Promise<StudyPlan> {
-    return planStudy(projectDir, parseStudySpec(spec, 'the study spec'), this.concurrency);
+    return planStudy(projectDir, parseStudySpec(spec, 'the study spec'), { costs: stageCosts([], await projectSamples(projectDir)), concurrency: this.concurrency });
   }
 
   /** Write a new experiment (every job pending); it runs once started. */
@@ -241,32 +257,35 @@ export class ExperimentService {
   }
 
   /**
-   * Remaining time: running jobs finish by their own ETA (else their stage's mean less the time
-   * spent); pending ones take the mean duration of their stage's jobs finished in this session
-   * (a prior cost until one has), `concurrency` at a time. Dependencies are not modelled: this
-   * is the time if every slot stays busy.
+   * Remaining time of a study: when its last job ends in the queue's schedule of every study
+   * this process runs (./eta.ts), at this study's measured stage costs (the project's, then
+   * priors, where it has none).
    */
   private eta(a: Active): number | null {
-    const cost = (stage: StudyJob['stage']): number => {
-      const d = a.durations.get(stage);
-      return d?.length ? d.reduce((s, x) => s + x, 0) / d.length : PRIOR_SECONDS[stage];
-    };
     const now = Date.now();
-    let work = 0;
-    let count = 0;
-    for (const e of a.entries) {
-      const stage = a.exp.jobs[a.index.get(e.key)!].stage;
-      if (e.state === 'pending') {
-        work += cost(stage);
-        count++;
-      } else if (e.state === 'running') {
-        const r = a.running.get(e.key);
-        work += a.progress.get(e.key)?.etaSeconds ?? Math.max(0, cost(stage) - (r ? (now - r.startedAt) / 1000 : 0));
-        count++;
-      }
+    const jobs: EtaJob[] = [];
+    for (const b of this.active.values()) {
+      const costs = stageCosts(measuredSamples(b.exp.jobs, b.entries), b.projectSamples);
+      const id = (key: string) => `${b.order}\u0000${key}`;
+      b.entries.forEach((e, index) => {
+        const job = b.exp.jobs[b.index.get(e.key)!];
+        const r = b.running.get(e.key);
+        jobs.push({
+          key: id(e.key),
+          seconds: costs[job.stage],
+          deps: job.deps.map(id),
+          state: e.state,
+          priority: e.priority,
+          // The queue's tie-break: older study first, then job order.
+          order: b.order * 1e7 + index,
+          ...(e.state === 'running' ? { elapsedSeconds: r ? (now - r.startedAt) / 1000 : 0, remainingSeconds: b.progress.get(e.key)?.etaSeconds ?? null } : {}),
+        });
+      });
     }
-    if (count === 0) return 0;
-    return work / Math.max(1, Math.min(this.concurrency, count));
+    const { finish } = scheduleJobs(jobs, { concurrency: this.concurrency });
+    let last = 0;
+    for (const e of a.entries) last = Math.max(last, finish.get(`${a.order}\u0000${e.key}`) ?? 0);
+    return last;
   }
 
   // ---- running ----------------------------------------------------------------------------
@@ -287,7 +306,8 @@ export class ExperimentService {
       await acquireLock(projectDir, id);
       try {
         const entries = await this.recover(projectDir, exp, (await readQueue(projectDir, exp)).entries);
-        a = { projectDir, exp, entries, running: new Map(), progress: new Map(), durations: new Map(), index: new Map(exp.jobs.map((j, i) => [j.key, i])), saving: Promise.resolve(), dirty: false, order: this.orderSeq++, waiters: [] };
+        const others = await projectSamples(projectDir, id);
+        a = { projectDir, exp, entries, running: new Map(), progress: new Map(), projectSamples: others, index: new Map(exp.jobs.map((j, i) => [j.key, i])), saving: Promise.resolve(), dirty: false, order: this.orderSeq++, waiters: [] };
       } catch (err) {
         await releaseLock(projectDir, id);
         throw err;
@@ -602,13 +622,10 @@ export class ExperimentService {
 
   private async settle(a: Active, key: string, state: 'succeeded' | 'failed' | 'cancelled', error: { code: string; message: string } | null): Promise<void> {
     const e = a.entries.find((x) => x.key === key)!;
-    const slot = a.running.get(key);
     a.running.delete(key);
     const runId = e.runId!;
     if (state === 'succeeded') {
       e.state = 'succeeded';
-      const stage = a.exp.jobs[a.index.get(key)!].stage;
-      if (slot) a.durations.set(stage, [...(a.durations.get(stage) ?? []), (Date.now() - slot.startedAt) / 1000]);
     } else if (this.disposing || error?.code === 'WORKER_CRASHED') {
       e.state = 'interrupted';
       await markInterrupted(a.projectDir, runId, error?.message ?? 'the queue shut down while this job ran').catch(() => undefined);

@@ -98,7 +98,7 @@ export const ExperimentSummary = z.object({
   counts: QueueCounts,
   /** Whether a queue in this process is running it now. */
   active: z.boolean(),
-  /** Seconds until every job is done, from the running jobs' ETAs and the mean job time; null when unknown. */
+  /** Seconds until every job that can still run is done: the queue's schedule of the job graph (src/core/experiments/eta.ts); null when no queue here runs it. */
   etaSeconds: z.number().nullable(),
 });
 export type ExperimentSummary = z.infer<typeof ExperimentSummary>;

@@ -312,7 +312,7 @@ export type StageCounts = z.infer<typeof StageCounts>;
 export const StudyPlan = z.object({
   jobs: z.array(StudyJob),
   stages: StageCounts,
-  /** Seconds on this machine from measured stage costs (none measured yet: prior costs); null when unknown. */
+  /** Seconds the queue's schedule of the graph takes at its concurrency, from the project's measured stage costs (priors where none); null when unknown. */
   etaSeconds: z.number().nullable(),
   /** Things the spec will do that a person should know (an existing backbone reused, γ unknown, ...). */
   notes: z.array(z.string()),
