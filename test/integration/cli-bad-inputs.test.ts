@@ -86,10 +86,9 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
-/** The CLI's environment as a user has it: without vitest's variables (src/core/tf/gradients.ts reads VITEST). */
+/** The CLI's environment: its own home, no debug output. */
 function cliEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
-  return { ...env, NMLAB_HOME: home, NMLAB_DEBUG: '' };
+  return { ...process.env, NMLAB_HOME: home, NMLAB_DEBUG: '' };
 }
 
 function nmlab(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -22,9 +22,7 @@ let project: string;
 function demo(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'src', 'cli', 'main.ts'), 'demo', ...args], {
     cwd: tmp,
-    // A plain Node process, as users run it: src/core/tf/gradients.ts reads VITEST to tell
-    // whether vitest's module transform is present, so vitest's markers must not leak in.
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST'))), NMLAB_HOME: join(tmp, 'home') },
+    env: { ...process.env, NMLAB_HOME: join(tmp, 'home') },
     encoding: 'utf8',
     timeout: 900_000,
   });

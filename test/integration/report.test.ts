@@ -71,8 +71,7 @@ interface DiskResults {
 function nmlab(args: string[], env: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [tsxCli, join(root, 'src', 'cli', 'main.ts'), ...args], {
     cwd: tmp,
-    // Plain Node, as a user runs it: without vitest's markers (src/core/tf/gradients.ts reads VITEST).
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST'))), NMLAB_HOME: join(tmp, 'home'), ...env },
+    env: { ...process.env, NMLAB_HOME: join(tmp, 'home'), ...env },
     encoding: 'utf8',
     timeout: 280_000,
     maxBuffer: 64 << 20,
