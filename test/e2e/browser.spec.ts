@@ -7,7 +7,7 @@
 import { expect, test } from '@playwright/test';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SHOTS, useServedLab } from './serve';
+import { SHOTS, useServedLab, watchStates } from './serve';
 
 const lab = useServedLab();
 
@@ -95,28 +95,15 @@ test('the Environment page runs the doctor and shows its measurements', async ({
   await expect(page).toHaveURL(/#\/environment$/);
   await expect(page.getByTestId('env-empty')).toBeVisible();
 
-  // Note every progress bar state the page shows, however briefly (a fast machine may finish
-  // the job before a poll would see the bar).
-  await page.evaluate(() => {
-    const g = globalThis as unknown as {
-      __progress: string[];
-      document: { body: unknown; querySelector(s: string): { getAttribute(n: string): string | null } | null };
-      MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
-    };
-    g.__progress = [];
-    new g.MutationObserver(() => {
-      const bar = g.document.querySelector('[data-testid=env-progress]');
-      const now = bar?.getAttribute('aria-valuenow');
-      if (now != null && g.__progress[g.__progress.length - 1] !== now) g.__progress.push(now);
-    }).observe(g.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-  });
+  // Every progress value the bar shows, however briefly.
+  const progress = await watchStates(page, { pct: { testid: 'env-progress', attribute: 'aria-valuenow' } });
   await page.getByTestId('env-run').click();
   const gflops = page.getByTestId('env-gflops');
   await expect(gflops).toBeVisible({ timeout: 150_000 });
   await expect(page.getByTestId('env-progress')).toHaveCount(0);
   await expect(page.getByTestId('env-error')).toHaveCount(0);
 
-  const seen = await page.evaluate(() => (globalThis as unknown as { __progress: string[] }).__progress.map(Number));
+  const seen = (await progress.read()).flatMap((s) => (s.pct === null ? [] : [Number(s.pct)]));
   expect(seen.length, `progress values seen: ${seen}`).toBeGreaterThan(1);
   expect(Math.max(...seen)).toBeGreaterThan(0);
 

@@ -10,7 +10,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, SHOTS, useServedLab } from './serve';
+import { ROOT, SHOTS, useServedLab, watchStates } from './serve';
 
 const demo = join(ROOT, 'resources', 'demo', 'fashion-mnist');
 const lab = useServedLab();
@@ -165,26 +165,16 @@ test('import through the wizard, add label noise, pre-train with a live loss cur
   await page.getByTestId('pretrain-epochs').fill('2');
   await page.getByTestId('pretrain-batch').fill('32');
   await page.getByTestId('pretrain-limit').fill('320');
-  // Note every point count the live chart shows while the job runs.
-  await page.evaluate(() => {
-    const g = globalThis as unknown as {
-      __points: number[];
-      document: { body: unknown; querySelector(s: string): { getAttribute(n: string): string | null } | null };
-      MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
-    };
-    g.__points = [];
-    new g.MutationObserver(() => {
-      const job = g.document.querySelector('[data-testid=pretrain-job]');
-      const chart = g.document.querySelector('[data-testid=pretrain-loss-chart]');
-      const n = Number(chart?.getAttribute('data-points') ?? '0');
-      if (job?.getAttribute('data-state') === 'running' && g.__points[g.__points.length - 1] !== n) g.__points.push(n);
-    }).observe(g.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-  });
+  // Every point count the live chart shows while the job runs.
+  const states = await watchStates(page, { state: { testid: 'pretrain-job', attribute: 'data-state' }, points: { testid: 'pretrain-loss-chart', attribute: 'data-points' } });
   await page.getByTestId('pretrain-start').click();
   const job = page.getByTestId('pretrain-job').first();
   await expect(job).toBeVisible();
   await expect(job).toHaveAttribute('data-state', 'succeeded', { timeout: 240_000 });
-  const seen = (await page.evaluate(() => (globalThis as unknown as { __points: number[] }).__points)) as number[];
+  const seen = (await states.read())
+    .filter((s) => s.state === 'running')
+    .map((s) => Number(s.points ?? '0'))
+    .filter((n, i, all) => i === 0 || all[i - 1] !== n);
   // The curve grew while the job was running: several distinct, increasing point counts.
   expect(seen.filter((n) => n > 0).length, `points seen while running: ${seen}`).toBeGreaterThan(1);
   expect(seen).toEqual([...seen].sort((a, b) => a - b));

@@ -3,7 +3,7 @@
  * with its own temporary NMLAB_HOME so the user's recent list is never touched; and the set-up
  * the browser-mode specs share ({@link useServedLab}).
  */
-import { test } from '@playwright/test';
+import { test, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,4 +103,38 @@ export function useServedLab(env: Record<string, string> = {}): ServedLab {
     },
     stop: () => running().stop(),
   };
+}
+
+/** What {@link watchStates} notes of one element: an attribute, or its text (white space folded) when none is named. */
+export interface WatchedField {
+  testid: string;
+  attribute?: string;
+}
+
+/**
+ * Note every distinct state of some elements while the page runs, however briefly (a fast
+ * machine may finish a job before a poll would see it): a state maps each field's name to
+ * its value (null while its element is absent) and is noted whenever one changes and at least
+ * one is there. `read()` returns the states noted so far, in order.
+ */
+export async function watchStates<K extends string>(page: Page, fields: Record<K, WatchedField>): Promise<{ read(): Promise<Array<Record<K, string | null>>> }> {
+  await page.evaluate((fields) => {
+    const g = globalThis as unknown as {
+      __states: Array<Record<string, string | null>>;
+      document: { body: unknown; querySelector(s: string): { getAttribute(n: string): string | null; textContent: string | null } | null };
+      MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
+    };
+    g.__states = [];
+    new g.MutationObserver(() => {
+      const state: Record<string, string | null> = {};
+      for (const [name, f] of Object.entries(fields)) {
+        const el = g.document.querySelector(`[data-testid=${f.testid}]`);
+        state[name] = !el ? null : f.attribute ? el.getAttribute(f.attribute) : (el.textContent ?? '').replace(/\s+/g, ' ').trim();
+      }
+      const last = g.__states[g.__states.length - 1];
+      const changed = !last || Object.keys(state).some((k) => last[k] !== state[k]);
+      if (changed && Object.values(state).some((v) => v !== null)) g.__states.push(state);
+    }).observe(g.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  }, fields as Record<string, WatchedField>);
+  return { read: () => page.evaluate(() => (globalThis as unknown as { __states: Array<Record<K, string | null>> }).__states) };
 }
