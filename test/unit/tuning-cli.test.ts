@@ -93,20 +93,27 @@ describe('nmlab tune', () => {
     expect(compare.rows[0].accuracy.mean).toBe(stored.test!.accuracy);
   }, 120_000);
 
-  it('--project: Ctrl-C cancels the study job on the queue and exits 130, the run saved as cancelled', async () => {
+  it('--project: Ctrl-C (SIGINT to the whole process group, the worker too) cancels the study job on the queue and exits 130, the run saved as cancelled', async () => {
     const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
     await writeFile(join(project, 'nmlab.json'), '{}');
+    // Detached: the CLI leads its own process group, as a terminal's foreground job does.
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'tune', ...files, '--method', 'nmtune', '--epochs', '400', '--project', project], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let err = '';
+    let sent = false;
     child.stderr.on('data', (b: Buffer) => {
       err += b.toString();
-      // A few epochs in (the worker runs), Ctrl-C: SIGINT to the CLI process only.
-      if (/epoch 3\//.test(err) && !child.killed) child.kill('SIGINT');
+      // A few epochs in (the worker runs), Ctrl-C: SIGINT to every process of the group, as a terminal sends it.
+      if (/epoch 3\//.test(err) && !sent) {
+        sent = true;
+        process.kill(-child.pid!, 'SIGINT');
+      }
     });
     const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    expect(sent).toBe(true);
     expect(code).toBe(130);
     expect(err).toMatch(/tuning nmtune cancelled at step \d+ of 1600 .*; study (\S+): `nmlab experiment resume \1 --project/);
     const [id] = await readdir(join(project, 'experiments'));

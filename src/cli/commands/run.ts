@@ -23,7 +23,9 @@ processes, N at a time (default: cores − 1), each job once its dependencies ar
 Progress goes to stderr; the final state (and, with --json, the whole study) to stdout. Exit
 code 0 when every job succeeded, 1 otherwise (the failed jobs and why are printed).
 --plan only checks the spec against the project and prints the jobs per stage.
-Resume an interrupted study with \`nmlab experiment resume ID --project DIR\`; compare with
+Ctrl-C (local executor) cancels the study's running and pending jobs (each running one stops
+after its current step, its run saved as cancelled) and exits 130; \`nmlab experiment resume ID
+--project DIR\` runs them again, as it resumes an interrupted study; compare with
 \`nmlab experiment compare ID --project DIR\`.
 --executor slurm submits the jobs to Slurm instead (an sbatch array per stage; the project must
 be on a filesystem the compute nodes share) with the project's profile NAME
@@ -157,27 +159,52 @@ export const runCommand: Command = {
         .filter(([, n]) => n > 0)
         .map(([stage, n]) => `${n} ${stage}`)
         .join(', ');
-    const d = await runStudy(projectDir, spec, {
-      id: stringOpt(args, 'id'),
-      concurrency,
-      executor: executor.data,
-      profile,
-      onEvent: progressPrinter(io.err),
-      onPlan: (plan) => {
-        for (const note of plan.notes) io.err(`note: ${note}\n`);
-        if (args.values.plan !== true) return true;
-        if (args.values.json === true) printJson(io, plan);
-        else io.out(`${plan.jobs.length} jobs: ${stagesOf(plan)}\n${plan.jobs.map((j) => `  ${j.key}${j.deps.length ? `  ← ${j.deps.length} dep${j.deps.length > 1 ? 's' : ''}` : ''}`).join('\n')}\n`);
-        return false;
-      },
-      onCreated: (created, plan, n) => io.err(`study ${created.summary.id}: ${created.jobs.length} jobs (${stagesOf(plan)}), ${executor.data === 'slurm' ? 'on Slurm' : `${n} at a time`}\n`),
-    });
+    // Ctrl-C (local queue): cancel the study's running and pending jobs, then say how to carry
+    // on. The forked workers ignore the SIGINT the terminal sends them too (src/core/jobs/worker.ts);
+    // a second Ctrl-C ends this process at once. On Slurm the jobs are not ours to stop: this
+    // process just ends and they keep running there.
+    const ctl = new AbortController();
+    let studyId: string | null = null;
+    const onSigint = () => {
+      io.err(`Ctrl-C: cancelling${studyId ? ` study ${studyId}` : ''}; the running jobs stop after their current step (Ctrl-C again to quit at once)\n`);
+      ctl.abort();
+    };
+    if (executor.data === 'local') process.once('SIGINT', onSigint);
+    let d: Awaited<ReturnType<typeof runStudy>>;
+    try {
+      d = await runStudy(projectDir, spec, {
+        signal: ctl.signal,
+        id: stringOpt(args, 'id'),
+        concurrency,
+        executor: executor.data,
+        profile,
+        onEvent: progressPrinter(io.err),
+        onPlan: (plan) => {
+          for (const note of plan.notes) io.err(`note: ${note}\n`);
+          if (args.values.plan !== true) return true;
+          if (args.values.json === true) printJson(io, plan);
+          else io.out(`${plan.jobs.length} jobs: ${stagesOf(plan)}\n${plan.jobs.map((j) => `  ${j.key}${j.deps.length ? `  ← ${j.deps.length} dep${j.deps.length > 1 ? 's' : ''}` : ''}`).join('\n')}\n`);
+          return false;
+        },
+        onCreated: (created, plan, n) => {
+          studyId = created.summary.id;
+          io.err(`study ${created.summary.id}: ${created.jobs.length} jobs (${stagesOf(plan)}), ${executor.data === 'slurm' ? 'on Slurm' : `${n} at a time`}\n`);
+        },
+      });
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
     if (!d) return 0;
     const { code, text } = finalReport(d);
     if (args.values.json === true) {
       printJson(io, d);
       if (code !== 0) io.err(text);
     } else io.out(text);
+    if (ctl.signal.aborted) {
+      // Cancelled jobs (and the ones blocked behind them) run again on resume.
+      io.err(`cancelled: \`nmlab experiment resume ${d.summary.id} --project ${projectDir}\` runs the study's unfinished jobs\n`);
+      return 130;
+    }
     return code;
   },
 };

@@ -6,6 +6,8 @@
  * Sequence: send `ready`; receive `start`; run the kind; send progress/metric/log while it
  * runs; send exactly one `done` or `error`; exit. A `cancel` aborts the job's signal.
  */
+// First: a terminal's Ctrl-C reaches this process too; the parent decides what it means.
+import './ignoreSigint';
 import { format } from 'node:util';
 import { jobKinds, type JobContext } from './kinds/index';
 import { isParentMessage, type WorkerMessage, type ParentMessage } from './protocol';

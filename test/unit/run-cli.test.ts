@@ -1,0 +1,72 @@
+/** `nmlab run SPEC --project DIR` in a terminal: Ctrl-C cancels the study on its queue. */
+import { describe, it, expect } from 'vitest';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+
+const fixtures = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
+
+/** A cheap study: two fits on embedding files (nmtune long enough to be stopped), and the aggregate. */
+const SPEC = `name: Ctrl-C study
+backbones: [{ id: files, gamma: 0 }]
+embeddings:
+  - id: fit
+    train: { features: embeddings/train_x.npy, labels: embeddings/train_y.npy }
+    test: { features: embeddings/test_x.npy, labels: embeddings/test_y.npy }
+methods:
+  - { method: nmtune, params: { epochs: 400 } }
+  - { method: lp, params: { epochs: 400 } }
+`;
+
+describe('nmlab run', () => {
+  it('Ctrl-C (SIGINT to the whole process group, workers too) cancels the running and pending jobs, prints the resume command, exits 130', async () => {
+    const project = await mkdtemp(join(tmpdir(), 'nmlab-run-'));
+    await writeFile(join(project, 'nmlab.json'), '{}');
+    await mkdir(join(project, 'embeddings'));
+    for (const [from, to] of [['lp_train_x', 'train_x'], ['lp_train_y', 'train_y'], ['lp_test_x', 'test_x'], ['lp_test_y', 'test_y']]) await copyFile(join(fixtures, `${from}.npy`), join(project, 'embeddings', `${to}.npy`));
+    await writeFile(join(project, 'spec.yaml'), SPEC);
+    // Detached: the CLI leads its own process group, as a terminal's foreground job does.
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'run', join(project, 'spec.yaml'), '--project', project, '--concurrency', '1'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+
+    // Once the first fit has written epochs (its worker is well into the job), Ctrl-C.
+    const deadline = Date.now() + 60_000;
+    let running: string | null = null;
+    while (!running && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      for (const run of await readdir(join(project, 'runs')).catch(() => [] as string[])) {
+        const points = await readFile(join(project, 'runs', run, 'metrics.jsonl'), 'utf8').catch(() => '');
+        if (points.split('\n').filter((l) => l.includes('"epoch"')).length >= 2) running = run;
+      }
+    }
+    expect(running, err).not.toBeNull();
+    process.kill(-child.pid!, 'SIGINT');
+    const code = await exited;
+    expect(code, err).toBe(130);
+
+    const [id] = await readdir(join(project, 'experiments'));
+    expect(err).toContain(`\`nmlab experiment resume ${id} --project ${project}\``);
+    const exp = JSON.parse(await readFile(join(project, 'experiments', id, 'experiment.json'), 'utf8'));
+    expect(exp.jobs.map((j: { stage: string }) => j.stage)).toEqual(['tune', 'tune', 'aggregate']);
+    const queue = JSON.parse(await readFile(join(project, 'experiments', id, 'queue.json'), 'utf8'));
+    // The running fit stopped after its step and is cancelled (not interrupted: its worker lived
+    // through the SIGINT); the pending fit and the aggregate never started.
+    expect(queue.entries.map((e: { state: string }) => e.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    const started = queue.entries.filter((e: { runId: string | null }) => e.runId !== null);
+    expect(started.map((e: { runId: string }) => e.runId)).toEqual([running]);
+    expect(JSON.parse(await readFile(join(project, 'runs', running!, 'status.json'), 'utf8')).status).toBe('cancelled');
+    expect(out).toMatch(new RegExp(`^${id}: 0 of 3 jobs succeeded \\(0 failed, 3 cancelled, 0 interrupted, 0 pending\\)`));
+    // The queue let go of the study.
+    expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
+  }, 120_000);
+});
