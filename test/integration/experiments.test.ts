@@ -69,6 +69,18 @@ defaults: { epochs: 3 }
     expect(jobs.at(-1)).toMatchObject({ key: 'aggregate', deps: tunes.map((t) => t.key) });
   });
 
+  it('η on embedding tasks: each η a tune job of its own (key and column label carry it), drawn inside the fit with etaNoise', () => {
+    const spec = parseStudyText(`${yaml}eta: [0, 0.2]\netaNoise: { semantics: other-class, seed: 5 }\n`, 'spec.yaml');
+    const tunes = expandStudy(spec, noFacts).jobs.filter((j): j is TuneStudyJob => j.stage === 'tune');
+    expect(tunes.length).toBe(2 * 2 * 2 * 3 * 2);
+    const at = (eta: number) => tunes.find((j) => j.backbone === 'g0' && j.label.startsWith('lp') && j.fraction === 1 && j.seed === 1 && j.eta === eta)!;
+    expect(at(0)).toMatchObject({ key: 'tune/g0/synth/lp/f1/s1/eta0', label: 'lp', params: { epochs: 3 } });
+    expect(at(0).params.downstreamNoise).toBeUndefined();
+    expect(at(0.2)).toMatchObject({ key: 'tune/g0/synth/lp/f1/s1/eta20', label: 'lp-eta20', title: expect.stringContaining('η=20 %'), params: { epochs: 3, downstreamNoise: { eta: 0.2, semantics: 'other-class', seed: 5 } } });
+    // The labels files are as given: η changes only what the fit trains on, not the sets.
+    expect(at(0.2).train).toEqual(at(0).train);
+  });
+
   it('names the key, what was expected and a fix', () => {
     const raw = { name: 'x', backbones: [{ id: 'g0' }], tasks: [{ id: 't', dataset: 'd' }], methods: [{ method: 'lp' }] };
     expect(() => parseStudySpec({ ...raw, extra: 1 }, 'spec.yaml')).toThrow(/spec\.yaml is not a valid study spec:\n {2}extra: unknown key/);

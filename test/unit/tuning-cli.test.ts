@@ -124,6 +124,42 @@ describe('nmlab tune', () => {
     expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
   }, 120_000);
 
+  it('--project with downstream noise: η is the study\'s η axis, so the job key, the compare column and the result say η 20 %, and the fit equals the direct one', async () => {
+    const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
+    await writeFile(join(project, 'nmlab.json'), '{}');
+    const flags = [...files, '--method', 'lp', '--epochs', '5', '--seed', '2', '--downstream-noise-eta', '0.2', '--downstream-noise-semantics', 'other-class', '--downstream-noise-seed', '7'];
+    const r = await tune([...flags, '--project', project, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const noise = j.result.downstreamNoise;
+    // other-class: every drawn label changes, so exactly round(0.2 · 500) of the 500 rows flip.
+    expect(noise).toMatchObject({ eta: 0.2, semantics: 'other-class', seed: 7, rows: 500, flipped: 100, realisedFlipRate: 0.2 });
+    expect(j.result.params.downstreamNoise).toEqual({ eta: 0.2, semantics: 'other-class', seed: 7 });
+
+    // The study: η on its axis (spec and job), the job key and the column label carry 20 %.
+    const study = JSON.parse(await readFile(join(project, 'experiments', j.studyId, 'experiment.json'), 'utf8'));
+    expect(study.spec).toMatchObject({ eta: [0.2], etaNoise: { semantics: 'other-class', seed: 7 } });
+    expect(study.spec.methods[0].params.downstreamNoise).toBeUndefined();
+    expect(study.jobs[0]).toMatchObject({ key: 'tune/embeddings/fit/lp/f1/s2/eta20', label: 'lp-eta20', eta: 0.2, params: { downstreamNoise: { eta: 0.2, semantics: 'other-class', seed: 7 } } });
+
+    // The same flags without --project: the same draw, the same fit.
+    const direct = JSON.parse((await tune([...flags, '--json'])).out).result;
+    expect(j.result.downstreamNoise).toEqual(direct.downstreamNoise);
+    expect(j.result.test).toEqual(direct.test);
+    expect(j.result.params).toEqual(direct.params);
+
+    const compare = JSON.parse((await cli(experimentCommand, ['compare', j.studyId, '--project', project, '--json'])).out);
+    expect(compare.rows).toHaveLength(1);
+    expect(compare.rows[0]).toMatchObject({ method: 'lp-eta20', fraction: 1 });
+    expect(compare.rows[0].accuracy.mean).toBe(direct.test.accuracy);
+
+    // η 0 is no axis: the key and column stay plain, the (inert) semantics kept as given.
+    const clean = JSON.parse((await tune([...files, '--method', 'lp', '--epochs', '2', '--downstream-noise-semantics', 'other-class', '--project', project, '--json'])).out);
+    const cleanStudy = JSON.parse(await readFile(join(project, 'experiments', clean.studyId, 'experiment.json'), 'utf8'));
+    expect(cleanStudy.jobs[0]).toMatchObject({ key: 'tune/embeddings/fit/lp/f1/s0/eta0', label: 'lp', eta: 0 });
+    expect(clean.result.downstreamNoise).toMatchObject({ eta: 0, semantics: 'other-class', flipped: 0 });
+  }, 120_000);
+
   it('rejects bad flags as usage errors', async () => {
     await expect(tune([...files, '--method', 'svm'])).rejects.toThrow(/--method: .*"lp"\|"mlp"\|"nmtune"/);
     await expect(tune([...files, '--method', 'lp', '--fraction', '1.5'])).rejects.toThrow(/--fraction: .*<=1/);

@@ -72,6 +72,8 @@ reference preprocessing: rows L2-normalised, then centred; raw values beside the
                        its run in DIR/runs/<id>/, the study in Experiments and
                        \`nmlab experiment compare ID\`; files from outside DIR are copied to
                        DIR/embeddings/ (once per content). Target names: letters, digits, . - _
+                       --downstream-noise-eta > 0 is the study's η (its semantics and seed the
+                       study's etaNoise): job key and compare column \`<method>-eta<η %>\`
   --json               print one JSON object: { runId, runDir, studyId, result } (result:
                        TuneRunResult; the ids and runDir are null without --project)
 

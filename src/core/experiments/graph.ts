@@ -273,7 +273,8 @@ export function expandStudy(spec: StudySpec, facts: ProjectFacts): { jobs: Study
   }
 
   // ---- escape hatch: tasks on embedding files ------------------------------------------------
-  if (spec.embeddings.length && etas.some((e) => e > 0)) problems.push('eta: downstream label noise needs tasks on project datasets; tasks under "embeddings" take their labels as given');
+  // η redraws a share of the labels file's training labels inside the fit, as on a project
+  // dataset (and as \`nmlab tune --downstream-noise-eta\` does on files).
   for (const t of spec.embeddings) {
     for (const b of backbones) {
       const vars: Record<string, string> = { backbone: b.id, task: t.id, gamma: b.gamma === null ? '' : pct(b.gamma) };
@@ -282,7 +283,9 @@ export function expandStudy(spec: StudySpec, facts: ProjectFacts): { jobs: Study
       const sets = { train: src(`${t.id}:train`, t.train), test: t.test ? src(`${t.id}:test`, t.test) : null, targets: t.targets.map((x) => src(x.name, x)), oodTasks: t.targets.length ? [t.id] : [] };
       for (const method of methods) {
         for (const fraction of fractions) {
-          for (const seed of seeds) addTune(b, t.id, method, { fraction, seed, eta: 0 }, sets, b.deps, `${t.id} (embedding files)`);
+          for (const seed of seeds) {
+            for (const eta of etas) addTune(b, t.id, method, { fraction, seed, eta }, sets, b.deps, `${t.id} (embedding files)`);
+          }
         }
       }
     }

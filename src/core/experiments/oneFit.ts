@@ -19,6 +19,7 @@ import { requireProject } from '../projects/manifest';
 import { resolveInside } from '../projects/resolveInside';
 import { LOG_FILE, RESULT_FILE } from '../runs/layout';
 import { readRunJson, runDir } from '../runs/files';
+import { pct } from './graph';
 import { parseStudySpec } from './spec';
 
 /** Where feature files from outside a project are kept, one copy per content. */
@@ -86,7 +87,8 @@ export async function projectFile(projectDir: string, file: string): Promise<str
 
 /**
  * The one-job study of a fit: `overrides` (method, preset, every flag) on the files, with the
- * seed and fraction as the study's only seed and fraction. Files outside the project are copied
+ * seed and fraction as the study's only seed and fraction, and downstream noise η > 0 as its
+ * only η (with its semantics and seed as the study's `etaNoise`). Files outside the project are copied
  * in (see {@link projectFile}). The spec is checked as any spec is; `projectDir` must be a project.
  */
 export async function oneFitStudySpec(projectDir: string, overrides: TuneOverrides & { method: TuneParams['method'] }, files: OneFitFiles): Promise<StudySpec> {
@@ -96,9 +98,13 @@ export async function oneFitStudySpec(projectDir: string, overrides: TuneOverrid
     if (!StudySlug.safeParse(t.name).success) throw new NmlabError('BAD_REQUEST', `target name "${t.name}": use letters, digits, ".", "-" and "_" (max 64), starting with a letter or digit`);
   }
   const source = async (f: FeatureSource): Promise<FeatureSource> => ({ features: await projectFile(projectDir, f.features), labels: await projectFile(projectDir, f.labels) });
-  const { method, preset = 'paper', seed, fraction, ...params } = overrides;
+  const { method, preset = 'paper', seed, fraction, downstreamNoise, ...rest } = overrides;
+  // η > 0 is the study's η axis (its job key, its compare column `<method>-eta<η %>`); the graph
+  // gives it back to the fit as `params.downstreamNoise`. η 0 stays a plain parameter (no axis).
+  const eta = downstreamNoise && downstreamNoise.eta > 0 ? downstreamNoise : null;
+  const params = downstreamNoise && !eta ? { ...rest, downstreamNoise } : rest;
   const spec = {
-    name: `tune ${method}${method === 'lp' ? '' : ` (${preset})`} on ${basename(files.train.features)}`,
+    name: `tune ${method}${method === 'lp' ? '' : ` (${preset})`} on ${basename(files.train.features)}${eta ? `, η ${pct(eta.eta)} %` : ''}`,
     backbones: [{ id: ONE_FIT_BACKBONE }],
     embeddings: [
       {
@@ -111,6 +117,7 @@ export async function oneFitStudySpec(projectDir: string, overrides: TuneOverrid
     methods: [{ method, preset, params }],
     ...(seed !== undefined ? { seeds: [seed] } : {}),
     ...(fraction !== undefined ? { fractions: [fraction] } : {}),
+    ...(eta ? { eta: [eta.eta], etaNoise: { semantics: eta.semantics, seed: eta.seed } } : {}),
   };
   return parseStudySpec(spec, 'the fit as a study');
 }
