@@ -4,10 +4,12 @@
  *
  *   noise (γ labels) → pretrain (CNN + ONNX export → backbone) ┐
  *   domains (corruptions of a task's test rows) ───────────────┼→ features (backbone × dataset,
- *   noise (η labels of a task's train rows) ──────┐            │   the project's feature cache)
- *                                                 │            ├→ spectrum (F on every set)
- *                                                 └────────────┴→ tune → aggregate
+ *                                                              │   the project's feature cache)
+ *                                                              ├→ spectrum (F on every set)
+ *                                                              └→ tune → aggregate
  *
+ * Downstream label noise η is no stage of its own: each tune job draws it over its training
+ * labels (and records the realised flip rate), so its seed nests with the fit's.
  * One tune job per backbone × ID task × method × fraction × seed × η: it is trained once and
  * evaluated on the ID test and on every target of the OOD tasks whose source is that task, so
  * no model is trained twice. Derived datasets and pre-trained backbones get ids that hash what
