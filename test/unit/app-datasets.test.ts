@@ -2,7 +2,8 @@
  * The app's datasets and backbones services (src/core/backend) and the `dataset` job: the
  * import preview read from the demo's IDX files, checked against the raw bytes unzipped here;
  * thumbnails; the dataset detail of a noise set against its files on disk; a derived split's
- * per-class test counts; a refused import that writes nothing; the backbone list.
+ * per-class test counts; asymmetric noise along a class map; a refused import that writes
+ * nothing; the backbone list.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -152,6 +153,32 @@ describe('dataset jobs and detail', () => {
     const err = await job({ op: 'import', source: { type: 'idx', images, labels: join(demo, 'train-labels-idx1-ubyte.gz') }, name: 'bad' }).catch((e: unknown) => e);
     expect((err as Error).message).toContain('train-labels-idx1-ubyte.gz');
     expect((await readdir(join(project, 'datasets'))).sort()).toEqual(before);
+  });
+
+  it('asymmetric noise along a class map (the noise form\'s map, paper §7.3): flips only mapped train rows, each to its target', async () => {
+    const map = { '0': 6, '7': 9 };
+    const noisy = await job({ op: 'noise', dataset: 'fmnist', type: 'asymmetric', ratio: 0.5, seed: 2, map });
+    const clean = (await readNpy(join(project, 'datasets', 'fmnist', 'labels.npy'))).data as Int32Array;
+    const split = (await readNpy(join(project, 'datasets', 'fmnist', 'split.npy'))).data as Uint8Array;
+    const after = (await readNpy(join(project, 'datasets', noisy.id, 'labels.npy'))).data as Int32Array;
+    let eligible = 0;
+    const changed: number[] = [];
+    clean.forEach((y, i) => {
+      if (split[i] === 0 && (y === 0 || y === 7)) eligible++;
+      if (after[i] !== y) changed.push(i);
+    });
+    expect(changed.length).toBe(Math.round(0.5 * eligible));
+    for (const i of changed) {
+      expect(split[i]).toBe(0);
+      expect(after[i]).toBe(map[String(clean[i]) as '0' | '7']);
+    }
+    expect(noisy.derived).toMatchObject({ op: 'noise', noise: { type: 'asymmetric', flippedCount: changed.length, params: { map, classes: [0, 7] } } });
+    // The contract refuses what cannot be drawn, before a job starts.
+    const refused = (action: unknown) => DatasetJobSpec.safeParse({ kind: 'dataset', projectDir: project, action }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(refused({ op: 'noise', dataset: 'fmnist', type: 'asymmetric', ratio: 0.5, seed: 2, map: {} })).toEqual([
+      'action.map: asymmetric noise needs a class map with at least one entry (source class: target class) or at least 2 classes',
+    ]);
+    expect(refused({ op: 'noise', dataset: 'fmnist', type: 'asymmetric', ratio: 0.5, seed: 2, map: { '3': 3 } })).toEqual(['action.map: the class map sends class 3 to itself; a flip must change the class']);
   });
 
   it('lists no backbones in a project without any', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { convertText, parseNumberList, parseText, setInText, toText, validateSpec } from '../../src/renderer/src/components/experiments/specText';
+import { convertText, parseNumberList, parseText, pretrainNoiseEdits, setAllInText, setInText, toText, validateSpec, type PretrainNoiseChange, type SpecFormat } from '../../src/renderer/src/components/experiments/specText';
+import { classLabel, mapRows, readClassMap, withMapEntry } from '../../src/renderer/src/components/classMap';
 import { parseStudySpec } from '../../src/core/experiments/spec';
 import { problemLine } from '../../src/shared/contract/studyErrors';
 
@@ -87,5 +88,73 @@ describe('builder spec text', () => {
     expect(parseNumberList('0, 0.1 0.3')).toEqual({ values: [0, 0.1, 0.3], error: null });
     expect(parseNumberList('0-2').error).toBe('"0-2" is not a number; ranges are written as a list, e.g. 0, 1, 2');
     expect(parseNumberList(' ').values).toBeNull();
+  });
+});
+
+/** What the builder does on a noise control: the keys it writes, into the text as it is now. */
+function changeNoise(text: string, change: PretrainNoiseChange, format: SpecFormat = 'yaml'): string {
+  return setAllInText(text, format, pretrainNoiseEdits(parseText(text, format).raw, change))!;
+}
+
+const withPretrain = `${typed}pretrain:
+  dataset: fmnist   # the project's Fashion-MNIST
+  gammas: [0, 0.3]
+`;
+
+describe('builder pre-training noise (paper §7.3)', () => {
+  it('asymmetric with a class map: each control writes its own key of pretrain.noise, hand edits stay', () => {
+    let t = changeNoise(withPretrain, { type: 'asymmetric' });
+    expect(parse(t).pretrain.noise).toEqual({ type: 'asymmetric' });
+    // Nothing to flip yet: the shared describer says so at the map's key.
+    expect(validateSpec(parse(t)).issues.map(problemLine)).toEqual(['pretrain.noise.map: asymmetric noise needs a class map with at least one entry (source class: target class) or at least 2 classes']);
+    t = changeNoise(t, { map: withMapEntry(readClassMap(parse(t).pretrain.noise.map), 0, 6) });
+    t = changeNoise(t, { seed: 7 });
+    // A comment typed inside the noise block survives the next edits.
+    t = t.replace('    type: asymmetric', '    type: asymmetric  # shirts look like T-shirts');
+    t = changeNoise(t, { map: withMapEntry(readClassMap(parse(t).pretrain.noise.map), 2, 4) });
+    expect(t).toContain('# the project\'s Fashion-MNIST');
+    expect(t).toContain('# shirts look like T-shirts');
+    expect(t).toContain('# tuned by hand');
+    expect(t).toContain('map: {"0": 6, "2": 4}');
+    const spec = validateSpec(parse(t)).spec!;
+    expect(spec.pretrain!.noise).toEqual({ type: 'asymmetric', seed: 7, map: { '0': 6, '2': 4 } });
+    // "unchanged" removes the entry; the last one removes the map.
+    t = changeNoise(t, { map: withMapEntry(readClassMap(parse(t).pretrain.noise.map), 0, null) });
+    expect(parse(t).pretrain.noise.map).toEqual({ '2': 4 });
+    t = changeNoise(t, { map: withMapEntry(readClassMap(parse(t).pretrain.noise.map), 2, null) });
+    expect(parse(t).pretrain.noise).toEqual({ type: 'asymmetric', seed: 7 });
+  });
+
+  it('symmetric drops classes and map but keeps the seed; a seed alone brings the default type', () => {
+    const asym = changeNoise(changeNoise(withPretrain, { type: 'asymmetric' }), { map: { '1': 3 } }).replace('map:', 'classes: [1, 3]\n    map:');
+    expect(validateSpec(parse(asym)).spec?.pretrain?.noise).toEqual({ type: 'asymmetric', seed: 0, classes: [1, 3], map: { '1': 3 } });
+    const sym = changeNoise(changeNoise(asym, { seed: 5 }), { type: 'symmetric' });
+    expect(parse(sym).pretrain.noise).toEqual({ type: 'symmetric', seed: 5 });
+    expect(validateSpec(parse(sym)).issues).toEqual([]);
+    expect(parse(changeNoise(withPretrain, { seed: 3 })).pretrain.noise).toEqual({ type: 'symmetric', seed: 3 });
+    // Clearing the seed leaves the schema's default (0).
+    expect(parse(changeNoise(changeNoise(withPretrain, { seed: 3 }), { seed: null })).pretrain.noise).toEqual({ type: 'symmetric' });
+  });
+
+  it('JSON text gets the same block, and the form reads back a map typed by hand', () => {
+    const json = changeNoise(changeNoise(convertText(withPretrain, 'yaml', 'json')!, { type: 'asymmetric' }, 'json'), { map: { '5': 7 } }, 'json');
+    expect(JSON.parse(json).pretrain.noise).toEqual({ type: 'asymmetric', map: { '5': 7 } });
+    // YAML keys written as numbers read as the same map; junk entries are left to the schema's message.
+    const hand = parse('pretrain: {noise: {type: asymmetric, map: {3: 5, x: 1, 4: two}}}');
+    expect(readClassMap(hand.pretrain.noise.map)).toEqual({ '3': 5 });
+    expect(validateSpec({ ...parse(typed), pretrain: { dataset: 'fmnist', gammas: [0.1], noise: { type: 'asymmetric', map: { '3': 3 } } } }).issues.map(problemLine)).toEqual([
+      'pretrain.noise.map: the class map sends class 3 to itself; a flip must change the class, got {"3":3}',
+    ]);
+  });
+
+  it('class labels and rows of the map editor', () => {
+    expect(classLabel(['T-shirt/top', 'Trouser'], 1)).toBe('1 · Trouser');
+    // Names an import made up for unnamed classes add nothing.
+    expect(classLabel(['class-0', 'class-1'], 1)).toBe('class 1');
+    expect(classLabel(['0', '1'], 0)).toBe('class 0');
+    expect(withMapEntry({ '9': 1 }, 2, 0)).toEqual({ '2': 0, '9': 1 });
+    expect(Object.keys(withMapEntry({ '9': 1 }, 2, 0))).toEqual(['2', '9']);
+    // A class the map names beyond the dataset is shown, so it can be removed.
+    expect(mapRows(3, { '1': 2, '12': 0 })).toEqual([0, 1, 2, 12]);
   });
 });

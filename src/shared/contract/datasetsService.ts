@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CorruptionSpec, DatasetId, DatasetManifest, DatasetSummary } from './datasets';
+import { asymmetricNoiseProblem, ClassIndex, ClassMap } from './labelNoise';
 
 /**
  * The app's view of datasets (issue 4, "In the app"): what the import wizard previews before
@@ -118,9 +119,14 @@ export const DatasetAction = z.discriminatedUnion('op', [
     ratio: z.number().min(0).max(1),
     seed: z.number().int().min(0),
     split: z.enum(['train', 'all']).default('train'),
-    /** Asymmetric only: the classes to corrupt. */
-    classes: z.array(z.number().int().min(0)).optional(),
+    /** Asymmetric only: the classes to corrupt (default: the map's source classes). */
+    classes: z.array(ClassIndex).optional(),
+    /** Asymmetric only: class → class its flipped rows get (paper §7.3). */
+    map: ClassMap.optional(),
     id: OptionalDatasetId,
+  }).superRefine((a, ctx) => {
+    const p = a.type === 'asymmetric' ? asymmetricNoiseProblem(a.classes, a.map) : null;
+    if (p) ctx.addIssue({ code: 'custom', path: [p.key], message: p.message });
   }),
   z.object({
     op: z.literal('corrupt'),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ClassIndex, ClassMap } from './labelNoise';
 
 /**
  * Noisy pre-training of an NMLab CNN backbone (DESIGN §4 "Pre-training in NMLab"; the
@@ -23,8 +24,8 @@ export const PretrainJobSpec = z.object({
       type: z.literal('asymmetric'),
       ratio: z.number().min(0).max(1),
       seed: z.number().int().min(0).optional(),
-      classes: z.array(z.number().int().min(0)).min(1).optional(),
-      map: z.record(z.string().regex(/^\d+$/, 'class map keys are class indices'), z.number().int().min(0)).optional(),
+      classes: z.array(ClassIndex).min(1).optional(),
+      map: ClassMap.optional(),
     }),
   ]),
   /** Seed of initialisation and shuffling (and of the noise unless `noise.seed` is given). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CorruptionName, DatasetId } from './datasets';
+import { asymmetricNoiseProblem, ClassIndex, ClassMap } from './labelNoise';
 import { PretrainJobSpec } from './pretrain';
 import { DownstreamNoise, TuneMethodName, TuneOverrides, TunePreset } from './tuning';
 
@@ -39,6 +40,12 @@ export const StudyBackbone = z
   .strict();
 export type StudyBackbone = z.infer<typeof StudyBackbone>;
 
+/** An asymmetric noise that could not be drawn is a spec problem at its key (./labelNoise.ts). */
+function refineAsymmetric(n: { classes?: number[]; map?: ClassMap }, ctx: z.RefinementCtx): void {
+  const p = asymmetricNoiseProblem(n.classes, n.map);
+  if (p) ctx.addIssue({ code: 'custom', path: [p.key], message: p.message });
+}
+
 /**
  * Label noise (paper §4.1, §7.3): symmetric flips to a uniformly chosen other class, or
  * asymmetric flips within `classes` (optionally along a class map `map`: class → class).
@@ -49,10 +56,11 @@ export const NoiseSpec = z.discriminatedUnion('type', [
     .object({
       type: z.literal('asymmetric'),
       seed: Seed.default(0),
-      classes: z.array(z.number().int().min(0)).min(1).optional(),
-      map: z.record(z.string().regex(/^\d+$/, 'class map keys are class indices'), z.number().int().min(0)).optional(),
+      classes: z.array(ClassIndex).min(1).optional(),
+      map: ClassMap.optional(),
     })
-    .strict(),
+    .strict()
+    .superRefine(refineAsymmetric),
 ]);
 export type NoiseSpec = z.infer<typeof NoiseSpec>;
 

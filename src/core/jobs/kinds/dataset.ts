@@ -44,7 +44,7 @@ export const run: JobRun<'dataset'> = async (spec, ctx): Promise<DatasetManifest
     }
     case 'noise':
       step(`adding ${a.type} label noise (${(a.ratio * 100).toFixed(1)} %) to "${a.dataset}"`);
-      m = await deriveNoisy(dir, a.dataset, { type: a.type, ratio: a.ratio, seed: a.seed, split: a.split, ...(a.classes ? { classes: a.classes } : {}), ...(a.id ? { id: a.id } : {}) });
+      m = await deriveNoisy(dir, a.dataset, { type: a.type, ratio: a.ratio, seed: a.seed, split: a.split, ...(a.classes ? { classes: a.classes } : {}), ...(a.map ? { map: a.map } : {}), ...(a.id ? { id: a.id } : {}) });
       break;
     case 'corrupt':
       step(`corrupting "${a.dataset}": ${a.corruptions.map((c) => c.name).join(', ')}`);

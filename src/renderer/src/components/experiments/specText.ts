@@ -5,6 +5,7 @@
  * rewritten (the form waits until it parses again).
  */
 import { Document, isNode, isScalar, parseDocument, visit } from 'yaml';
+import type { ClassMap } from '../../../../shared/contract/labelNoise';
 import type { StudySpec } from '../../../../shared/contract/study';
 import { checkStudySpec, type StudySpecProblem } from '../../../../shared/contract/studyErrors';
 
@@ -60,7 +61,9 @@ export function toText(value: unknown, format: SpecFormat): string {
   return doc.toString(YAML_OPTIONS);
 }
 
-const scalarList = (v: unknown): boolean => Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object');
+const scalar = (x: unknown): boolean => x === null || typeof x !== 'object';
+/** Lists of scalars and flat mappings (a class map `{"0": 6}`) are written on one line, as the docs write them. */
+const inline = (v: unknown): boolean => (Array.isArray(v) ? v.every(scalar) : v !== null && typeof v === 'object' && Object.keys(v).length > 0 && Object.values(v).every(scalar));
 
 function setPlain(obj: unknown, path: SpecPath, value: unknown): unknown {
   if (!path.length) return value;
@@ -89,8 +92,43 @@ export function setInText(text: string, format: SpecFormat, path: SpecPath, valu
   const doc = text.trim() ? parseDocument(text) : new Document({});
   if (doc.errors.length) return null;
   if (value === undefined) doc.deleteIn(path);
-  else doc.setIn(path, isNode(value) ? value : doc.createNode(value, { flow: scalarList(value) }));
+  else doc.setIn(path, isNode(value) ? value : doc.createNode(value, { flow: inline(value) }));
   return doc.toString(YAML_OPTIONS);
+}
+
+/** {@link setInText} for several keys in turn (null when the text does not parse). */
+export function setAllInText(text: string, format: SpecFormat, edits: ReadonlyArray<readonly [SpecPath, unknown]>): string | null {
+  let out: string | null = text;
+  for (const [path, value] of edits) {
+    if (out === null) return null;
+    out = setInText(out, format, path, value);
+  }
+  return out;
+}
+
+/** A change the builder's pre-training noise controls make (paper §4.1 symmetric, §7.3 asymmetric). */
+export type PretrainNoiseChange = { type: 'symmetric' | 'asymmetric' } | { seed: number | null } | { map: ClassMap };
+
+const NOISE: SpecPath = ['pretrain', 'noise'];
+
+/**
+ * The keys of `pretrain.noise` that `change` writes, given the parsed text: each control writes
+ * its own key (a comment or a hand-typed `classes` there stays), symmetric drops `classes` and
+ * `map` (the schema has no such keys there), a seed brings the default type along (the schema
+ * needs it), an empty map is no map.
+ */
+export function pretrainNoiseEdits(raw: unknown, change: PretrainNoiseChange): Array<[SpecPath, unknown]> {
+  const has = (key: string): boolean => getIn(raw, [...NOISE, key]) !== undefined;
+  if ('type' in change) {
+    const edits: Array<[SpecPath, unknown]> = [[[...NOISE, 'type'], change.type]];
+    if (change.type === 'symmetric') for (const key of ['classes', 'map']) if (has(key)) edits.push([[...NOISE, key], undefined]);
+    return edits;
+  }
+  if ('seed' in change) {
+    const edits: Array<[SpecPath, unknown]> = change.seed !== null && !has('type') ? [[[...NOISE, 'type'], 'symmetric']] : [];
+    return [...edits, [[...NOISE, 'seed'], change.seed ?? undefined]];
+  }
+  return [[[...NOISE, 'map'], Object.keys(change.map).length ? change.map : undefined]];
 }
 
 /** The same spec in the other format (null when the text does not parse; comments do not survive JSON). */
