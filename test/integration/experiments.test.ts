@@ -81,6 +81,28 @@ defaults: { epochs: 3 }
     expect(at(0.2).train).toEqual(at(0).train);
   });
 
+  it('ft and lora fits wait for the backbone and the derived target datasets, not for feature extraction', () => {
+    const facts: ProjectFacts = { datasets: new Map([['d', { kind: 'images', hasSplit: true, classes: 2 }]]), backbones: new Map() };
+    const spec = parseStudySpec(
+      {
+        name: 'wb',
+        pretrain: { dataset: 'd', gammas: [0], seeds: [0] },
+        tasks: [{ id: 't', dataset: 'd' }],
+        ood: [{ id: 'o', source: 't', targets: [{ corruption: 'gaussian-noise', severity: 2 }] }],
+        methods: [{ method: 'lp' }, { method: 'ft' }, { method: 'lora' }],
+      },
+      's',
+    );
+    const { jobs } = expandStudy(spec, facts);
+    const key = (stage: string) => jobs.filter((j) => j.stage === stage).map((j) => j.key);
+    const [pretrain] = key('pretrain');
+    const [domain] = key('domains');
+    const tune = (m: string) => jobs.find((j): j is TuneStudyJob => j.stage === 'tune' && j.method === m)!;
+    expect(tune('lp').deps.every((d) => d.startsWith('features/'))).toBe(true);
+    expect(tune('lp').deps).toHaveLength(2);
+    for (const m of ['ft', 'lora']) expect(tune(m).deps.sort()).toEqual([domain, pretrain].sort());
+  });
+
   it('names the key, what was expected and a fix', () => {
     const raw = { name: 'x', backbones: [{ id: 'g0' }], tasks: [{ id: 't', dataset: 'd' }], methods: [{ method: 'lp' }] };
     expect(() => parseStudySpec({ ...raw, extra: 1 }, 'spec.yaml')).toThrow(/spec\.yaml is not a valid study spec:\n {2}extra: unknown key/);

@@ -266,7 +266,9 @@ export function expandStudy(spec: StudySpec, facts: ProjectFacts): { jobs: Study
           for (const seed of seeds) {
             for (const eta of etas) {
               const sets = { train, test, targets: targets.map((x) => x.set), oodTasks: [...new Set(targets.map((x) => x.task))] };
-              addTune(b, t.id, method, { fraction, seed, eta }, sets, [base, ...targetFeatures], t.id);
+              // ft and lora read the images through the backbone, never the feature cache.
+              const whiteBox = method.m.method === 'ft' || method.m.method === 'lora';
+              addTune(b, t.id, method, { fraction, seed, eta }, sets, whiteBox ? [...b.deps, ...targets.flatMap((x) => x.deps)] : [base, ...targetFeatures], t.id);
             }
           }
         }
