@@ -32,7 +32,7 @@ Options:
   --out DIR        project folder (default <NMLAB_HOME>/demo-project, which the app's "Open demo
                    project" opens too); new, empty, or an earlier demo project
   --quick          tiny sizes (seconds, for tests); results are not meaningful
-  --full           the paper's five γ and twice the pre-training data (about 3× the time)
+  --full           the paper's five γ and twice the pre-training data (≈ 2.4× the CPU time)
   --gammas LIST    noise ratios in percent (default 0,10,30; --full 0,5,10,20,30)
   --workers N      jobs run at once, one worker process each (default: 2, or 1 on a one-core
                    machine)
