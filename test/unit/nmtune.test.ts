@@ -210,6 +210,34 @@ describe('onnxruntime training step (hand-written backward) vs PyTorch autograd'
         await step.dispose();
       });
     }
+
+  it('writes the gradients into buffers the caller gives (the optimiser memory), the same values as PyTorch', async () => {
+    const c = fixture.cases[0];
+    const ref = c.presets.paper;
+    const step = await OrtMlpStep.create(true, 1);
+    const p = {} as MlpArrays;
+    for (const k of MLP_PARAM_NAMES) p[k] = Float32Array.from(c.weights[k]);
+    // views at offsets inside one shared buffer, as ArrayAdamW hands them out
+    const total = MLP_PARAM_NAMES.reduce((n, k) => n + p[k].length, 0);
+    const shared = new Float32Array(total + 3).fill(NaN);
+    const into = {} as MlpArrays;
+    let at = 3;
+    for (const k of MLP_PARAM_NAMES) {
+      into[k] = shared.subarray(at, at + p[k].length);
+      at += p[k].length;
+    }
+    const onehot = new Float32Array(c.m * c.c);
+    c.y.forEach((y, i) => (onehot[i * c.c + y] = 1));
+    const r = await step.run(p, Float32Array.from(c.x), onehot, c.m, PRESET_TERMS.paper, 'paper', into);
+    const floor = Math.max(...Object.values(ref.grads).map(maxAbs));
+    for (const k of MLP_PARAM_NAMES) {
+      expect(r.grads[k]).toBe(into[k]);
+      expectClose(into[k], ref.grads[k], 2e-4, floor);
+    }
+    expect(shared.subarray(0, 3).every(Number.isNaN)).toBe(true); // nothing written outside the views
+    await expect(step.run(p, Float32Array.from(c.x), onehot, c.m, PRESET_TERMS.paper, 'paper', { 'head.bias': new Float32Array(1) })).rejects.toThrow(/buffer for the gradient of "head.bias" holds 1 values/);
+    await step.dispose();
+  });
 });
 
 /** ∂CE/∂Wₕ = Zᵀ(softmax − onehot)/M from the fixture's Z (float64, independent of the graph). */

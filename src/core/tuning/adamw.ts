@@ -185,6 +185,14 @@ export class ArrayAdamW {
     }
   }
 
+  /**
+   * One gradient buffer per parameter (in the kernel's memory): a producer that writes the
+   * gradients straight into these saves {@link step} a copy.
+   */
+  gradBuffers(): Record<string, Float32Array> {
+    return Object.fromEntries(this.slots.map((s) => [s.name, s.g]));
+  }
+
   /** Whether the WebAssembly kernel runs the update (false: the JS loop). */
   get wasm(): boolean {
     return this.kernel !== null;
@@ -201,7 +209,7 @@ export class ArrayAdamW {
         adamwUpdate(s.p, g, s.m, s.v, s.p, lr, this.t, this.opts);
         continue;
       }
-      s.g.set(g);
+      if (g !== s.g) s.g.set(g);
       const off = (a: Float32Array) => a.byteOffset;
       this.kernel.adamw(off(s.p), off(s.g), off(s.m), off(s.v), s.p.length, beta1, 1 - beta1, beta2, 1 - beta2, 1 - lr * weightDecay, lr / (1 - beta1 ** this.t), 1 / Math.sqrt(1 - beta2 ** this.t), eps);
     }

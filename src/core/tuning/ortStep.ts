@@ -92,7 +92,7 @@ export class OrtMlpStep {
    * strong view's (rows = 2B), and L_MSE is `nn.MSELoss()` between the strong half of Z and
    * the weak half of x (objective.ts); CE, COV and SVD use all rows either way.
    */
-  async run(p: MlpArrays, x: Float32Array, onehot: Float32Array, rows: number, terms: TuneTerms | null, preset: TunePreset = 'paper'): Promise<OrtStepResult> {
+  async run(p: MlpArrays, x: Float32Array, onehot: Float32Array, rows: number, terms: TuneTerms | null, preset: TunePreset = 'paper', gradsInto?: Partial<MlpArrays>): Promise<OrtStepResult> {
     const d = p['out.bias'].length;
     const hid = p['block0.bias'].length;
     const c = p['head.bias'].length;
@@ -161,9 +161,18 @@ export class OrtMlpStep {
       this.bwdCols ??= this.ort.InferenceSession.create(backwardModel(true, 'cols', this.residual), this.opts);
       bwd = await this.bwdCols;
     }
-    const b = await bwd.run(feeds);
+    // Gradients land where the caller asks (the optimiser's own memory): ORT writes them there
+    // instead of into fresh buffers the optimiser would copy again (8 MB per MLP step).
+    const fetches: Record<string, OrtTensor | null> = Object.fromEntries(bwd.outputNames.map((n) => [n, null]));
+    for (const name of mlpParamNames(this.residual)) {
+      const into = gradsInto?.[name];
+      if (!into) continue;
+      if (into.length !== p[name]!.length) throw new Error(`OrtMlpStep: the buffer for the gradient of "${name}" holds ${into.length} values, the parameter ${p[name]!.length}`);
+      fetches[GRAD_OF[name]] = this.t(into, this.gradShape(name, d, hid, c));
+    }
+    const b = await bwd.run(feeds, fetches);
     const grads = {} as MlpArrays;
-    for (const name of mlpParamNames(this.residual)) grads[name] = b[GRAD_OF[name]].data as Float32Array;
+    for (const name of mlpParamNames(this.residual)) grads[name] = gradsInto?.[name] ?? (b[GRAD_OF[name]].data as Float32Array);
     const ce = (b.ce.data as Float32Array)[0];
     const out: OrtStepResult = { ce, total: ce, grads, mean: f.mu.data as Float32Array, variance: f.var.data as Float32Array };
     if (this.nmtune && terms) {
@@ -173,6 +182,22 @@ export class OrtMlpStep {
       out.total = ce + terms.mse * out.mse + terms.cov * out.cov + terms.svd * svd;
     }
     return out;
+  }
+
+  /** The shape of a parameter's gradient output, as backwardModel declares it. */
+  private gradShape(name: MlpParamName, d: number, hid: number, c: number): number[] {
+    const shapes: Record<MlpParamName, number[]> = {
+      'residual.scale': [d],
+      'block0.weight': [d, hid],
+      'block0.bias': [hid],
+      'block0.bn.gamma': [hid],
+      'block0.bn.beta': [hid],
+      'out.weight': [hid, d],
+      'out.bias': [d],
+      'head.weight': [d, c],
+      'head.bias': [c],
+    };
+    return shapes[name];
   }
 
   async dispose(): Promise<void> {

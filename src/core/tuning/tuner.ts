@@ -318,6 +318,7 @@ export class FeatureTuner {
     const tensors: Record<MlpParamName, tf.Variable> = { ...(mlp.vars as Record<string, tf.Variable>), 'head.weight': head.w, 'head.bias': head.b } as Record<MlpParamName, tf.Variable>;
     const adam = new ArrayAdamW(Object.fromEntries(names.map((k) => [k, tensors[k].dataSync() as Float32Array])), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: p.weightDecay });
     const params = adam.params as MlpArrays;
+    const gradsInto = adam.gradBuffers() as MlpArrays;
     const runMean = Float32Array.from(mlp.running[0].mean.dataSync() as Float32Array);
     const runVar = Float32Array.from(mlp.running[0].variance.dataSync() as Float32Array);
     const C = this.numClasses_;
@@ -333,7 +334,7 @@ export class FeatureTuner {
       step: async (x, labels, rows, lr) => {
         const onehot = new Float32Array(rows * C);
         for (let i = 0; i < rows; i++) onehot[i * C + labels[i]] = 1;
-        const r = await ortStep.run(params, x, onehot, rows, weights, p.preset);
+        const r = await ortStep.run(params, x, onehot, rows, weights, p.preset, gradsInto);
         adam.step(r.grads, lr);
         const unbiased = rows / Math.max(1, rows - 1);
         for (let i = 0; i < runMean.length; i++) {
