@@ -151,7 +151,7 @@ async function until(cond: () => boolean | Promise<boolean>, what: string): Prom
 
 const roots: string[] = [];
 afterAll(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
+  for (const r of roots) await rm(r, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 });
 
 describe('the queue’s ETA', () => {

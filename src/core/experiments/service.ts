@@ -420,7 +420,13 @@ export class ExperimentService {
     await Promise.all(waits);
     for (const a of all) {
       this.changed(a);
-      await a.saving;
+      // A cancelled job's end may queue one more save while this one runs: drain them all, so
+      // nothing writes into the project once dispose() has returned.
+      let last: Promise<void>;
+      do {
+        last = a.saving;
+        await last;
+      } while (a.saving !== last);
       await releaseLock(a.projectDir, a.exp.id).catch(() => undefined);
     }
     this.active.clear();
