@@ -68,5 +68,33 @@ describe('nmlab run', () => {
     expect(out).toMatch(new RegExp(`^${id}: 0 of 3 jobs succeeded \\(0 failed, 3 cancelled, 0 interrupted, 0 pending\\)`));
     // The queue let go of the study.
     expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
-  }, 120_000);
+
+    // `nmlab experiment resume` takes Ctrl-C the same way: the resumed fit is cancelled again.
+    const resume = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'experiment', 'resume', id, '--project', project, '--concurrency', '1'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let rerr = '';
+    resume.stderr.on('data', (b: Buffer) => (rerr += b.toString()));
+    const rexited = new Promise<number | null>((res) => resume.on('exit', (c) => res(c)));
+    let again: string | null = null;
+    const until = Date.now() + 60_000;
+    while (!again && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      for (const run of await readdir(join(project, 'runs')).catch(() => [] as string[])) {
+        if (run === running) continue;
+        const points = await readFile(join(project, 'runs', run, 'metrics.jsonl'), 'utf8').catch(() => '');
+        if (points.split('\n').filter((l) => l.includes('"epoch"')).length >= 2) again = run;
+      }
+    }
+    expect(again, rerr).not.toBeNull();
+    process.kill(-resume.pid!, 'SIGINT');
+    expect(await rexited, rerr).toBe(130);
+    expect(rerr).toContain(`\`nmlab experiment resume ${id} --project ${project}\``);
+    const requeued = JSON.parse(await readFile(join(project, 'experiments', id, 'queue.json'), 'utf8'));
+    expect(requeued.entries.map((e: { state: string }) => e.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(JSON.parse(await readFile(join(project, 'runs', again!, 'status.json'), 'utf8')).status).toBe('cancelled');
+    expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
+  }, 180_000);
 });

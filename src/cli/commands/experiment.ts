@@ -22,6 +22,8 @@ const USAGE = `Usage:
 
 A study started with --executor slurm resumes on Slurm: resume re-attaches to its jobs still
 queued or running there and resubmits only what was lost (--profile NAME: with this profile).
+Ctrl-C during resume or retry (local queue) cancels the study's running and pending jobs and
+exits 130; resume runs them again.
 `;
 
 const SUBS = ['list', 'status', 'compare', 'resume', 'retry', 'cancel'] as const;
@@ -112,20 +114,36 @@ export const experimentCommand: Command = {
         case 'resume':
         case 'retry': {
           const stop = backend.onEvent('experiment', progressPrinter(io.err));
+          const profile = stringOpt(args, 'profile');
+          // Ctrl-C on the local queue cancels, as in `nmlab run` (the forked workers ignore the
+          // terminal's SIGINT; the queue stops them after their step). Slurm's jobs run on.
+          const onSlurm = profile !== undefined || (await readSlurmState(projectDir, id)) !== null;
+          let cancelled = false;
+          const onSigint = () => {
+            io.err(`Ctrl-C: cancelling study ${id}; the running jobs stop after their current step (Ctrl-C again to quit at once)\n`);
+            cancelled = true;
+            void ex.cancel(projectDir, id).catch(() => undefined);
+          };
+          if (!onSlurm) process.once('SIGINT', onSigint);
           try {
             const job = stringOpt(args, 'job');
-            const profile = stringOpt(args, 'profile');
             if (profile !== undefined) await adoptSlurm(projectDir, id, profile);
             if (sub === 'resume') await ex.resume(projectDir, id);
             else await ex.retry(projectDir, id, job ? [job] : undefined);
+            if (cancelled) await ex.cancel(projectDir, id);
             await ex.waitIdle(projectDir, id);
           } finally {
             stop();
+            process.off('SIGINT', onSigint);
           }
           const d = await ex.get(projectDir, id);
           const { code, text } = finalReport(d);
           if (json) printJson(io, d);
           else io.out(text);
+          if (cancelled) {
+            io.err(`cancelled: \`nmlab experiment resume ${id} --project ${projectDir}\` runs the study's unfinished jobs\n`);
+            return 130;
+          }
           return code;
         }
       }
