@@ -11,6 +11,8 @@ import { decodeNpy, encodeNpy, readNpyHeader, readNpy } from '../../src/core/arr
 import { parseFeaturesCsv } from '../../src/core/arrays/csv';
 import { describeEscapedError, formatBytes, fsError } from '../../src/core/fs/errors';
 import { writeFileAtomic } from '../../src/core/fs/atomic';
+import { createRunFolder, markInterrupted, readRunStatus, setRunStatus } from '../../src/core/runs/files';
+import { spawnSync } from 'node:child_process';
 import { requireProject } from '../../src/core/projects/manifest';
 import { checkDatasetName } from '../../src/core/datasets/store';
 import { createExperiment } from '../../src/core/experiments/store';
@@ -127,6 +129,30 @@ describe('writeFileAtomic', () => {
     await mkdir(join(tmp, 'dir', 'a.json'), { recursive: true });
     await expect(writeFileAtomic(join(tmp, 'dir', 'a.json'), '{}')).rejects.toThrow(/a\.json: it is a folder, not a file/);
     expect(await readdir(join(tmp, 'dir'))).toEqual(['a.json']);
+  });
+});
+
+describe('a worker killed mid-write', () => {
+  it('leaves a temporary file that marking its run interrupted removes (only the dead process\'s)', async () => {
+    const project = join(tmp, 'killed');
+    await mkdir(project);
+    const id = 'kill.j0000.a1';
+    const dir = await createRunFolder(project, { id, kind: 'tune', createdAt: new Date().toISOString() });
+    // A pid that surely is gone: a process that has exited.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const deadPid = Number(dead.stdout);
+    expect(deadPid).toBeGreaterThan(0);
+    await setRunStatus(project, id, 'running', { pid: deadPid });
+    // What writeFileAtomic leaves when SIGKILL lands between its write and its rename.
+    const litter = `.status.json.${deadPid}.0badc0de.tmp`;
+    const alive = `.metrics.jsonl.${process.pid}.12345678.tmp`;
+    await writeFile(join(dir, litter), '{"status":"succ');
+    await writeFile(join(dir, alive), 'x');
+    expect(await markInterrupted(project, id, 'its worker was killed')).toBe('interrupted');
+    const left = await readdir(dir);
+    expect(left).not.toContain(litter);
+    expect(left).toContain(alive); // a live process's write in progress is not touched
+    expect((await readRunStatus(project, id))?.status).toBe('interrupted');
   });
 });
 

@@ -3,7 +3,7 @@
  * the target, then fsync the folder so the rename itself is durable. A process killed at any
  * instant leaves either the old file or the new one, never a torn one.
  */
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NmlabError } from '../../shared/errors';
@@ -43,6 +43,22 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     return fail(err);
   }
   await syncDir(dirname(file));
+}
+
+/**
+ * Remove the temporary files a process killed mid-write left in `dir` ({@link writeFileAtomic}
+ * names them `.<file>.<pid>.<8 hex>.tmp`). Only `pid`'s: call it once that process is known to
+ * be gone, so no rename of its can still come. Returns how many were removed.
+ */
+export async function removeTempsOf(dir: string, pid: number): Promise<number> {
+  const mine = new RegExp(`^\\..+\\.${pid}\\.[0-9a-f]{8}\\.tmp$`);
+  let n = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!mine.test(name)) continue;
+    await rm(join(dir, name), { force: true });
+    n++;
+  }
+  return n;
 }
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {

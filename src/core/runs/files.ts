@@ -12,11 +12,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { MetricPoint } from '../../shared/contract/experiments';
 import { NmlabError } from '../../shared/errors';
-import { writeJsonAtomic } from '../fs/atomic';
+import { removeTempsOf, writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
 import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../fs/errors';
-import { CONFIG_FILE, LOG_FILE, RESULT_FILE, RUNS_FOLDER, RunId, RunStatusRecord, STATUS_FILE, isDead, type RunState } from './layout';
+import { CONFIG_FILE, LOG_FILE, RESULT_FILE, RUNS_FOLDER, RunId, RunStatusRecord, STATUS_FILE, isDead, processAlive, type RunState } from './layout';
 
 /** Absolute folder of run `id`, checked to be a run id and to stay inside the project. */
 export async function runDir(projectDir: string, id: string): Promise<string> {
@@ -104,6 +104,9 @@ export async function markInterrupted(projectDir: string, id: string, reason: st
   const st = await readRunStatus(projectDir, id).catch(() => null);
   if (!st) return null;
   if (st.status !== 'running') return st.status;
+  // A process killed while it wrote (status, metrics, result) leaves its temporary file; once
+  // that process is gone no rename of it can come, so its leftovers go.
+  if (st.pid !== null && (st.host ?? hostname()) === hostname() && !processAlive(st.pid)) await removeTempsOf(await runDir(projectDir, id), st.pid);
   await setRunStatus(projectDir, id, 'interrupted', { error: reason });
   await appendRunLog(projectDir, id, `interrupted: ${reason}`);
   return 'interrupted';
