@@ -10,7 +10,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, SHOTS, useServedLab, watchStates } from './serve';
+import { ROOT, SHOTS, collectPageErrors, createProjectInUi, useServedLab, watchStates } from './serve';
 
 const demo = join(ROOT, 'resources', 'demo', 'fashion-mnist');
 const lab = useServedLab();
@@ -44,19 +44,10 @@ async function paintedPixels(page: Page, selector: string): Promise<number> {
 
 test('import through the wizard, add label noise, pre-train with a live loss curve, extract features', async ({ page }) => {
   test.setTimeout(300_000);
-  const consoleErrors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  const consoleErrors = collectPageErrors(page);
 
   // A project to work in.
-  const project = join(lab.work, 'projects', 'fmnist-noise');
-  await page.goto(lab.url);
-  await page.getByTestId('new-project-dir').fill(project);
-  await page.getByTestId('new-project-name').fill('Fashion-MNIST noise');
-  await page.getByTestId('new-project-create').click();
-  await expect(page.getByTestId('current-project-name')).toHaveText('Fashion-MNIST noise');
+  const project = await createProjectInUi(page, lab, 'fmnist-noise', 'Fashion-MNIST noise');
 
   // The wizard opens by itself on an empty project; browser mode has no Browse… buttons.
   await page.getByTestId('nav-datasets').click();

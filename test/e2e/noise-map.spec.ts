@@ -11,7 +11,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ROOT, SHOTS, useServedLab } from './serve';
+import { ROOT, SHOTS, collectPageErrors, createProjectInUi, useServedLab } from './serve';
 
 const demo = join(ROOT, 'resources', 'demo', 'fashion-mnist');
 const lab = useServedLab();
@@ -32,17 +32,8 @@ async function npyVector(file: string): Promise<number[]> {
 }
 
 test('class map in the dataset noise form and in the study builder', async ({ page }) => {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  const project = join(lab.work, 'projects', 'noise-map');
-  await page.goto(lab.url);
-  await page.getByTestId('new-project-dir').fill(project);
-  await page.getByTestId('new-project-name').fill('Class maps');
-  await page.getByTestId('new-project-create').click();
-  await expect(page.getByTestId('current-project-name')).toHaveText('Class maps');
+  const errors = collectPageErrors(page);
+  const project = await createProjectInUi(page, lab, 'noise-map', 'Class maps');
 
   // Fashion-MNIST's embedded subset with its class names, 20 % held out.
   const classes = (JSON.parse(await readFile(join(demo, 'demo.json'), 'utf8')) as { classes: string[] }).classes;

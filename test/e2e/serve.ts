@@ -3,7 +3,7 @@
  * with its own temporary NMLAB_HOME so the user's recent list is never touched; and the set-up
  * the browser-mode specs share ({@link useServedLab}).
  */
-import { test, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,6 +103,27 @@ export function useServedLab(env: Record<string, string> = {}): ServedLab {
     },
     stop: () => running().stop(),
   };
+}
+
+/** Page errors and console errors, collected as they happen (a spec ends expecting none). */
+export function collectPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  return errors;
+}
+
+/** Opens the app and creates the project `name` in `<lab.work>/projects/<folder>`; returns its folder. */
+export async function createProjectInUi(page: Page, lab: ServedLab, folder: string, name: string): Promise<string> {
+  const project = join(lab.work, 'projects', folder);
+  await page.goto(lab.url);
+  await page.getByTestId('new-project-dir').fill(project);
+  await page.getByTestId('new-project-name').fill(name);
+  await page.getByTestId('new-project-create').click();
+  await expect(page.getByTestId('current-project-name')).toHaveText(name);
+  return project;
 }
 
 /** What {@link watchStates} notes of one element: an attribute, or its text (white space folded) when none is named. */

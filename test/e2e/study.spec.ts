@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, SHOTS, useServedLab } from './serve';
+import { ROOT, SHOTS, collectPageErrors, createProjectInUi, useServedLab } from './serve';
 
 const debian = '/usr/share/datasets/fashion-mnist';
 const fmnist = existsSync(join(debian, 't10k-images-idx3-ubyte.gz')) ? debian : join(ROOT, 'resources', 'demo', 'fashion-mnist');
@@ -53,19 +53,10 @@ async function compareCells(page: Page): Promise<number[]> {
 
 test('empty project → dataset, backbone, study built in the builder, live run, runs table, diff, compare', async ({ page }) => {
   test.setTimeout(900_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
+  const errors = collectPageErrors(page);
 
   // An empty project.
-  const project = join(lab.work, 'projects', 'fmnist-study');
-  await page.goto(lab.url);
-  await page.getByTestId('new-project-dir').fill(project);
-  await page.getByTestId('new-project-name').fill('Fashion-MNIST study');
-  await page.getByTestId('new-project-create').click();
-  await expect(page.getByTestId('current-project-name')).toHaveText('Fashion-MNIST study');
+  const project = await createProjectInUi(page, lab, 'fmnist-study', 'Fashion-MNIST study');
 
   // Dataset: the wizard on the IDX test files, 20 % held out as the test split.
   await page.getByTestId('nav-datasets').click();
@@ -212,11 +203,7 @@ test('browser mode on the folder `nmlab demo` made: the study in Experiments, ru
     env: { ...process.env, NMLAB_HOME: join(lab.work, 'home') },
     timeout: 720_000,
   });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
+  const errors = collectPageErrors(page);
 
   const studies = (await readdir(join(demo, 'experiments'))).filter((n) => !n.startsWith('.'));
   expect(studies.length).toBe(1);
