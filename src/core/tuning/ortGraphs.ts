@@ -82,6 +82,28 @@ export function forwardModel(bnEps: number, residual = false): Uint8Array {
   });
 }
 
+/** The backward graph's dimensions: features D, hidden width and classes C. */
+export type MlpDim = 'd' | 'hid' | 'c';
+
+/**
+ * The gradient outputs of {@link backwardModel} and their shapes in its symbolic dimensions
+ * (`dscale` only with the residual).
+ */
+export const GRAD_OUTPUT_DIMS = {
+  dscale: ['d'],
+  dw1: ['d', 'hid'],
+  db1: ['hid'],
+  dgamma: ['hid'],
+  dbeta: ['hid'],
+  dw2: ['hid', 'd'],
+  db2: ['d'],
+  dwh: ['d', 'c'],
+  dbh: ['c'],
+} as const satisfies Record<string, readonly MlpDim[]>;
+export type GradOutput = keyof typeof GRAD_OUTPUT_DIMS;
+
+const gradOutput = (name: GradOutput) => valueInfo(name, F, GRAD_OUTPUT_DIMS[name]);
+
 /**
  * Backward graph. Scalars fed per step (the batch size M varies at an epoch's end):
  * `invM` = 1/M; with NMTune also `wMse`, `wCov`, `wSvd`, `covAll` = 1/((M−1)²D),
@@ -135,7 +157,7 @@ export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows'
     g.op('ReduceSum', [g.op('Mul', [dz, 'y']), 'ax0'], { keepdims: attr.int(0) }, 'dscale');
     dy = g.op('Mul', [dz, 'scale']);
     extraInputs.push(valueInfo('y', F, ['m', 'd']), valueInfo('scale', F, ['d']));
-    extraOutputs.push(valueInfo('dscale', F, ['d']));
+    extraOutputs.push(gradOutput('dscale'));
   }
   g.op('MatMul', [T('h'), dy], undefined, 'dw2');
   g.op('ReduceSum', [dy, 'ax0'], { keepdims: attr.int(0) }, 'db2');
@@ -169,14 +191,7 @@ export function backwardModel(nmtune: boolean, svdSide: 'rows' | 'cols' = 'rows'
       outputs: [
         valueInfo('ce', F, []),
         ...extraOutputs,
-        valueInfo('dw1', F, ['d', 'hid']),
-        valueInfo('db1', F, ['hid']),
-        valueInfo('dgamma', F, ['hid']),
-        valueInfo('dbeta', F, ['hid']),
-        valueInfo('dw2', F, ['hid', 'd']),
-        valueInfo('db2', F, ['d']),
-        valueInfo('dwh', F, ['d', 'c']),
-        valueInfo('dbh', F, ['c']),
+        ...(['dw1', 'db1', 'dgamma', 'dbeta', 'dw2', 'db2', 'dwh', 'dbh'] as const).map(gradOutput),
       ],
       initializers: [axes('ax0', [0]), scalar('zero', 0), ...(nmtune ? [axes('ax1', [1]), scalar('tiny', 1e-12)] : [])],
       nodes: g.list,

@@ -6,7 +6,7 @@
  */
 import { loadOrt, ortThreads, sessionOptions } from '../onnx/providers';
 import { BN_EPS } from './mlp';
-import { backwardModel, forwardModel } from './ortGraphs';
+import { backwardModel, forwardModel, GRAD_OUTPUT_DIMS, type GradOutput, type MlpDim } from './ortGraphs';
 import { svdTermParts } from './losses';
 import type { TunePreset, TuneTerms } from '../../shared/contract/tuning';
 
@@ -25,7 +25,7 @@ export function mlpParamNames(residual: boolean): MlpParamName[] {
   return residual ? [...MLP_PARAM_NAMES, 'residual.scale'] : [...MLP_PARAM_NAMES];
 }
 
-const GRAD_OF: Record<MlpParamName, string> = {
+const GRAD_OF: Record<MlpParamName, GradOutput> = {
   'residual.scale': 'dscale',
   'block0.weight': 'dw1',
   'block0.bias': 'db1',
@@ -186,18 +186,8 @@ export class OrtMlpStep {
 
   /** The shape of a parameter's gradient output, as backwardModel declares it. */
   private gradShape(name: MlpParamName, d: number, hid: number, c: number): number[] {
-    const shapes: Record<MlpParamName, number[]> = {
-      'residual.scale': [d],
-      'block0.weight': [d, hid],
-      'block0.bias': [hid],
-      'block0.bn.gamma': [hid],
-      'block0.bn.beta': [hid],
-      'out.weight': [hid, d],
-      'out.bias': [d],
-      'head.weight': [d, c],
-      'head.bias': [c],
-    };
-    return shapes[name];
+    const size: Record<MlpDim, number> = { d, hid, c };
+    return GRAD_OUTPUT_DIMS[GRAD_OF[name]].map((dim) => size[dim]);
   }
 
   async dispose(): Promise<void> {
