@@ -10,24 +10,10 @@
 import { expect, test, type Page } from '@playwright/test';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, SHOTS, collectPageErrors, createProjectInUi, useServedLab, watchStates } from './serve';
+import { ROOT, SHOTS, collectPageErrors, createProjectInUi, readNpyVector, useServedLab, watchStates } from './serve';
 
 const demo = join(ROOT, 'resources', 'demo', 'fashion-mnist');
 const lab = useServedLab();
-
-/** An int32 or uint8 vector from a .npy file (little-endian, C order), read independently of NMLab's reader. */
-async function readNpyVector(file: string): Promise<number[]> {
-  const bytes = await readFile(file);
-  expect(bytes.subarray(1, 6).toString('latin1')).toBe('NUMPY');
-  const major = bytes[6];
-  const headerLen = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const start = (major === 1 ? 10 : 12) + headerLen;
-  const header = bytes.subarray(major === 1 ? 10 : 12, start).toString('latin1');
-  const body = bytes.subarray(start);
-  if (header.includes("'<i4'")) return Array.from({ length: body.length / 4 }, (_, i) => body.readInt32LE(4 * i));
-  if (header.includes("'|u1'")) return Array.from(body);
-  throw new Error(`unexpected dtype in ${file}: ${header}`);
-}
 
 /** Count of pixels drawn on a canvas (alpha > 0), i.e. whether the chart actually painted. */
 async function paintedPixels(page: Page, selector: string): Promise<number> {

@@ -11,7 +11,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ROOT, SHOTS, collectPageErrors, createProjectInUi, useServedLab } from './serve';
+import { ROOT, SHOTS, collectPageErrors, createProjectInUi, readNpyVector, useServedLab } from './serve';
 
 const demo = join(ROOT, 'resources', 'demo', 'fashion-mnist');
 const lab = useServedLab();
@@ -19,16 +19,6 @@ const lab = useServedLab();
 async function shot(page: Page, name: string): Promise<void> {
   await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-/** The int32 or uint8 vector of a `.npy` file. */
-async function npyVector(file: string): Promise<number[]> {
-  const bytes = await readFile(file);
-  const headerLen = bytes[6] === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const start = (bytes[6] === 1 ? 10 : 12) + headerLen;
-  const header = bytes.subarray(0, start).toString('latin1');
-  const body = bytes.subarray(start);
-  return header.includes("'<i4'") ? Array.from({ length: body.length / 4 }, (_, i) => body.readInt32LE(4 * i)) : Array.from(body);
 }
 
 test('class map in the dataset noise form and in the study builder', async ({ page }) => {
@@ -69,9 +59,9 @@ test('class map in the dataset noise form and in the study builder', async ({ pa
   const manifest = JSON.parse(await readFile(join(project, 'datasets', noisyId, 'dataset.json'), 'utf8')) as { derived: { noise: { type: string; params: { map: Record<string, number> } } } };
   expect(manifest.derived.noise).toMatchObject({ type: 'asymmetric', params: { map: { '2': 4, '6': 0 } } });
   // On disk: round(0.4 · the mapped train rows) flipped, each to its class's target, nothing else changed.
-  const clean = await npyVector(join(project, 'datasets', 'fmnist', 'labels.npy'));
-  const noisy = await npyVector(join(project, 'datasets', noisyId, 'labels.npy'));
-  const split = await npyVector(join(project, 'datasets', 'fmnist', 'split.npy'));
+  const clean = await readNpyVector(join(project, 'datasets', 'fmnist', 'labels.npy'));
+  const noisy = await readNpyVector(join(project, 'datasets', noisyId, 'labels.npy'));
+  const split = await readNpyVector(join(project, 'datasets', 'fmnist', 'split.npy'));
   const target: Record<number, number> = { 2: 4, 6: 0 };
   const eligible = clean.filter((y, i) => split[i] === 0 && y in target).length;
   const changed = clean.map((y, i) => ({ y, i })).filter(({ y, i }) => noisy[i] !== y);

@@ -5,7 +5,7 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,20 @@ export async function createProjectInUi(page: Page, lab: ServedLab, folder: stri
   await page.getByTestId('new-project-create').click();
   await expect(page.getByTestId('current-project-name')).toHaveText(name);
   return project;
+}
+
+/** An int32 or uint8 vector from a .npy file (little-endian, C order), read independently of NMLab's reader. */
+export async function readNpyVector(file: string): Promise<number[]> {
+  const bytes = await readFile(file);
+  expect(bytes.subarray(1, 6).toString('latin1')).toBe('NUMPY');
+  const major = bytes[6];
+  const headerLen = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + headerLen;
+  const header = bytes.subarray(major === 1 ? 10 : 12, start).toString('latin1');
+  const body = bytes.subarray(start);
+  if (header.includes("'<i4'")) return Array.from({ length: body.length / 4 }, (_, i) => body.readInt32LE(4 * i));
+  if (header.includes("'|u1'")) return Array.from(body);
+  throw new Error(`unexpected dtype in ${file}: ${header}`);
 }
 
 /** What {@link watchStates} notes of one element: an attribute, or its text (white space folded) when none is named. */
