@@ -25,6 +25,21 @@ const tune = (argv: string[]) => cli(tuneCommand, argv);
 
 const files = ['--train-features', dir + 'lp_train_x.npy', '--train-labels', dir + 'lp_train_y.npy', '--test-features', dir + 'lp_test_x.npy', '--test-labels', dir + 'lp_test_y.npy'];
 
+/** A new project folder, empty but for its `nmlab.json`. */
+async function newProject(): Promise<string> {
+  const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
+  await writeFile(join(project, 'nmlab.json'), '{}');
+  return project;
+}
+
+/** `nmlab tune <flags> --project <a new project> --json`, which must exit 0: the project and what it printed, parsed. */
+async function tuneInNewProject(flags: string[]) {
+  const project = await newProject();
+  const r = await tune([...flags, '--project', project, '--json']);
+  expect(r.code).toBe(0);
+  return { project, j: JSON.parse(r.out) };
+}
+
 describe('nmlab tune', () => {
   it('--json prints { runId, runDir, result } with a result in the TuneRunResult shape', async () => {
     const r = await tune([...files, '--method', 'lp', '--epochs', '30', '--seed', '1', '--json']);
@@ -45,12 +60,8 @@ describe('nmlab tune', () => {
   });
 
   it('--project is a one-job study on the project queue: one tune job, its result the direct fit\'s, listed by experiment list and compare', async () => {
-    const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
-    await writeFile(join(project, 'nmlab.json'), '{}');
     const flags = [...files, '--method', 'nmtune', '--preset', 'reference', '--epochs', '2', '--fraction', '0.5', '--terms-cov', '0.05', '--seed', '3'];
-    const r = await tune([...flags, '--project', project, '--json']);
-    expect(r.code).toBe(0);
-    const j = JSON.parse(r.out);
+    const { project, j } = await tuneInNewProject(flags);
     // one flag of a nested object overrides that key only; the preset's other weights stay
     expect(j.result.params).toMatchObject({ method: 'nmtune', preset: 'reference', seed: 3, fraction: 0.5, terms: { mse: 1, cov: 0.05, svd: 0.001, svdTopK: 5 } });
     expect(j.result.trainRows).toBe(250);
@@ -94,8 +105,7 @@ describe('nmlab tune', () => {
   }, 120_000);
 
   it('--project: Ctrl-C (SIGINT to the whole process group, the worker too) cancels the study job on the queue and exits 130, the run saved as cancelled', async () => {
-    const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
-    await writeFile(join(project, 'nmlab.json'), '{}');
+    const project = await newProject();
     // Detached: the CLI leads its own process group, as a terminal's foreground job does.
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'tune', ...files, '--method', 'nmtune', '--epochs', '400', '--project', project], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
@@ -125,12 +135,8 @@ describe('nmlab tune', () => {
   }, 120_000);
 
   it('--project with downstream noise: η is the study\'s η axis, so the job key, the compare column and the result say η 20 %, and the fit equals the direct one', async () => {
-    const project = await mkdtemp(join(tmpdir(), 'nmlab-tune-'));
-    await writeFile(join(project, 'nmlab.json'), '{}');
     const flags = [...files, '--method', 'lp', '--epochs', '5', '--seed', '2', '--downstream-noise-eta', '0.2', '--downstream-noise-semantics', 'other-class', '--downstream-noise-seed', '7'];
-    const r = await tune([...flags, '--project', project, '--json']);
-    expect(r.code).toBe(0);
-    const j = JSON.parse(r.out);
+    const { project, j } = await tuneInNewProject(flags);
     const noise = j.result.downstreamNoise;
     // other-class: every drawn label changes, so exactly round(0.2 · 500) of the 500 rows flip.
     expect(noise).toMatchObject({ eta: 0.2, semantics: 'other-class', seed: 7, rows: 500, flipped: 100, realisedFlipRate: 0.2 });
