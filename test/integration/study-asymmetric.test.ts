@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDirectClient, createLabBackend, type LabBackend } from '../../src/core/backend';
@@ -97,6 +97,13 @@ function spec(name: string, noise: NoiseSpec): StudySpecInput {
     tasks: [{ id: 'fm', dataset: 'fm-small' }],
     methods: [{ method: 'lp', params: { epochs: 1 } }],
   };
+}
+
+async function startAndWait(s: StudySpecInput): Promise<ExperimentDetail> {
+  const api = createDirectClient(backend);
+  const id = (await api.experiments.create({ projectDir: project, start: true, spec: s })).summary.id;
+  await backend.experiments.waitIdle(project, id);
+  return api.experiments.get({ projectDir: project, id });
 }
 
 /** Create and start the studies together (they share the queue's two slots), wait for all, check every job succeeded. */
@@ -189,5 +196,28 @@ describe('asymmetric noise in a study’s pre-training', () => {
     expect(symFlips.length).toBe(Math.round(GAMMA * 10 * TRAIN_PER_CLASS));
     expect(symFlips.some((i) => !(clean.labels[i] in MAP) || sym.labels[i] !== MAP[clean.labels[i]])).toBe(true);
     expect(await resultOf(ds, 'pretrain')).toMatchObject({ labelsSha256: symSha });
+  }, 240_000);
+
+  it('reuses a backbone only if it trained on the study’s noisy labels', async () => {
+    const noise: NoiseSpec = { type: 'asymmetric', seed: SEED, map: Object.fromEntries(Object.entries(MAP).map(([k, v]) => [String(k), v])) };
+    // The same pre-training axis in another study: the backbone the first test trained is reused, its labels checked.
+    const again = await startAndWait(spec('asymmetric pre-training, again', noise));
+    const pretrainJob = again.jobs.find((j) => j.stage === 'pretrain')!;
+    if (pretrainJob.stage !== 'pretrain') throw new Error('unreachable');
+    expect(pretrainJob.state).toBe('succeeded');
+    const labelsSha = sha(trainLabels(await loadDataset(project, pretrainJob.noisyDataset)));
+    expect(await resultOf(again, 'pretrain')).toMatchObject({ backbone: pretrainJob.backbone, reused: true, labelsSha256: labelsSha, labelsVerified: true });
+
+    // The backbone now claims other training labels (as after re-deriving the noisy set): the stage refuses it and says what to do.
+    const file = join(project, 'backbones', pretrainJob.backbone, 'backbone.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...manifest, provenance: { ...manifest.provenance, labelsSha256: '0'.repeat(64) } }));
+    const refused = await startAndWait(spec('asymmetric pre-training, stale backbone', noise));
+    const job = refused.jobs.find((j) => j.stage === 'pretrain')!;
+    expect(job.state).toBe('failed');
+    expect(job.error).toContain(`backbone ${pretrainJob.backbone} exists but was trained on labels (sha256 000000000000…) that are not the train labels of dataset "${pretrainJob.noisyDataset}" (sha256 ${labelsSha.slice(0, 12)}…)`);
+    expect(job.error).toContain('delete or rename');
+    // Nothing was deleted: the user's folder stays as it was.
+    expect(JSON.parse(await readFile(file, 'utf8')).provenance.labelsSha256).toBe('0'.repeat(64));
   }, 240_000);
 });

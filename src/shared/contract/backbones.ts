@@ -76,6 +76,8 @@ export const BackboneProvenance = z
       })
       .optional(),
     dataset: z.string().optional(),
+    /** sha256 of the noisy training labels NMLab pre-trained it on (little-endian int32, row order). */
+    labelsSha256: z.string().optional(),
     notes: z.string().optional(),
   })
   .passthrough();

@@ -106,8 +106,22 @@ async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unk
   const manifestFile = join(folder, BACKBONE_FILE);
   if (await exists(manifestFile)) {
     const m = await readBackboneManifest(manifestFile);
-    await s.log(`reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…)`);
-    return { backbone: job.backbone, sha256: m.sha256, reused: true, provenance: m.provenance ?? null };
+    // A backbone already there is reused only if it was trained on this study's noisy labels:
+    // the dataset may have been re-derived since, or the folder may hold another model.
+    const trained = m.provenance?.labelsSha256;
+    const expected = await splitLabelsSha(s.projectDir, job.noisyDataset, 'train');
+    if (trained !== undefined && trained !== expected) {
+      throw new NmlabError(
+        'ALREADY_EXISTS',
+        `backbone ${job.backbone} exists but was trained on labels (sha256 ${trained.slice(0, 12)}…) that are not the train labels of dataset "${job.noisyDataset}" (sha256 ${expected.slice(0, 12)}…); delete or rename ${join(BACKBONES_FOLDER, job.backbone)} to pre-train it again`,
+      );
+    }
+    await s.log(
+      trained
+        ? `reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…), trained on the labels of ${job.noisyDataset} (sha256 ${expected.slice(0, 12)}…)`
+        : `reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…); it records no training labels, so they could not be checked against ${job.noisyDataset}`,
+    );
+    return { backbone: job.backbone, sha256: m.sha256, reused: true, labelsSha256: trained ?? null, labelsVerified: trained !== undefined, provenance: m.provenance ?? null };
   }
   // The pretrain kind draws the noise itself on the clean train split with the noise stage's
   // spec and seed (one injection for both, src/core/noise), so the backbone's provenance holds
