@@ -199,6 +199,9 @@ describe('running an experiment', () => {
     expect(fits.length).toBe(2);
     for (const job of fits) {
       if (job.stage !== 'tune') continue;
+      // The queue names the run as `nmlab worker` and a Slurm task do: <experiment>.j<index, 4 digits>.a<attempt>.
+      expect(job.runId).toBe(`lp-vs-sklearn.j${String(job.index).padStart(4, '0')}.a1`);
+      expect(job.runIds).toEqual([job.runId]);
       const dir = join(project, 'runs', job.runId!);
       expect((await readdir(dir)).sort()).toEqual(['config.json', 'log.txt', 'metrics.jsonl', 'result.json', 'status.json']);
       const result = JSON.parse(await readFile(join(dir, 'result.json'), 'utf8'));

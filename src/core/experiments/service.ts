@@ -38,7 +38,7 @@ import { measuredSamples, scheduleJobs, stageCosts, type EtaJob, type StageSampl
 import { createRun, runFinished } from '../runs/store';
 import { markInterrupted, readRunStatus, setRunStatus, appendRunLog } from '../runs/files';
 import { parseStudySpec } from './spec';
-import { acquireLock, createExperiment, listExperimentIds, lockHolder, readExperiment, readQueue, releaseLock, writeQueue } from './store';
+import { acquireLock, createExperiment, listExperimentIds, lockHolder, readExperiment, readQueue, releaseLock, studyRunId, writeQueue } from './store';
 import { LiveThrottle } from './throttle';
 
 /** Default concurrency: one core is left to the app (and the UI). */
@@ -568,7 +568,7 @@ export class ExperimentService {
     e.error = null;
     e.startedAt = new Date().toISOString();
     e.endedAt = null;
-    const runId = `${a.exp.id}.j${String(index).padStart(4, '0')}.a${e.attempts}`;
+    const runId = studyRunId(a.exp.id, index, e.attempts);
     e.runId = runId;
     e.runIds.push(runId);
     const slot: Running = { jobId: null, cancelRequested: false, runId, startedAt: Date.now() };
