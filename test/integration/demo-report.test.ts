@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { escapeXml, lineChartSvg, niceTicks } from '../../src/core/demo/svg';
-import { aggregateSeeds, formatTable, resultsCsv, sampleStd, summarize, type DemoSeedRow } from '../../src/core/demo/results';
+import { aggregateSeeds, demoCharts, formatTable, resultsCsv, sampleStd, summarize, type DemoSeedRow } from '../../src/core/demo/results';
 import { formatDuration } from '../../src/core/demo/progress';
 
 function row(gamma: number, method: DemoSeedRow['method'], domain: string, accuracy: number, zLsvr = 0.5, seed = 0): DemoSeedRow {
@@ -74,6 +74,56 @@ describe('lineChartSvg', () => {
     const opened = (svg.match(/<(svg|text|title|circle)[\s>]/g) ?? []).length - (svg.match(/<circle [^>]*\/>/g) ?? []).length;
     const closed = (svg.match(/<\/(svg|text|title|circle)>/g) ?? []).length;
     expect(closed).toBe(opened);
+  });
+});
+
+/** Every error bar's [lower end, upper end] y coordinates, and the plot box's top and bottom. */
+function barEnds(svg: string): { ends: Array<[number, number]>; top: number; bottom: number } {
+  const frame = /<rect x="70" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="none"/.exec(svg);
+  if (!frame) throw new Error('no plot frame');
+  const ends = [...svg.matchAll(/<path class="error-bar" d="M[\d.]+,([\d.]+) L[\d.]+,([\d.]+) /g)].map((m): [number, number] => [Number(m[1]), Number(m[2])]);
+  return { ends, top: Number(frame[1]), bottom: Number(frame[1]) + Number(frame[2]) };
+}
+
+describe('lineChartSvg error bars', () => {
+  it('widens the y axis to both ends of every bar, so none runs off the plot', () => {
+    // Points span 0.6–0.9, the bars 0.5–1.05. Extent padded by 3 % of 0.55 at the bar ends:
+    // [0.4835, 1.0665] → step 0.2, axis 0.4–1.2 over the 300 px plot (bottom 344).
+    const svg = lineChartSvg({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      xTicks: [0, 30],
+      series: [{ name: 'LP', points: [{ x: 0, y: 0.6, lo: 0.5, hi: 0.7 }, { x: 30, y: 0.9, lo: 0.85, hi: 1.05 }, { x: 15, y: 0.7, lo: 0.7, hi: 0.7 }] }],
+    });
+    const { ends, top, bottom } = barEnds(svg);
+    expect([top, bottom]).toEqual([44, 344]);
+    // 0.5 → 344 − 0.1/0.8·300 = 306.5, 0.7 → 231.5; 0.85 → 175.25, 1.05 → 100.25; the empty bar (lo = hi) is not drawn.
+    expect(ends).toEqual([
+      [306.5, 231.5],
+      [175.25, 100.25],
+    ]);
+    for (const [lo, hi] of ends) for (const y of [lo, hi]) expect(y > top && y < bottom).toBe(true);
+    expect(svg).toContain('<text x="62" y="44" text-anchor="end" dominant-baseline="middle">1.2</text>');
+  });
+
+  it('draws the demo\'s accuracy as mean ± std, every bar inside the axes', () => {
+    // γ = 0: 95 ± 10 % (the bar reaches 105 %); γ = 10 %: 40 ± 30 % (down to 10 %).
+    const base = { method: 'lp' as const, seeds: 3, idMacroF1: 0, idFeatSve: 1, idZSve: 1, oodMacroF1: 0, oodFeatLsvr: 1, oodZLsvr: 1, oodAccuracy: 0.5, oodAccuracyStd: 0 };
+    const charts = demoCharts(
+      [
+        { ...base, gamma: 0, idAccuracy: 0.95, idAccuracyStd: 0.1 },
+        { ...base, gamma: 0.1, idAccuracy: 0.4, idAccuracyStd: 0.3 },
+      ],
+      [0, 0.1],
+    );
+    const { ends, top, bottom } = barEnds(charts['accuracy-id.svg']);
+    expect(ends).toHaveLength(2);
+    for (const [lo, hi] of ends) for (const y of [lo, hi]) expect(y > top && y < bottom).toBe(true);
+    // Extent [10, 105] padded by 2.85 → [7.15, 107.85]: step 25, axis 0–125; 105 % → 344 − 105/125·300 = 92.
+    expect(ends[0][1]).toBe(92);
+    // No std (OOD here) → no bars.
+    expect(barEnds(charts['accuracy-ood.svg']).ends).toHaveLength(0);
   });
 });
 

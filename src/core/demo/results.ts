@@ -257,9 +257,12 @@ export function demoCharts(summary: DemoSummary[], gammas: number[]): Record<str
   const methods = [...new Set(summary.map((s) => s.method))];
   const xTicks = gammas.map((g) => Math.round(g * 1000) / 10);
   const pct = (v: number) => `${v}%`;
-  const by = (m: DemoSummary['method'], f: (s: DemoSummary) => number): ChartSeries => ({
+  // `std` (accuracy): an error bar of ± one standard deviation over the fits, as in the table.
+  const by = (m: DemoSummary['method'], f: (s: DemoSummary) => number, std?: (s: DemoSummary) => number): ChartSeries => ({
     name: METHOD_LABEL[m],
-    points: summary.filter((s) => s.method === m).map((s) => ({ x: Math.round(s.gamma * 1000) / 10, y: f(s) })),
+    points: summary
+      .filter((s) => s.method === m)
+      .map((s) => ({ x: Math.round(s.gamma * 1000) / 10, y: f(s), ...(std ? { lo: f(s) - std(s), hi: f(s) + std(s) } : {}) })),
   });
   const featSeries = (f: (s: DemoSummary) => number): ChartSeries => ({
     name: 'backbone F',
@@ -271,8 +274,8 @@ export function demoCharts(summary: DemoSummary[], gammas: number[]): Record<str
   });
   const common = { xLabel: 'pre-training label noise γ', xTicks, xFormat: pct };
   return {
-    'accuracy-id.svg': lineChartSvg({ ...common, title: 'ID accuracy vs pre-training noise', yLabel: 'accuracy (%)', series: methods.map((m) => by(m, (s) => 100 * s.idAccuracy)), yFormat: (v) => v.toFixed(1) }),
-    'accuracy-ood.svg': lineChartSvg({ ...common, title: 'OOD accuracy (mean over targets) vs noise', yLabel: 'accuracy (%)', series: methods.map((m) => by(m, (s) => 100 * s.oodAccuracy)), yFormat: (v) => v.toFixed(1) }),
+    'accuracy-id.svg': lineChartSvg({ ...common, title: 'ID accuracy vs pre-training noise', yLabel: 'accuracy (%, ± std)', series: methods.map((m) => by(m, (s) => 100 * s.idAccuracy, (s) => 100 * s.idAccuracyStd)), yFormat: (v) => v.toFixed(1) }),
+    'accuracy-ood.svg': lineChartSvg({ ...common, title: 'OOD accuracy (mean over targets) vs noise', yLabel: 'accuracy (%, ± std)', series: methods.map((m) => by(m, (s) => 100 * s.oodAccuracy, (s) => 100 * s.oodAccuracyStd)), yFormat: (v) => v.toFixed(1) }),
     'sve-id.svg': lineChartSvg({
       ...common,
       title: 'SVE on the ID test set vs noise',

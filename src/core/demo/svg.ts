@@ -1,13 +1,15 @@
 /**
  * A small standalone-SVG line chart writer (DESIGN §6: comparison charts of accuracy, SVE and
  * LSVR against γ), so results can be drawn without a browser. One chart: numeric x, several
- * named series of (x, y) points, axes with "nice" ticks, a legend, markers on the points.
+ * named series of (x, y) points with optional error bars [lo, hi], axes with "nice" ticks
+ * covering the points and both ends of every bar, a legend, markers on the points.
  * The output is a complete SVG 1.1 document with no external references.
  */
 
 export interface ChartSeries {
   name: string;
-  points: Array<{ x: number; y: number }>;
+  /** Points; `lo`/`hi` (both, lo < hi) draw an error bar from lo to hi at x. */
+  points: Array<{ x: number; y: number; lo?: number; hi?: number }>;
   /** Dashed line (e.g. backbone features next to tuned ones). */
   dashed?: boolean;
 }
@@ -55,6 +57,29 @@ export function niceTicks(lo: number, hi: number, count = 5): { ticks: number[];
   return { ticks, min, max };
 }
 
+/** A point's error bar [lo, hi], when it has one with finite ends, lo < hi. */
+function barOf(p: ChartSeries['points'][number]): [number, number] | null {
+  const { lo, hi } = p;
+  return lo !== undefined && hi !== undefined && Number.isFinite(lo) && Number.isFinite(hi) && hi > lo ? [lo, hi] : null;
+}
+
+/**
+ * The y values the axis must show: every point's y, and both ends of every error bar widened
+ * by 3 % of the data's span, so that no bar ends on (or beyond) the plot's frame.
+ */
+export function yExtent(series: ChartSeries[]): { lo: number; hi: number } | null {
+  const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const bars = pts.map(barOf).filter((b): b is [number, number] => b !== null);
+  const all = [...pts.map((p) => p.y), ...bars.flat()];
+  if (!all.length) return null;
+  let lo = Math.min(...all);
+  let hi = Math.max(...all);
+  const pad = 0.03 * (hi - lo);
+  if (bars.some((b) => b[0] === lo)) lo -= pad;
+  if (bars.some((b) => b[1] === hi)) hi += pad;
+  return { lo, hi };
+}
+
 function fmt(v: number): string {
   return Number(v.toFixed(2)).toString();
 }
@@ -66,11 +91,10 @@ export function lineChartSvg(spec: LineChartSpec): string {
   const m = { left: 70, right: 170, top: 44, bottom: 56 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
-  const pts = spec.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
-  const xs = pts.map((p) => p.x);
-  const ys = pts.map((p) => p.y);
+  const xs = spec.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).map((p) => p.x);
   const xt = spec.xTicks ? { ticks: spec.xTicks, min: Math.min(...spec.xTicks), max: Math.max(...spec.xTicks) } : niceTicks(Math.min(...xs), Math.max(...xs));
-  const yt = niceTicks(ys.length ? Math.min(...ys) : 0, ys.length ? Math.max(...ys) : 1);
+  const ye = yExtent(spec.series);
+  const yt = niceTicks(ye ? ye.lo : 0, ye ? ye.hi : 1);
   const xSpan = xt.max - xt.min || 1;
   const ySpan = yt.max - yt.min || 1;
   const X = (x: number) => m.left + ((x - xt.min) / xSpan) * pw;
@@ -105,6 +129,14 @@ export function lineChartSvg(spec: LineChartSpec): string {
     if (good.length > 1) {
       const d = good.map((p, k) => `${k ? 'L' : 'M'}${fmt(X(p.x))},${fmt(Y(p.y))}`).join(' ');
       out.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`);
+    }
+    for (const p of good) {
+      const bar = barOf(p);
+      if (!bar) continue;
+      const x = X(p.x);
+      const [lo, hi] = [fmt(Y(bar[0])), fmt(Y(bar[1]))];
+      const title = `<title>${escapeXml(`${s.name}: ${xf(p.x)} → [${yf(bar[0])}, ${yf(bar[1])}]`)}</title>`;
+      out.push(`<path class="error-bar" d="M${fmt(x)},${lo} L${fmt(x)},${hi} M${fmt(x - 4)},${lo} L${fmt(x + 4)},${lo} M${fmt(x - 4)},${hi} L${fmt(x + 4)},${hi}" stroke="${colour}" stroke-width="1.2" fill="none">${title}</path>`);
     }
     for (const p of good) out.push(`<circle cx="${fmt(X(p.x))}" cy="${fmt(Y(p.y))}" r="3.5" fill="${colour}"><title>${escapeXml(`${s.name}: ${xf(p.x)} → ${yf(p.y)}`)}</title></circle>`);
     const ly = m.top + 10 + i * 20;
