@@ -13,6 +13,7 @@ import {
   type LabApi,
   type LabHandlers,
 } from '../shared/contract/index';
+import { availableParallelism } from 'node:os';
 import { ProjectService } from './projects/service';
 import { JobRunner } from './jobs/runner';
 import type { WorkerLauncher } from './jobs/launcher';
@@ -63,7 +64,14 @@ export function createLabBackend(opts: LabBackendOptions = {}): LabBackend {
   const jobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: opts.maxConcurrentJobs });
   // Experiment jobs get their own runner: the queue decides how many run at once, and their
   // raw per-step events stay off the `job` stream (the UI gets them coalesced as `experiment`).
-  const experimentJobs = new JobRunner({ launcher: opts.launcher, entry: opts.workerEntry, maxConcurrent: 256 });
+  // Each runs with its share of the cores: N jobs at once on C cores get ⌊C/N⌋ onnxruntime
+  // threads each, not C each (N·C threads fighting over C cores).
+  const experimentJobs: JobRunner = new JobRunner({
+    launcher: opts.launcher,
+    entry: opts.workerEntry,
+    maxConcurrent: 256,
+    threadsPerJob: (): number => Math.max(1, Math.floor(availableParallelism() / experiments.defaultConcurrency)),
+  });
   const experiments = new ExperimentService({ runner: experimentJobs, concurrency: opts.experimentConcurrency, external: slurmQueue });
   let lastReport: EnvironmentReport | null = null;
   let reportPrinter: ReportPrinter | null = null;

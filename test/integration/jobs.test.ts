@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { JobRunner } from '../../src/core/jobs/runner';
 import type { JobEvent, JobInfo } from '../../src/shared/contract/jobs';
 
@@ -75,6 +76,24 @@ describe('JobRunner with forked workers', () => {
 
     // The worker process has exited by the time the job is reported finished.
     expect(isAlive((final.result as { pid: number }).pid)).toBe(false);
+  });
+
+  it('gives each job the share of cores the runner passes, unless the user set NMLAB_ORT_THREADS', async () => {
+    const saved = process.env.NMLAB_ORT_THREADS;
+    delete process.env.NMLAB_ORT_THREADS;
+    try {
+      const shared = makeRunner({ threadsPerJob: () => 1.7 }).runner;
+      expect((await shared.wait(shared.start({ kind: 'selftest', steps: 1, intervalMs: 0 }).id)).result).toMatchObject({ ortThreads: 1 });
+      const whole = makeRunner().runner;
+      expect((await whole.wait(whole.start({ kind: 'selftest', steps: 1, intervalMs: 0 }).id)).result).toMatchObject({ ortThreads: availableParallelism() });
+      // The worker inherits the user's setting, and it wins over the runner's share.
+      process.env.NMLAB_ORT_THREADS = '3';
+      const forced = makeRunner({ threadsPerJob: () => 1 }).runner;
+      expect((await forced.wait(forced.start({ kind: 'selftest', steps: 1, intervalMs: 0 }).id)).result).toMatchObject({ ortThreads: 3 });
+    } finally {
+      if (saved === undefined) delete process.env.NMLAB_ORT_THREADS;
+      else process.env.NMLAB_ORT_THREADS = saved;
+    }
   });
 
   it('cancels a running job and the worker process is gone', async () => {

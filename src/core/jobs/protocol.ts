@@ -8,7 +8,11 @@ import type { SerializedError } from '../../shared/errors';
 
 /** Parent → worker. The worker sends `ready` first; only then does the parent send `start`. */
 export type ParentMessage =
-  | { type: 'start'; jobId: string; spec: JobSpec }
+  /**
+   * `threads`: the cores this job may use, where the runner shares the machine among jobs
+   * running at once; the worker's onnxruntime sessions take it unless NMLAB_ORT_THREADS is set.
+   */
+  | { type: 'start'; jobId: string; spec: JobSpec; threads?: number }
   | { type: 'cancel' };
 
 /** Worker → parent. Exactly one of `done` / `error` ends a job; exiting without one is a crash. */

@@ -21,6 +21,8 @@ export interface JobRunnerOptions {
   maxConcurrent?: number;
   /** How long a cancelled worker gets to stop by itself before it is killed. Default 3000 ms. */
   cancelGraceMs?: number;
+  /** The cores each job may use, asked when it starts (default: no limit, every core). */
+  threadsPerJob?: () => number;
 }
 
 interface Running {
@@ -52,6 +54,7 @@ export class JobRunner {
   private readonly entry: string | undefined;
   private readonly maxConcurrent: number;
   private readonly cancelGraceMs: number;
+  private readonly threadsPerJob: (() => number) | undefined;
   private readonly jobs = new Map<string, JobInfo>();
   private readonly running = new Map<string, Running>();
   private readonly queue: string[] = [];
@@ -64,6 +67,7 @@ export class JobRunner {
     this.entry = options.entry;
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 2);
     this.cancelGraceMs = options.cancelGraceMs ?? 3000;
+    this.threadsPerJob = options.threadsPerJob;
   }
 
   /** Subscribe to every job's events; returns the unsubscribe function. */
@@ -213,7 +217,10 @@ export class JobRunner {
         if (m.pid) run.pid = m.pid;
         // Cancelled while the process was starting: there is nothing to stop politely.
         if (run.cancelRequested) run.handle.kill();
-        else run.handle.postMessage({ type: 'start', jobId: job.id, spec: job.spec } satisfies ParentMessage);
+        else {
+          const threads = this.threadsPerJob?.();
+          run.handle.postMessage({ type: 'start', jobId: job.id, spec: job.spec, ...(threads !== undefined ? { threads: Math.max(1, Math.floor(threads)) } : {}) } satisfies ParentMessage);
+        }
         break;
       case 'progress': {
         const progress = this.withEta(run, m.progress, typeof m.at === 'number' ? m.at : Date.now());

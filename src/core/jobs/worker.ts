@@ -131,6 +131,8 @@ channel.onMessage((m: unknown) => {
   }
   if (started) return;
   started = true;
+  // The runner's share of the cores; a user's NMLAB_ORT_THREADS (inherited) wins.
+  if (msg.threads !== undefined && !process.env.NMLAB_ORT_THREADS) process.env.NMLAB_ORT_THREADS = String(msg.threads);
   void runJob(msg.jobId, msg.spec);
 });
 

@@ -2,9 +2,11 @@
  * `selftest`: counts `steps` at `intervalMs`, reporting progress and a metric per step, so the
  * job machinery (progress, ETA, cancel, crash reporting) can be seen working without any ML.
  * With `crashAt` the worker kills its own process at that step, as an out-of-memory kill would.
+ * Its result names the onnxruntime threads the worker would use (the runner's share of cores).
  */
 import type { JobRun } from './types';
 import { sleep } from './cancel';
+import { ortThreads } from '../../onnx/providers';
 
 function crash(): void {
   // SIGKILL cannot be caught: the process is gone before it can send anything.
@@ -20,5 +22,5 @@ export const run: JobRun<'selftest'> = async (spec, ctx) => {
     ctx.metric('count', step, { value: step, square: step * step });
     ctx.progress(step, spec.steps, `step ${step} of ${spec.steps}`);
   }
-  return { steps: spec.steps, pid: process.pid };
+  return { steps: spec.steps, pid: process.pid, ortThreads: ortThreads() };
 };
