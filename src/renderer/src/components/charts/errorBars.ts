@@ -54,6 +54,33 @@ export const errorBarsPlugin: Plugin<ChartType> = {
 
 /** The smallest and largest value the chart must show: means and both ends of every interval. */
 export function valueRange(values: Array<number | null>, intervals: Interval[]): [number, number] | null {
-  const all = [...values.filter((v): v is number => v !== null && Number.isFinite(v)), ...intervals.flatMap((iv) => (iv ? iv : []))];
+  const all = [...values, ...intervals.flatMap((iv) => (iv ? iv : []))].filter((v): v is number => v !== null && Number.isFinite(v));
   return all.length ? [Math.min(...all), Math.max(...all)] : null;
+}
+
+/** Chart.js y-scale limits: hard (min/max) or soft (suggestedMin/Max, widened to nice ticks). */
+export interface YLimits {
+  min?: number;
+  max?: number;
+  suggestedMin?: number;
+  suggestedMax?: number;
+}
+
+/**
+ * The y-scale limits for means and their error bars: the range of `valueRange`, padded by
+ * `padFraction` of its span. `bounds` (e.g. [0, 100] for accuracy in percent) stop the padding,
+ * never the data: a bar that reaches beyond a bound widens the axis past it rather than being
+ * cut off at the frame.
+ */
+export function yLimits(values: Array<number | null>, intervals: Interval[], bounds?: [number, number], padFraction = 0.08): YLimits {
+  const r = valueRange(values, intervals);
+  if (!r) return {};
+  const pad = (r[1] - r[0]) * padFraction || Math.abs(r[0]) * 0.02 || 1;
+  const [lo, hi] = bounds ?? [-Infinity, Infinity];
+  const bottom = r[0] - pad;
+  const top = r[1] + pad;
+  return {
+    ...(bottom <= lo && r[0] >= lo ? { min: lo } : { suggestedMin: bottom }),
+    ...(top >= hi && r[1] <= hi ? { max: hi } : { suggestedMax: top }),
+  };
 }
