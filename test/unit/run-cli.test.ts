@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
+import { nextSteps } from '../../src/cli/commands/run';
 
 const fixtures = fileURLToPath(new URL('../fixtures/tuning/', import.meta.url));
 
@@ -55,7 +56,9 @@ describe('nmlab run', () => {
     expect(code, err).toBe(130);
 
     const [id] = await readdir(join(project, 'experiments'));
-    expect(err).toContain(`\`nmlab experiment resume ${id} --project ${project}\``);
+    // The report ends with the one next step that applies: resume (nothing failed, so no retry).
+    expect(out.trimEnd().split('\n').at(-1)).toBe(`Resume with \`nmlab experiment resume ${id} --project ${project}\`: it runs the study's 3 unfinished jobs.`);
+    expect(out + err).not.toMatch(/retry/i);
     const exp = JSON.parse(await readFile(join(project, 'experiments', id, 'experiment.json'), 'utf8'));
     expect(exp.jobs.map((j: { stage: string }) => j.stage)).toEqual(['tune', 'tune', 'aggregate']);
     const queue = JSON.parse(await readFile(join(project, 'experiments', id, 'queue.json'), 'utf8'));
@@ -75,7 +78,9 @@ describe('nmlab run', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    let rout = '';
     let rerr = '';
+    resume.stdout.on('data', (b: Buffer) => (rout += b.toString()));
     resume.stderr.on('data', (b: Buffer) => (rerr += b.toString()));
     const rexited = new Promise<number | null>((res) => resume.on('exit', (c) => res(c)));
     let again: string | null = null;
@@ -91,10 +96,26 @@ describe('nmlab run', () => {
     expect(again, rerr).not.toBeNull();
     process.kill(-resume.pid!, 'SIGINT');
     expect(await rexited, rerr).toBe(130);
-    expect(rerr).toContain(`\`nmlab experiment resume ${id} --project ${project}\``);
+    expect(rout.trimEnd().split('\n').at(-1)).toBe(`Resume with \`nmlab experiment resume ${id} --project ${project}\`: it runs the study's 3 unfinished jobs.`);
+    expect(rout + rerr).not.toMatch(/retry/i);
     const requeued = JSON.parse(await readFile(join(project, 'experiments', id, 'queue.json'), 'utf8'));
     expect(requeued.entries.map((e: { state: string }) => e.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect(JSON.parse(await readFile(join(project, 'runs', again!, 'status.json'), 'utf8')).status).toBe('cancelled');
     expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
   }, 180_000);
+});
+
+describe('nextSteps (the end of the run/resume report)', () => {
+  const counts = (c: Partial<Record<'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted', number>>) => ({ pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, interrupted: 0, ...c });
+  it('after Ctrl-C (cancelled and pending, none failed): resume only', () => {
+    expect(nextSteps({ id: 's1', counts: counts({ succeeded: 2, cancelled: 3, pending: 1 }) }, '/p')).toBe('Resume with `nmlab experiment resume s1 --project /p`: it runs the study\'s 4 unfinished jobs.\n');
+    expect(nextSteps({ id: 's1', counts: counts({ interrupted: 1 }) }, '/p')).toBe('Resume with `nmlab experiment resume s1 --project /p`: it runs the study\'s 1 unfinished job.\n');
+  });
+  it('with a failed job: retry only (it re-runs the failed jobs and the ones blocked behind them)', () => {
+    expect(nextSteps({ id: 's1', counts: counts({ failed: 1, cancelled: 2 }) }, '/p')).toBe("Retry with `nmlab experiment retry s1 --project /p` (the failed jobs and those not run); each run's log is in runs/<run>/log.txt.\n");
+  });
+  it('nothing when every job succeeded; DIR when no project is given', () => {
+    expect(nextSteps({ id: 's1', counts: counts({ succeeded: 5 }) }, '/p')).toBe('');
+    expect(nextSteps({ id: 's1', counts: counts({ cancelled: 1 }) })).toContain('--project DIR`');
+  });
 });

@@ -6,7 +6,7 @@ import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, ty
 import { createLabBackend } from '../../core/backend';
 import { compareToCsv, type CompareResult, type ExperimentDetail } from '../../shared/contract/experiments';
 import { formatEstimate } from '../../shared/contract/compare';
-import { finalReport, progressPrinter } from './run';
+import { printFinalReport, progressPrinter } from './run';
 import { adoptSlurm, readSlurmState } from '../../core/executors/slurm';
 import type { SlurmStudyState } from '../../shared/contract/executors';
 
@@ -136,15 +136,8 @@ export const experimentCommand: Command = {
             stop();
             process.off('SIGINT', onSigint);
           }
-          const d = await ex.get(projectDir, id);
-          const { code, text } = finalReport(d);
-          if (json) printJson(io, d);
-          else io.out(text);
-          if (cancelled) {
-            io.err(`cancelled: \`nmlab experiment resume ${id} --project ${projectDir}\` runs the study's unfinished jobs\n`);
-            return 130;
-          }
-          return code;
+          const code = printFinalReport(io, await ex.get(projectDir, id), projectDir, json);
+          return cancelled ? 130 : code;
         }
       }
     } finally {

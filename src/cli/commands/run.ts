@@ -4,11 +4,11 @@
  * process at any moment leaves the project readable; `nmlab experiment resume ID` carries on.
  */
 import { readFile } from 'node:fs/promises';
-import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type Command } from '../command';
+import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, type Command } from '../command';
 import { createLabBackend } from '../../core/backend';
 import { NmlabError } from '../../shared/errors';
 import { parseStudyText } from '../../core/experiments/spec';
-import type { ExperimentDetail, ExperimentEvent } from '../../shared/contract/experiments';
+import type { ExperimentDetail, ExperimentEvent, ExperimentSummary } from '../../shared/contract/experiments';
 import type { StudyPlan, StudySpec } from '../../shared/contract/study';
 import { ExecutorName } from '../../shared/contract/executors';
 import { adoptSlurm } from '../../core/executors/slurm';
@@ -69,8 +69,23 @@ export function progressPrinter(err: (t: string) => void): (e: ExperimentEvent) 
   };
 }
 
-/** The last line, and every job that did not succeed with its reason (a blocked job names the one it waited for). */
-export function finalReport(d: ExperimentDetail): { code: number; text: string } {
+/**
+ * What to run next, one line each, only what applies: with a failed job, `retry` (it re-runs the
+ * failed jobs and the cancelled and interrupted ones, those blocked behind a failure included);
+ * with none failed but jobs cancelled (Ctrl-C), interrupted or pending, `resume`. Nothing when
+ * every job succeeded.
+ */
+export function nextSteps(summary: Pick<ExperimentSummary, 'id' | 'counts'>, projectDir = 'DIR'): string {
+  const c = summary.counts;
+  const where = `${summary.id} --project ${projectDir}`;
+  if (c.failed) return `Retry with \`nmlab experiment retry ${where}\` (the failed jobs and those not run); each run's log is in runs/<run>/log.txt.\n`;
+  const unfinished = c.cancelled + c.interrupted + c.pending;
+  if (unfinished) return `Resume with \`nmlab experiment resume ${where}\`: it runs the study's ${unfinished} unfinished job${unfinished > 1 ? 's' : ''}.\n`;
+  return '';
+}
+
+/** The last line, every job that did not succeed with its reason (a blocked job names the one it waited for), and what to run next. */
+export function finalReport(d: ExperimentDetail, projectDir?: string): { code: number; text: string } {
   const c = d.summary.counts;
   const ok = c.succeeded === d.summary.total;
   let text = `${d.summary.id}: ${c.succeeded} of ${d.summary.total} jobs succeeded${ok ? '' : ` (${c.failed} failed, ${c.cancelled} cancelled, ${c.interrupted} interrupted, ${c.pending} pending)`}\n`;
@@ -78,8 +93,23 @@ export function finalReport(d: ExperimentDetail): { code: number; text: string }
   const blocked = d.jobs.filter((j) => j.state === 'cancelled');
   for (const j of bad) text += `  ${j.state}: ${j.key}${j.runId ? ` (run ${j.runId})` : ''}\n    ${(j.error ?? 'no reason recorded').split('\n').join('\n    ')}\n`;
   if (blocked.length) text += `  ${blocked.length} job${blocked.length > 1 ? 's' : ''} not run: ${(blocked[0].error ?? 'cancelled').replace(/^not run: /, '')}${blocked.length > 1 ? ' (and others)' : ''}\n`;
-  if (!ok) text += `Retry with \`nmlab experiment retry ${d.summary.id} --project DIR\`; each run's log is in runs/<run>/log.txt.\n`;
+  text += nextSteps(d.summary, projectDir);
   return { code: ok ? 0 : 1, text };
+}
+
+/**
+ * Print the study as it ended: the report on stdout, or with `json` the study on stdout and the
+ * report on stderr unless every job succeeded. The report ends with what to run next (after
+ * Ctrl-C: resume, which runs the cancelled jobs and those blocked behind them; retry only when a
+ * job failed). Returns the exit code of {@link finalReport}.
+ */
+export function printFinalReport(io: CliIO, d: ExperimentDetail, projectDir: string, json: boolean): number {
+  const { code, text } = finalReport(d, projectDir);
+  if (json) {
+    printJson(io, d);
+    if (code !== 0) io.err(text);
+  } else io.out(text);
+  return code;
 }
 
 /** How {@link runStudy} runs a study, and what it tells its caller on the way. */
@@ -195,16 +225,7 @@ export const runCommand: Command = {
       process.off('SIGINT', onSigint);
     }
     if (!d) return 0;
-    const { code, text } = finalReport(d);
-    if (args.values.json === true) {
-      printJson(io, d);
-      if (code !== 0) io.err(text);
-    } else io.out(text);
-    if (ctl.signal.aborted) {
-      // Cancelled jobs (and the ones blocked behind them) run again on resume.
-      io.err(`cancelled: \`nmlab experiment resume ${d.summary.id} --project ${projectDir}\` runs the study's unfinished jobs\n`);
-      return 130;
-    }
-    return code;
+    const code = printFinalReport(io, d, projectDir, args.values.json === true);
+    return ctl.signal.aborted ? 130 : code;
   },
 };
