@@ -37,6 +37,8 @@ export interface CompareObservation {
   values: Partial<Record<CompareMetric, number | null>>;
   /** Accuracy on each OOD target domain. */
   domains: Record<string, number>;
+  /** Set when an older NMLab wrote the fit's result: its run and the fields it lacks (contract/legacy.ts). */
+  legacy?: { run: string; missing: string[] };
 }
 
 const NUL = '\u0000';
@@ -61,6 +63,13 @@ function scatter(obs: CompareObservation[], x: CompareMetric, y: CompareMetric):
     if (mx.length && my.length) points.push({ backbone, gamma: list[0].gamma, x: mean(mx), y: mean(my) });
   }
   return points;
+}
+
+/** The legacy fits of a cell: the union of the fields they lack, and their runs; null when there are none. */
+function legacyOf(list: CompareObservation[]): CompareRow['legacy'] {
+  const legacy = list.flatMap((o) => (o.legacy ? [o.legacy] : []));
+  if (legacy.length === 0) return null;
+  return { missing: [...new Set(legacy.flatMap((l) => l.missing))], runs: [...new Set(legacy.map((l) => l.run))] };
 }
 
 /** Rows, paired differences, "best" flags and correlations from observations (pure). */
@@ -94,6 +103,7 @@ export function aggregateObservations(obs: CompareObservation[]): { rows: Compar
       domains,
       deltaVsClean: null,
       best: false,
+      legacy: legacyOf(list),
     };
     rows.push(row);
     cellObs.set(row, list);
@@ -313,7 +323,7 @@ export function compareResult(header: CompareHeader, obs: CompareObservation[], 
 
 /**
  * The comparison of fits: reads the result of every succeeded fit in `fits` (a study's tuning
- * jobs) and aggregates them.
+ * jobs) and aggregates them; a fit whose result an older NMLab wrote flags its cells (`legacy`).
  */
 export async function compareFits(
   projectDir: string,
@@ -331,7 +341,8 @@ export async function compareFits(
     const result = await readFitEvaluation(projectDir, entry.runId).catch(() => null);
     if (!result) continue;
     finished++;
-    obs.push(...observationsOfFit(fit, result, oodTargets));
+    const legacy = result.missing.length ? { run: entry.runId, missing: result.missing } : undefined;
+    obs.push(...observationsOfFit(fit, result, oodTargets).map((o) => ({ ...o, legacy })));
   }
   return compareResult(header, obs, finished, fits.length);
 }

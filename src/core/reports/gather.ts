@@ -11,13 +11,15 @@ import { join, resolve } from 'node:path';
 import type { EnvironmentReport } from '../../shared/contract/environment';
 import type { ExperimentFile, QueueEntry } from '../../shared/contract/experiments';
 import { ReportDocument, type ReportBackbone, type ReportDataset, type ReportMethod, type ReportQuery, type ReportRun, type ReportSection } from '../../shared/contract/reports';
+import { legacyNote } from '../../shared/contract/legacy';
 import { NmlabError } from '../../shared/errors';
 import { listBackbones } from '../backbones/list';
 import { listDatasets, readDatasetManifest } from '../datasets/store';
 import { listExperimentIds, readExperiment, readQueue } from '../experiments/store';
 import { readManifest } from '../projects/manifest';
-import { listRuns } from '../runs/store';
+import { listRuns, readRunResult } from '../runs/store';
 import { runDir } from '../runs/files';
+import { RESULT_FILE, RUNS_FOLDER } from '../runs/layout';
 import { demoPart, readDemoResults } from './demo';
 import { environmentSnapshot } from './environment';
 import { experimentPart } from './experiment';
@@ -78,8 +80,8 @@ async function backbonesOf(projectDir: string, experiments: ExperimentFile[]): P
   return out.sort((a, b) => (a.gamma ?? -1) - (b.gamma ?? -1) || a.id.localeCompare(b.id));
 }
 
-/** Tuning parameters are listed once per method (Methods), not in every run's result. */
-const RESULT_SKIP = new Set(['params']);
+/** Tuning parameters are listed once per method (Methods), not in every run's result; an upgraded result's `legacy` flag is said in words instead. */
+const RESULT_SKIP = new Set(['params', 'legacy']);
 /** The experiment job's key is the run's label; its feature paths are in the spec. */
 const CONFIG_SKIP = new Set(['jobKey', 'experimentId', 'job']);
 
@@ -100,18 +102,46 @@ async function readJsonOrNull(file: string): Promise<unknown> {
   }
 }
 
+const resultFile = (id: string) => join(RUNS_FOLDER, id, RESULT_FILE);
+
+/**
+ * A run's result through the readers the app uses (a tuning result upgraded), with the fields
+ * it lacks when an older NMLab wrote it; a damaged one is named in the notes with its file.
+ */
+async function resultOf(projectDir: string, id: string, kind: string, notes: string[]): Promise<{ result: unknown; missing: string[]; error: string | null }> {
+  try {
+    const read = await readRunResult(projectDir, id, kind);
+    return { result: read?.result ?? null, missing: read?.missing ?? [], error: null };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    notes.push(`Run ${id}: ${resultFile(id)} could not be read: ${error}`);
+    return { result: null, missing: [], error };
+  }
+}
+
+/** One note per set of missing fields, naming the runs and their files. */
+function legacyNotes(legacy: Map<string, string[]>): string[] {
+  return [...legacy].map(([note, ids]) =>
+    ids.length === 1 ? `Run ${ids[0]} (${resultFile(ids[0])}) was ${note}.` : `Runs ${ids.join(', ')} (${ids.map(resultFile).join(', ')}) were ${note}.`,
+  );
+}
+
 /**
  * Every run of the project (or the given ones): experiment jobs and the demo's stages alike,
  * through the experiments' run reader, which accepts both id styles.
  */
-async function runsOf(projectDir: string, only: Set<string> | null): Promise<{ runs: ReportRun[]; tuneParams: Map<string, Record<string, unknown>> }> {
+async function runsOf(projectDir: string, only: Set<string> | null, notes: string[]): Promise<{ runs: ReportRun[]; tuneParams: Map<string, Record<string, unknown>> }> {
   const runs: ReportRun[] = [];
   const tuneParams = new Map<string, Record<string, unknown>>();
+  const legacy = new Map<string, string[]>();
   for (const r of await listRuns(projectDir)) {
     if (only && !only.has(r.id)) continue;
     const dir = await runDir(projectDir, r.id);
     const config = ((await readJsonOrNull(join(dir, 'config.json'))) ?? {}) as Record<string, unknown>;
-    const result = r.status === 'succeeded' ? await readJsonOrNull(join(dir, 'result.json')) : null;
+    const read = r.status === 'succeeded' ? await resultOf(projectDir, r.id, r.kind, notes) : null;
+    const result = read?.result ?? null;
+    const note = read?.missing.length ? legacyNote(read.missing) : null;
+    if (note) legacy.set(note, [...(legacy.get(note) ?? []), r.id]);
     if (r.kind === 'demo.tune' && result && typeof result === 'object') {
       const { method, params } = result as { method?: unknown; params?: unknown };
       if (typeof method === 'string' && params && typeof params === 'object' && !tuneParams.has(method)) tuneParams.set(method, params as Record<string, unknown>);
@@ -126,9 +156,16 @@ async function runsOf(projectDir: string, only: Set<string> | null): Promise<{ r
       createdAt: r.createdAt,
       seconds: Number.isFinite(started) && Number.isFinite(ended) ? Math.max(0, (ended - started) / 1000) : null,
       config: scalarFields(config, 24, 3, CONFIG_SKIP),
-      result: result ? scalarFields(result, 32, 3, RESULT_SKIP) : r.error ? [{ key: 'error', value: r.error }] : [],
+      result: read?.error
+        ? [{ key: 'error', value: read.error }]
+        : result
+          ? [...(note ? [{ key: 'legacy', value: note }] : []), ...scalarFields(result, 32, 3, RESULT_SKIP)]
+          : r.error
+            ? [{ key: 'error', value: r.error }]
+            : [],
     });
   }
+  notes.push(...legacyNotes(legacy));
   return { runs, tuneParams };
 }
 
@@ -156,7 +193,7 @@ export async function gatherReport(query: ReportQuery, opts: GatherOptions = {})
 
   let backboneDetails = new Map<string, Array<{ key: string; value: number | string | null }>>();
   const onlyRuns = experimentId ? new Set(experiments.flatMap((e) => e.entries.flatMap((q) => q.runIds))) : null;
-  const { runs, tuneParams } = await runsOf(projectDir, onlyRuns);
+  const { runs, tuneParams } = await runsOf(projectDir, onlyRuns, notes);
 
   if (!experimentId) {
     const demo = await readDemoResults(projectDir, notes);

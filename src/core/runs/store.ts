@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { NmlabError } from '../../shared/errors';
 import { MetricPoint, type RunDetail, type RunSummary } from '../../shared/contract/experiments';
 import { TuneRunResult, TuneRunResultFile, isTuneRunResultLike, type StoredTuneRunResult } from '../../shared/contract/tuning';
+import { missingFields } from '../../shared/contract/legacy';
 import { requireProject } from '../projects/manifest';
 import { errnoCode, fsError } from '../fs/errors';
 import { CONFIG_FILE, LOG_FILE, METRICS_FILE, RESULT_FILE, STATUS_FILE, HEARTBEAT_MS, RunId, RunStatusRecord, newRunId, type RunState } from './layout';
@@ -214,8 +215,22 @@ async function tuneResultOrError(projectDir: string, id: string): Promise<{ resu
 export const FitEvaluation = TuneRunResult.pick({ test: true, targets: true, oodAccuracy: true, oodLsvr: true, backboneSve: true, backboneLsvr: true });
 export type FitEvaluation = z.infer<typeof FitEvaluation>;
 
-export async function readFitEvaluation(projectDir: string, id: string): Promise<FitEvaluation | null> {
-  return readRunJson(join(await runDir(projectDir, id), RESULT_FILE), FitEvaluation, 'run result');
+/** A fit's evaluation, and the fields its result lacks when an older NMLab wrote it (`missingFields`). */
+export async function readFitEvaluation(projectDir: string, id: string): Promise<(FitEvaluation & { missing: string[] }) | null> {
+  const r = await readRunJson(join(await runDir(projectDir, id), RESULT_FILE), FitEvaluation.passthrough(), 'run result');
+  return r && { ...r, missing: missingFields('study.tune', r) };
+}
+
+/**
+ * A run's `result.json` of any kind as readers show it: a tuning result upgraded
+ * (`readTuneRunResult`; a damaged one throws BAD_FILE naming the file), others as they are;
+ * `missing` names what an older NMLab did not record. Null until there is a result.
+ */
+export async function readRunResult(projectDir: string, id: string, kind: string): Promise<{ result: unknown; missing: string[] } | null> {
+  const raw = await readRunJson(join(await runDir(projectDir, id), RESULT_FILE), z.unknown(), 'run result');
+  if (raw === null) return null;
+  const result = isTuneRunResultLike(raw) ? await readTuneRunResult(projectDir, id) : raw;
+  return { result, missing: missingFields(kind, raw) };
 }
 
 /** Whether a run's `result.json` is there and whole (any stage's result; a tuning run's is a TuneRunResult). */

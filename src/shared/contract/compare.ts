@@ -87,6 +87,11 @@ export const CompareRow = z.object({
   deltaVsClean: Estimate.nullable().default(null),
   /** Whether this method's headline interval lies above every other method's on the same line. */
   best: z.boolean().default(false),
+  /**
+   * Fits behind the cell whose results an older NMLab wrote: the fields they lack (./legacy.ts)
+   * and their runs, so the view and CSV flag the cell instead of mixing them in silently.
+   */
+  legacy: z.object({ missing: z.array(z.string()), runs: z.array(z.string()) }).nullable().default(null),
 });
 export type CompareRow = z.infer<typeof CompareRow>;
 export type CompareRowInput = z.input<typeof CompareRow>;
@@ -188,12 +193,12 @@ function csvCell(v: unknown): string {
 
 /**
  * The comparison as CSV: one row per cell; for each metric `<m>_mean`, `<m>_std`, `<m>_lo`,
- * `<m>_hi` (95 % CI), `<m>_n` and `<m>_over`; then the paired difference to γ = 0, `best` and
- * the replicates (space-separated backbone ids).
+ * `<m>_hi` (95 % CI), `<m>_n` and `<m>_over`; then the paired difference to γ = 0, `best`, the
+ * replicates (space-separated backbone ids), and the fields legacy fits lack and their runs.
  */
 export function compareToCsv(c: CompareResult): string {
   const est = (prefix: string) => ['mean', 'std', 'lo', 'hi', 'n', 'over'].map((k) => `${prefix}_${k}`);
-  const header = [...COLUMNS, ...COMPARE_METRICS.flatMap(est), ...est('delta_vs_clean'), 'best', 'replicates'];
+  const header = [...COLUMNS, ...COMPARE_METRICS.flatMap(est), ...est('delta_vs_clean'), 'best', 'replicates', 'legacy_missing', 'legacy_runs'];
   const cells = (e: Estimate | null): unknown[] => (e ? [e.mean, e.std, e.lo, e.hi, e.n, e.over] : ['', '', '', '', '', '']);
   const lines = [header.join(',')];
   for (const r of c.rows) {
@@ -204,6 +209,8 @@ export function compareToCsv(c: CompareResult): string {
         ...cells(r.deltaVsClean),
         r.best,
         r.replicates.join(' '),
+        r.legacy?.missing.join(' ') ?? '',
+        r.legacy?.runs.join(' ') ?? '',
       ]
         .map(csvCell)
         .join(','),
