@@ -6,7 +6,7 @@ import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, ty
 import { createLabBackend } from '../../core/backend';
 import { compareToCsv, type CompareResult, type ExperimentDetail } from '../../shared/contract/experiments';
 import { formatEstimate } from '../../shared/contract/compare';
-import { printFinalReport, progressPrinter } from './run';
+import { printFinalReport, progressPrinter, queueSnapshots } from './run';
 import { adoptSlurm, readSlurmState } from '../../core/executors/slurm';
 import type { SlurmStudyState } from '../../shared/contract/executors';
 
@@ -113,7 +113,8 @@ export const experimentCommand: Command = {
         }
         case 'resume':
         case 'retry': {
-          const stop = backend.onEvent('experiment', progressPrinter(io.err));
+          const print = progressPrinter(io.err);
+          const stop = backend.onEvent('experiment', print);
           const profile = stringOpt(args, 'profile');
           // Ctrl-C on the local queue cancels, as in `nmlab run` (the forked workers ignore the
           // terminal's SIGINT; the queue stops them after their step). Slurm's jobs run on.
@@ -125,14 +126,18 @@ export const experimentCommand: Command = {
             void ex.cancel(projectDir, id).catch(() => undefined);
           };
           if (!onSlurm) process.once('SIGINT', onSigint);
+          let stopSnapshots: () => void = () => undefined;
           try {
             const job = stringOpt(args, 'job');
             if (profile !== undefined) await adoptSlurm(projectDir, id, profile);
             if (sub === 'resume') await ex.resume(projectDir, id);
             else await ex.retry(projectDir, id, job ? [job] : undefined);
             if (cancelled) await ex.cancel(projectDir, id);
+            // A fresh ETA every ETA_REFRESH_MS while the jobs run.
+            stopSnapshots = queueSnapshots(ex, projectDir, id, print);
             await ex.waitIdle(projectDir, id);
           } finally {
+            stopSnapshots();
             stop();
             process.off('SIGINT', onSigint);
           }

@@ -20,8 +20,10 @@ const USAGE = `Usage:
 Creates a study from SPEC (YAML or JSON) in the project and runs its job graph — noisy
 labels, pre-training, corruption domains, features, spectra, tuning, comparison — in worker
 processes, N at a time (default: cores − 1), each job once its dependencies are done.
-Progress goes to stderr; the final state (and, with --json, the whole study) to stdout. Exit
-code 0 when every job succeeded, 1 otherwise (the failed jobs and why are printed).
+Progress goes to stderr: a line when a job starts or ends, and the ETA refreshed at most every
+30 s while jobs run. The final state (and, with --json, the whole study) goes to stdout; the
+report ends with the next step (resume after Ctrl-C, retry when a job failed). Exit code 0
+when every job succeeded, 1 otherwise (the failed jobs and why are printed).
 --plan only checks the spec against the project and prints the jobs per stage.
 Ctrl-C (local executor) cancels the study's running and pending jobs (each running one stops
 after its current step, its run saved as cancelled) and exits 130; \`nmlab experiment resume ID
@@ -56,16 +58,53 @@ export async function readSpecFile(file: string): Promise<StudySpec> {
   return parseStudyText(text, file);
 }
 
-/** A one-line-per-change progress printer for stderr. */
-export function progressPrinter(err: (t: string) => void): (e: ExperimentEvent) => void {
+/** How often the progress line's ETA is refreshed while jobs run (the line is reprinted only when its text changed). */
+export const ETA_REFRESH_MS = 30_000;
+
+/**
+ * A one-line-per-change progress printer for stderr: a line whose job counts changed prints at
+ * once; one whose ETA alone changed at most every `everyMs` (so neither a terminal nor a log
+ * file gets more than that); the same line never twice. `now` is the clock (tests inject one).
+ */
+export function progressPrinter(err: (t: string) => void, now: () => number = Date.now, everyMs = ETA_REFRESH_MS): (e: ExperimentEvent) => void {
   let last = '';
+  let lastCounts = '';
+  let lastAt = -Infinity;
   return (e) => {
     if (e.type !== 'queue') return;
     const c = e.summary.counts;
     const eta = e.summary.etaSeconds !== null ? `, ETA ${Math.round(e.summary.etaSeconds)} s` : '';
-    const line = `${e.experimentId}: ${c.succeeded}/${e.summary.total} done, ${c.running} running, ${c.pending} pending${c.failed ? `, ${c.failed} failed` : ''}${c.interrupted ? `, ${c.interrupted} interrupted` : ''}${c.cancelled ? `, ${c.cancelled} cancelled` : ''}${eta}`;
-    if (line !== last) err(line + '\n');
-    last = line;
+    const counts = `${e.experimentId}: ${c.succeeded}/${e.summary.total} done, ${c.running} running, ${c.pending} pending${c.failed ? `, ${c.failed} failed` : ''}${c.interrupted ? `, ${c.interrupted} interrupted` : ''}${c.cancelled ? `, ${c.cancelled} cancelled` : ''}`;
+    const line = counts + eta;
+    if (line === last || (counts === lastCounts && now() - lastAt < everyMs)) return;
+    err(line + '\n');
+    [last, lastCounts, lastAt] = [line, counts, now()];
+  };
+}
+
+/**
+ * Every `everyMs`, a queue event with the study as the queue sees it now (its ETA counts the
+ * running jobs' progress) to `onEvent`, so that a progress line does not go stale during a long
+ * job. Returns the stop function; nothing is sent once it has been called.
+ */
+export function queueSnapshots(
+  ex: { get(projectDir: string, id: string): Promise<ExperimentDetail> },
+  projectDir: string,
+  id: string,
+  onEvent: (e: ExperimentEvent) => void,
+  everyMs = ETA_REFRESH_MS,
+): () => void {
+  let stopped = false;
+  const timer = setInterval(() => {
+    void ex.get(projectDir, id).then(
+      (d) => stopped || onEvent({ type: 'queue', projectDir, experimentId: id, summary: d.summary, jobs: d.jobs }),
+      () => undefined,
+    );
+  }, everyMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
   };
 }
 
@@ -125,6 +164,8 @@ export interface RunStudyOptions {
   signal?: AbortSignal;
   /** Every queue and live event of the project's studies while it runs. */
   onEvent?: (e: ExperimentEvent) => void;
+  /** Also a queue event of the study every this many ms while it runs (a fresh ETA; {@link queueSnapshots}). */
+  snapshotMs?: number;
   /** The plan (checked against the project, nothing written yet); `false` stops there. */
   onPlan?: (plan: StudyPlan) => boolean | void;
   /** The study is written and about to start; `concurrency` jobs run at once. */
@@ -152,11 +193,13 @@ export async function runStudy(projectDir: string, spec: StudySpec, opts: RunStu
     opts.onCreated?.(created, plan, ex.defaultConcurrency);
     const cancel = () => void ex.cancel(projectDir, id).catch(() => undefined);
     opts.signal?.addEventListener('abort', cancel, { once: true });
+    const stopSnapshots = opts.onEvent && opts.snapshotMs ? queueSnapshots(ex, projectDir, id, opts.onEvent, opts.snapshotMs) : () => undefined;
     try {
       await ex.start(projectDir, id);
       if (opts.signal?.aborted) cancel();
       await ex.waitIdle(projectDir, id);
     } finally {
+      stopSnapshots();
       opts.signal?.removeEventListener('abort', cancel);
     }
     return await ex.get(projectDir, id);
@@ -209,6 +252,7 @@ export const runCommand: Command = {
         executor: executor.data,
         profile,
         onEvent: progressPrinter(io.err),
+        snapshotMs: ETA_REFRESH_MS,
         onPlan: (plan) => {
           for (const note of plan.notes) io.err(`note: ${note}\n`);
           if (args.values.plan !== true) return true;
