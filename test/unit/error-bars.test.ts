@@ -1,6 +1,6 @@
 /** The y range of the app's and the report's charts with error bars (charts/errorBars.ts). */
 import { describe, expect, it } from 'vitest';
-import { valueRange, yLimits } from '../../src/renderer/src/components/charts/errorBars';
+import { valueRange, whisker, yLimits } from '../../src/renderer/src/components/charts/errorBars';
 
 describe('yLimits', () => {
   it('covers both ends of every interval, padded by 8 % of the span', () => {
@@ -17,22 +17,18 @@ describe('yLimits', () => {
     expect(yLimits([50], [[2, 99]], [0, 100])).toEqual({ min: 0, max: 100 });
   });
 
-  it('widens the axis past a bound a bar reaches beyond, instead of cutting the bar', () => {
-    // A 95 % t-interval of two replicates, 60 ± 63.5 %: [-3.5, 123.5]; span 127, pad 10.16.
-    const r = yLimits([60], [[-3.5, 123.5]], [0, 100]);
-    expect(r.min).toBeUndefined();
-    expect(r.max).toBeUndefined();
-    expect(r.suggestedMin).toBeCloseTo(-13.66, 12);
-    expect(r.suggestedMax).toBeCloseTo(133.66, 12);
-    // Only the side that passes its bound is widened.
+  it('stops the axis at a bound a bar reaches beyond; the plugin draws that end as an arrow', () => {
+    // A 95 % t-interval of two replicates, 60 ± 63.5 %: [-3.5, 123.5]. The axis stays 0–100.
+    expect(yLimits([60], [[-3.5, 123.5]], [0, 100])).toEqual({ min: 0, max: 100 });
+    // Only the side that passes its bound is stopped: [90, 104] over a span of 14, pad 1.12.
     const top = yLimits([95], [[90, 104]], [0, 100]);
+    expect(top.max).toBe(100);
     expect(top.suggestedMin).toBeCloseTo(90 - 1.12, 12);
-    expect(top.suggestedMax).toBeCloseTo(104 + 1.12, 12);
-    // [0.5, 9]: span 8.5, pad 0.68 passes 0 with the bar inside: min 0; the top stays soft.
-    const bottom = yLimits([5], [[0.5, 9]], [0, 100]);
-    expect(bottom.min).toBe(0);
-    expect(bottom.suggestedMin).toBeUndefined();
-    expect(bottom.suggestedMax).toBeCloseTo(9.68, 12);
+    expect(whisker([-3.5, 123.5], 0, 100)).toEqual({ lo: 0, hi: 100, pastLo: true, pastHi: true });
+    expect(whisker([90, 104], 88.88, 100)).toEqual({ lo: 90, hi: 100, pastLo: false, pastHi: true });
+    expect(whisker([20, 30], 0, 100)).toEqual({ lo: 20, hi: 30, pastLo: false, pastHi: false });
+    // Wholly off the axis: nothing to draw.
+    expect(whisker([101, 120], 0, 100)).toBeNull();
   });
 
   it('ignores missing values and intervals, and has no range without data', () => {

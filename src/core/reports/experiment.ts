@@ -152,7 +152,7 @@ function gammaCharts(c: CompareResult): ReportChart[] {
   if (gammas.size < 2) return [];
   const id = c.rows.filter((r) => r.taskType === 'id');
   const ood = c.rows.filter((r) => r.taskType === 'ood');
-  const common = { xLabel: 'pre-training label noise γ', xFormat: 'percent' as const, logY: false, caption: 'Means; error bars are 95 % confidence intervals (over replicates, or over tuning seeds for a single replicate).' };
+  const common = { xLabel: 'pre-training label noise γ', xFormat: 'percent' as const, logY: false, caption: 'Means; error bars are 95 % confidence intervals (over replicates, or over tuning seeds for a single replicate); an arrowhead marks one that runs past the axis.' };
   const charts: ReportChart[] = [];
   const add = (chart: Omit<ReportChart, 'xLabel' | 'xFormat' | 'logY' | 'caption'>) => {
     if (chart.series.some((s) => s.points.length > 0)) charts.push({ ...common, ...chart });

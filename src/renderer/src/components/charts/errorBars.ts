@@ -1,7 +1,10 @@
 /**
  * A Chart.js plugin that draws error bars (vertical whiskers with caps) for line and bar
  * charts: each dataset may carry `intervals`, one [lo, hi] (in data units) or null per data
- * point, drawn at that point's element. Used by the app's charts and the report's.
+ * point, drawn at that point's element. An end past the axis (an accuracy interval of two
+ * replicates can reach −50 % or 150 %) is drawn to the frame with an arrowhead instead of a
+ * cap, so the bar is visibly longer than the plot rather than silently cut; the tooltip gives
+ * its numbers. Used by the app's charts and the report's.
  */
 import type { Chart, ChartType, Plugin } from 'chart.js';
 
@@ -35,22 +38,42 @@ export const errorBarsPlugin: Plugin<ChartType> = {
         const iv = intervals[j];
         if (!iv || !(iv[1] > iv[0])) return;
         const x = el.x;
-        const lo = y.getPixelForValue(iv[0]);
-        const hi = y.getPixelForValue(iv[1]);
+        const w = whisker(iv, y.min, y.max);
+        if (!w) return;
+        const lo = y.getPixelForValue(w.lo);
+        const hi = y.getPixelForValue(w.hi);
         const cap = meta.type === 'bar' ? 5 : 3.5;
         ctx.beginPath();
         ctx.moveTo(x, lo);
         ctx.lineTo(x, hi);
-        ctx.moveTo(x - cap, lo);
-        ctx.lineTo(x + cap, lo);
-        ctx.moveTo(x - cap, hi);
-        ctx.lineTo(x + cap, hi);
+        // A cap where the interval ends; an arrowhead pointing on where it runs past the axis.
+        for (const [py, past, dir] of [[lo, w.pastLo, 1], [hi, w.pastHi, -1]] as const) {
+          if (past) {
+            ctx.moveTo(x - cap, py - dir * cap * 1.6);
+            ctx.lineTo(x, py);
+            ctx.lineTo(x + cap, py - dir * cap * 1.6);
+          } else {
+            ctx.moveTo(x - cap, py);
+            ctx.lineTo(x + cap, py);
+          }
+        }
         ctx.stroke();
       });
       ctx.restore();
     });
   },
 };
+
+/**
+ * The part of interval `iv` an axis from `min` to `max` shows, and whether each end runs past
+ * it; null when none of it is on the axis.
+ */
+export function whisker(iv: [number, number], min: number, max: number): { lo: number; hi: number; pastLo: boolean; pastHi: boolean } | null {
+  const lo = Math.max(iv[0], min);
+  const hi = Math.min(iv[1], max);
+  if (!(hi >= lo)) return null;
+  return { lo, hi, pastLo: iv[0] < min, pastHi: iv[1] > max };
+}
 
 /** The smallest and largest value the chart must show: means and both ends of every interval. */
 export function valueRange(values: Array<number | null>, intervals: Interval[]): [number, number] | null {
@@ -68,9 +91,9 @@ export interface YLimits {
 
 /**
  * The y-scale limits for means and their error bars: the range of `valueRange`, padded by
- * `padFraction` of its span. `bounds` (e.g. [0, 100] for accuracy in percent) stop the padding,
- * never the data: a bar that reaches beyond a bound widens the axis past it rather than being
- * cut off at the frame.
+ * `padFraction` of its span, and stopped at `bounds` (e.g. [0, 100] for accuracy in percent:
+ * an axis to 300 % would flatten every line to read a whisker). A bar that reaches past a
+ * bound is drawn to it with an arrowhead (errorBarsPlugin), never widened into nonsense values.
  */
 export function yLimits(values: Array<number | null>, intervals: Interval[], bounds?: [number, number], padFraction = 0.08): YLimits {
   const r = valueRange(values, intervals);
@@ -79,8 +102,5 @@ export function yLimits(values: Array<number | null>, intervals: Interval[], bou
   const [lo, hi] = bounds ?? [-Infinity, Infinity];
   const bottom = r[0] - pad;
   const top = r[1] + pad;
-  return {
-    ...(bottom <= lo && r[0] >= lo ? { min: lo } : { suggestedMin: bottom }),
-    ...(top >= hi && r[1] <= hi ? { max: hi } : { suggestedMax: top }),
-  };
+  return { ...(bottom <= lo ? { min: lo } : { suggestedMin: bottom }), ...(top >= hi ? { max: hi } : { suggestedMax: top }) };
 }
