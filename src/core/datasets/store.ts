@@ -4,7 +4,7 @@
  * only once every file is complete, so a failed or killed import leaves the project as it was.
  * Derived datasets (noise, fractions) keep only what changed and read the rest from their parent.
  */
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
@@ -17,6 +17,7 @@ import { NmlabError } from '../../shared/errors';
 import { readNpy, writeNpy, type NpyArray } from '../arrays/npy';
 import { featureMatrix, labelVector } from '../arrays/validate';
 import { writeJsonAtomic } from '../fs/atomic';
+import { readJsonChecked } from '../fs/json';
 import { appVersion } from '../paths';
 import { resolveInside } from '../projects/resolveInside';
 import { causeCode, errnoCode, freeBytes, fsError } from '../fs/errors';
@@ -49,27 +50,12 @@ export async function datasetDir(projectDir: string, id: string): Promise<string
 export async function readDatasetManifest(projectDir: string, id: string): Promise<DatasetManifest> {
   const dir = await datasetDir(projectDir, id);
   const file = join(dir, DATASET_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') throw new NmlabError('NOT_FOUND', `no dataset "${id}" in ${projectDir} (${file} is missing); see \`nmlab dataset list\``);
-    throw fsError(err, 'read', file);
+  const manifest = await readJsonChecked(file, DatasetManifest, 'dataset manifest');
+  if (!manifest) throw new NmlabError('NOT_FOUND', `no dataset "${id}" in ${projectDir} (${file} is missing); see \`nmlab dataset list\``);
+  if (manifest.schemaVersion > DATASET_SCHEMA_VERSION) {
+    throw new NmlabError('UNSUPPORTED', `${file} has schema version ${manifest.schemaVersion}, newer than this NMLab understands (${DATASET_SCHEMA_VERSION}); update NMLab`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  const parsed = DatasetManifest.safeParse(raw);
-  if (!parsed.success) {
-    throw new NmlabError('BAD_FILE', `${file} is not a valid dataset manifest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  if (parsed.data.schemaVersion > DATASET_SCHEMA_VERSION) {
-    throw new NmlabError('UNSUPPORTED', `${file} has schema version ${parsed.data.schemaVersion}, newer than this NMLab understands (${DATASET_SCHEMA_VERSION}); update NMLab`);
-  }
-  return parsed.data;
+  return manifest;
 }
 
 /** All datasets of a project, sorted by id. Folders that are not valid datasets are skipped. */

@@ -17,6 +17,7 @@ import {
 } from '../../shared/contract/backbones';
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
+import { parseJsonChecked } from '../fs/json';
 import { resolveInside } from '../projects/resolveInside';
 import { errnoCode, fsError } from '../fs/errors';
 import { inspectOnnx, type BackboneRef } from './onnx';
@@ -34,20 +35,11 @@ export async function readBackboneManifest(file: string): Promise<BackboneManife
   } catch (err) {
     throw fsError(err, 'read', file);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+  const manifest = parseJsonChecked(file, text, BackboneManifest, 'backbone.json');
+  if (manifest.schemaVersion > BACKBONE_SCHEMA_VERSION) {
+    throw new NmlabError('UNSUPPORTED', `${file} has schema version ${manifest.schemaVersion}, newer than this NMLab understands; update NMLab`);
   }
-  const parsed = BackboneManifest.safeParse(raw);
-  if (!parsed.success) {
-    throw new NmlabError('BAD_FILE', `${file} is not a valid backbone.json: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  }
-  if (parsed.data.schemaVersion > BACKBONE_SCHEMA_VERSION) {
-    throw new NmlabError('UNSUPPORTED', `${file} has schema version ${parsed.data.schemaVersion}, newer than this NMLab understands; update NMLab`);
-  }
-  return parsed.data;
+  return manifest;
 }
 
 /** Write a backbone.json atomically after validating it. */

@@ -16,6 +16,11 @@ export async function readJsonChecked<T>(file: string, schema: z.ZodType<T>, wha
     if (errnoCode(err) === 'ENOENT') return null;
     throw fsError(err, 'read', file);
   }
+  return parseJsonChecked(file, text, schema, what);
+}
+
+/** The text of `file`, parsed and checked against `schema`, for a caller that read it itself. */
+export function parseJsonChecked<T>(file: string, text: string, schema: z.ZodType<T>, what: string): T {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
