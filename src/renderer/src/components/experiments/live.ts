@@ -1,13 +1,15 @@
 /**
- * The queue view's state: the experiment detail, kept current by `experiment` events. Events
- * arrive already coalesced per job (at most ~10 a second each); handling one only appends to
- * plain arrays. The views read the state through `shallowRef`s that are triggered at most
- * every FLUSH_MS, in an animation frame, so however many jobs stream at once the page re-renders
- * a few times a second and never inside the message handler.
+ * The queue view's state: the experiment the route names (loaded by useRouteLoad, as the other
+ * route views load theirs), kept current by `experiment` events. Events arrive already
+ * coalesced per job (at most ~10 a second each); handling one only appends to plain arrays. The
+ * views read the state through `shallowRef`s that are triggered at most every FLUSH_MS, in an
+ * animation frame, so however many jobs stream at once the page re-renders a few times a second
+ * and never inside the message handler.
  */
 import { onBeforeUnmount, shallowRef, triggerRef } from 'vue';
-import type { ExperimentDetail, ExperimentEvent, LiveProgress, MetricPoint } from '../../../../shared/contract/experiments';
+import type { ExperimentEvent, LiveProgress, MetricPoint } from '../../../../shared/contract/experiments';
 import { useLabClient } from '../../client';
+import { useRouteLoad } from '../../composables/useRouteLoad';
 
 export interface JobLive {
   runId: string | null;
@@ -22,11 +24,10 @@ const MAX_POINTS = 2000;
 /** Shortest interval between two re-renders caused by live events. */
 const FLUSH_MS = 250;
 
-export function useExperimentLive(projectDir: () => string | null, id: () => string) {
+export function useExperimentLive() {
   const client = useLabClient();
-  const detail = shallowRef<ExperimentDetail | null>(null);
+  const { id, dir, data: detail, error } = useRouteLoad((projectDir, experimentId) => client.api.experiments.get({ projectDir, id: experimentId }));
   const live = shallowRef(new Map<string, JobLive>());
-  const error = shallowRef<string | null>(null);
 
   function jobLive(key: string): JobLive {
     let j = live.value.get(key);
@@ -61,7 +62,7 @@ export function useExperimentLive(projectDir: () => string | null, id: () => str
   }
 
   function onEvent(e: ExperimentEvent): void {
-    if (e.experimentId !== id() || e.projectDir !== projectDir()) return;
+    if (e.experimentId !== id.value || e.projectDir !== dir.value) return;
     if (e.type === 'queue') {
       pendingQueue = e;
       schedule();
@@ -81,18 +82,7 @@ export function useExperimentLive(projectDir: () => string | null, id: () => str
     schedule();
   }
 
-  async function load(): Promise<void> {
-    const dir = projectDir();
-    if (!dir) return;
-    try {
-      detail.value = await client.api.experiments.get({ projectDir: dir, id: id() });
-      error.value = null;
-    } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
-    }
-  }
-
   const stop = client.on('experiment', onEvent);
   onBeforeUnmount(stop);
-  return { detail, live, error, load };
+  return { id, dir, detail, live, error };
 }
