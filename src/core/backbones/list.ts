@@ -3,21 +3,16 @@
  * recorded there, and the features cached for each (`features/<key>.json` sidecars whose
  * backbone sha256 matches). Data floor: the `backbones` service and the reports both read it.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackboneEntry, CachedFeatures } from '../../shared/contract/backbonesService';
 import { BACKBONE_FILE, BACKBONES_FOLDER, readBackboneManifest } from '../features/backbone';
 import { FEATURES_FOLDER, FeatureCacheMeta } from '../features/cache';
-import { errnoCode, fsError } from '../fs/errors';
+import { listFolder } from '../fs/list';
 import { resolveInside } from '../projects/resolveInside';
 
 async function names(dir: string, what: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw fsError(err, `list ${what} in`, dir);
-  }
+  return (await listFolder(dir, `list ${what} in`)).filter((n) => !n.startsWith('.')).sort();
 }
 
 /** Every cached feature file of the project, by backbone sha256. */

@@ -4,7 +4,7 @@
  * only once every file is complete, so a failed or killed import leaves the project as it was.
  * Derived datasets (noise, fractions) keep only what changed and read the rest from their parent.
  */
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
@@ -18,6 +18,7 @@ import { readNpy, writeNpy, type NpyArray } from '../arrays/npy';
 import { featureMatrix, labelVector } from '../arrays/validate';
 import { writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
+import { listFolder } from '../fs/list';
 import { appVersion } from '../paths';
 import { resolveInside } from '../projects/resolveInside';
 import { causeCode, errnoCode, freeBytes, fsError } from '../fs/errors';
@@ -61,13 +62,7 @@ export async function readDatasetManifest(projectDir: string, id: string): Promi
 /** All datasets of a project, sorted by id. Folders that are not valid datasets are skipped. */
 export async function listDatasets(projectDir: string): Promise<DatasetSummary[]> {
   const root = await resolveInside(projectDir, DATASETS_FOLDER);
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw fsError(err, 'list datasets in', root);
-  }
+  const names = await listFolder(root, 'list datasets in');
   const out: DatasetSummary[] = [];
   for (const name of names.sort()) {
     if (!DatasetId.safeParse(name).success) continue;

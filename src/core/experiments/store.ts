@@ -5,7 +5,7 @@
  * at worst `queue.json` is one change behind, and the runs on disk tell the rest (see
  * `recoverQueue` in ./queue.ts).
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -14,8 +14,9 @@ import type { StudySpecInput } from '../../shared/contract/study';
 import { NmlabError } from '../../shared/errors';
 import { writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
+import { listFolder } from '../fs/list';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../fs/errors';
+import { fsError } from '../fs/errors';
 import { requireProject } from '../projects/manifest';
 import { processAlive } from '../runs/layout';
 import { planStudy } from './graph';
@@ -101,13 +102,7 @@ export async function writeQueue(projectDir: string, id: string, entries: QueueE
 
 export async function listExperimentIds(projectDir: string): Promise<string[]> {
   const root = await resolveInside(projectDir, EXPERIMENTS_FOLDER);
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw fsError(err, 'list', root);
-  }
+  const names = await listFolder(root);
   return names.filter((n) => ExperimentId.safeParse(n).success).sort();
 }
 

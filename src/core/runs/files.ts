@@ -7,15 +7,16 @@
  * short), which readers skip. A run is finished when `status.json` says `succeeded`, which
  * writers set only after `result.json` is complete.
  */
-import { appendFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { MetricPoint } from '../../shared/contract/experiments';
 import { NmlabError } from '../../shared/errors';
 import { removeTempsOf, writeJsonAtomic } from '../fs/atomic';
 import { readJsonChecked } from '../fs/json';
+import { listFolder } from '../fs/list';
 import { resolveInside } from '../projects/resolveInside';
-import { errnoCode, fsError } from '../fs/errors';
+import { fsError } from '../fs/errors';
 import { CONFIG_FILE, LOG_FILE, RESULT_FILE, RUNS_FOLDER, RunId, RunStatusRecord, STATUS_FILE, isDead, processAlive, type RunState } from './layout';
 
 /** Absolute folder of run `id`, checked to be a run id and to stay inside the project. */
@@ -155,13 +156,7 @@ export class MetricsWriter {
 /** Ids of the run folders of a project (names that are run ids and folders), sorted by name. */
 export async function listRunIds(projectDir: string): Promise<string[]> {
   const root = await resolveInside(projectDir, RUNS_FOLDER);
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw fsError(err, 'list', root);
-  }
+  const names = await listFolder(root);
   const out: string[] = [];
   for (const name of names.sort()) {
     if (!RunId.safeParse(name).success) continue;
