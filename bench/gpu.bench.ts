@@ -28,8 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { ExecutionProviderName } from '../src/shared/contract/environment';
 import { initTfBackend } from '../src/core/tf/backend';
 import { ensureGradients } from '../src/core/tf/gradients';
-import { readIdxPair } from '../src/core/datasets/idx';
-import { fashionMnistDir } from './data';
+import { fashionMnistDir, fashionMnistTrain } from './data';
 import { batchPixels } from '../src/core/pretrain/batches';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, pretrainCnn, type ImageSet } from '../src/core/pretrain/train';
 import { CNN_FEATURE_NAME, CNN_INPUT_NAME, exportCnnToOnnx } from '../src/core/pretrain/onnx';
@@ -111,10 +110,8 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 async function main(): Promise<void> {
   await initTfBackend();
   await ensureGradients();
-  const dir = fashionMnistDir();
-  const { images, labels } = await readIdxPair(join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'));
-  const count = Math.min(N, images.count);
-  const set: ImageSet = { pixels: images.pixels.subarray(0, count * 784), count, size: [1, 28, 28], labels: labels.subarray(0, count) };
+  const set = await fashionMnistTrain(N);
+  const { count } = set;
   const fcount = Math.min(FEATURE_IMAGES, count);
   const fset: ImageSet = { ...set, count: fcount, pixels: set.pixels.subarray(0, fcount * 784), labels: set.labels.subarray(0, fcount) };
   const uptime0 = execSync('uptime').toString().trim();
@@ -142,7 +139,7 @@ async function main(): Promise<void> {
   lines.push(`uptime after:  ${execSync('uptime').toString().trim()}`);
   process.stdout.write(lines.join('\n') + '\n');
   if (RECORD) {
-    const md = ['', `## gpu.bench.ts — ${new Date().toISOString()}`, '', `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}. Data: ${dir}.`, '', '```', ...lines, '```', ''];
+    const md = ['', `## gpu.bench.ts — ${new Date().toISOString()}`, '', `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}. Data: ${fashionMnistDir()}.`, '', '```', ...lines, '```', ''];
     appendFileSync(join(HERE, 'RESULTS.md'), md.join('\n'));
   }
 }

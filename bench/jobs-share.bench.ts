@@ -10,12 +10,10 @@
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readIdxPair } from '../src/core/datasets/idx';
 import { pretrainCnn } from '../src/core/pretrain/train';
 import { initTfBackend } from '../src/core/tf/backend';
-import { fashionMnistDir } from './data';
+import { fashionMnistTrain } from './data';
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 3840);
 const REPS = Number(process.env.BENCH_REPS ?? 2);
@@ -23,10 +21,7 @@ const REPS = Number(process.env.BENCH_REPS ?? 2);
 async function job(): Promise<void> {
   process.env.NMLAB_TF_BACKEND = 'wasm';
   await initTfBackend();
-  const dir = fashionMnistDir();
-  const { images, labels } = await readIdxPair(join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'));
-  const count = Math.min(IMAGES, images.count);
-  const set = { pixels: images.pixels.subarray(0, count * 784), count, size: [1, 28, 28] as [number, number, number], labels: labels.subarray(0, count) };
+  const set = await fashionMnistTrain(IMAGES);
   const r = await pretrainCnn({ train: set, numClasses: 10, seed: 1, engine: 'ort', hyper: { epochs: 2 } });
   process.stdout.write(`${JSON.stringify({ imagesPerSecond: r.history.map((h) => Math.round(h.imagesPerSecond)), engine: r.engine })}\n`);
 }

@@ -23,8 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { execSync, spawnSync } from 'node:child_process';
 import { initTfBackend } from '../src/core/tf/backend';
 import { ensureGradients } from '../src/core/tf/gradients';
-import { readIdxPair } from '../src/core/datasets/idx';
-import { fashionMnistDir } from './data';
+import { fashionMnistDir, fashionMnistTrain, fashionMnistTrainFiles } from './data';
 import { pretrainCnn, type ImageSet, type PretrainEngine } from '../src/core/pretrain/train';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -68,8 +67,9 @@ interface TorchResult {
   cpuSecondsPerImage: number[];
 }
 
-function runTorch(dir: string): TorchResult | string {
-  const r = spawnSync('/usr/bin/python3', [join(HERE, 'pretrain_torch.py'), join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'), String(N), String(REPS), '1,2'], { encoding: 'utf8', timeout: 900_000 });
+function runTorch(): TorchResult | string {
+  const files = fashionMnistTrainFiles();
+  const r = spawnSync('/usr/bin/python3', [join(HERE, 'pretrain_torch.py'), files.images, files.labels, String(N), String(REPS), '1,2'], { encoding: 'utf8', timeout: 900_000 });
   if (r.error) return `PyTorch skipped: /usr/bin/python3 could not run (${r.error.message})`;
   if (r.status !== 0) {
     const why = /No module named '?torch/.test(r.stderr) ? 'torch is not installed for /usr/bin/python3 (Debian: apt-get install python3-torch)' : r.stderr.trim().split('\n').slice(-1)[0];
@@ -82,20 +82,17 @@ async function main(): Promise<void> {
   process.env.NMLAB_TF_BACKEND = 'wasm';
   await initTfBackend();
   await ensureGradients();
-  const dir = fashionMnistDir();
-  const { images, labels } = await readIdxPair(join(dir, 'train-images-idx3-ubyte.gz'), join(dir, 'train-labels-idx1-ubyte.gz'));
-  const count = Math.min(N, images.count);
-  const set: ImageSet = { pixels: images.pixels.subarray(0, count * 784), count, size: [1, 28, 28], labels: labels.subarray(0, count) };
+  const set = await fashionMnistTrain(N);
   const uptime0 = execSync('uptime').toString().trim();
   const load0 = loadavg()[0];
 
   const ort = [await timeEpoch('NMLab onnxruntime, 1 thread', set, 'ort', 1), await timeEpoch('NMLab onnxruntime, 2 threads', set, 'ort', 2)];
-  const torch = runTorch(dir);
+  const torch = runTorch();
   const wasm = await timeEpoch('NMLab tfjs-wasm (fallback)', set, 'tfjs', 1);
   const uptime1 = execSync('uptime').toString().trim();
 
   const fmt = (r: Rate): string => `${r.label.padEnd(32)} ${r.wall.toFixed(0).padStart(6)} img/s wall  ${r.cpu.toFixed(0).padStart(6)} img/CPU-s`;
-  const lines = [`model: nmlab-cnn default (stem 16 s2, stages 16/32/64 × 1 basic block, D = 64), batch 128, 28×28×1, AdamW; one epoch of ${Math.floor(count / 128) * 128} images, best of ${REPS}`];
+  const lines = [`model: nmlab-cnn default (stem 16 s2, stages 16/32/64 × 1 basic block, D = 64), batch 128, 28×28×1, AdamW; one epoch of ${Math.floor(set.count / 128) * 128} images, best of ${REPS}`];
   lines.push(...ort.map(fmt), fmt(wasm));
   if (typeof torch === 'string') lines.push(torch);
   else {
@@ -115,7 +112,7 @@ async function main(): Promise<void> {
       '',
       `## pretrain.bench.ts — ${new Date().toISOString()}`,
       '',
-      `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}; onnxruntime-node CPU (NMLab's training graph), tfjs 4.22 wasm, PyTorch via /usr/bin/python3. Data: ${dir}.`,
+      `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}; onnxruntime-node CPU (NMLab's training graph), tfjs 4.22 wasm, PyTorch via /usr/bin/python3. Data: ${fashionMnistDir()}.`,
       '',
       '```',
       ...lines,
