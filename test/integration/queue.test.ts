@@ -128,7 +128,8 @@ describe('queue order, cancel and retry (real workers)', () => {
     expect(fit.error).toMatch(/features\/g0\/nothing\.npy/);
     expect(agg).toMatchObject({ state: 'cancelled', attempts: 0 });
     expect(agg.error).toBe(`not run: it needs "${fit.key}", which failed (${fit.error})`);
-    const { code, text } = finalReport(after);
+    const { code, text } = finalReport(after, project);
+    expect(text).toContain(`nmlab experiment retry ${after.summary.id} --project ${project}`);
     expect(code).toBe(1);
     expect(text).toContain(`failed: ${fit.key} (run ${fit.runId})`);
     expect(text).toContain(fit.error!);

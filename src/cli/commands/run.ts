@@ -114,7 +114,7 @@ export function queueSnapshots(
  * with none failed but jobs cancelled (Ctrl-C), interrupted or pending, `resume`. Nothing when
  * every job succeeded.
  */
-export function nextSteps(summary: Pick<ExperimentSummary, 'id' | 'counts'>, projectDir = 'DIR'): string {
+export function nextSteps(summary: Pick<ExperimentSummary, 'id' | 'counts'>, projectDir: string): string {
   const c = summary.counts;
   const where = `${summary.id} --project ${projectDir}`;
   if (c.failed) return `Retry with \`nmlab experiment retry ${where}\` (the failed jobs and those not run); each run's log is in runs/<run>/log.txt.\n`;
@@ -124,7 +124,7 @@ export function nextSteps(summary: Pick<ExperimentSummary, 'id' | 'counts'>, pro
 }
 
 /** The last line, every job that did not succeed with its reason (a blocked job names the one it waited for), and what to run next. */
-export function finalReport(d: ExperimentDetail, projectDir?: string): { code: number; text: string } {
+export function finalReport(d: ExperimentDetail, projectDir: string): { code: number; text: string } {
   const c = d.summary.counts;
   const ok = c.succeeded === d.summary.total;
   let text = `${d.summary.id}: ${c.succeeded} of ${d.summary.total} jobs succeeded${ok ? '' : ` (${c.failed} failed, ${c.cancelled} cancelled, ${c.interrupted} interrupted, ${c.pending} pending)`}\n`;

@@ -156,7 +156,7 @@ async function fitAsStudy(projectDir: string, overrides: TuneOverrides & { metho
   }
   const run = await readOneFitRun(projectDir, d);
   for (const w of run.warnings) hooks.onWarning(w);
-  const { code, text } = finalReport(d);
+  const { code, text } = finalReport(d, projectDir);
   // The fit is done; a comparison that failed is said, not hidden.
   if (code !== 0) hooks.onWarning(text.trimEnd());
   return { runId: run.runId, runDir: run.runDir, studyId: id, result: run.result };
