@@ -15,6 +15,7 @@ import { gatherReport } from '../../src/core/reports/gather';
 import { compareToCsv } from '../../src/shared/contract/compare';
 import type { QueueEntry } from '../../src/shared/contract/experiments';
 import { legacyNote, missingFields } from '../../src/shared/contract/legacy';
+import { compareTable } from '../../src/core/reports/experiment';
 
 const LEGACY = 'legacy-exp.j0000.a1';
 const CURRENT = 'legacy-exp.j0001.a1';
@@ -67,6 +68,12 @@ describe('the comparison of fits with a legacy result', () => {
     expect(cell('old', 'legacy_missing')).toBe('spectrumPreprocess downstreamNoise stopped');
     expect(cell('old', 'legacy_runs')).toBe(LEGACY);
     expect(cell('new', 'legacy_missing')).toBe('');
+
+    // The PDF's comparison table marks the legacy line with † and says why in its caption.
+    const table = compareTable(c);
+    const method = table.columns.findIndex((col) => col.label === 'method');
+    expect(table.rows.map((row) => [row[0], row[method]])).toEqual(c.rows.map((r) => [r.backbone, r.backbone === 'old' ? 'mlp †' : 'mlp']));
+    expect(table.caption).toContain(`† marks a line with fits ${TUNE_NOTE} (the runs are listed under Notes).`);
   });
 });
 

@@ -13,6 +13,7 @@ import type { ReportChart, ReportMethod, ReportSection, ReportSeries, ReportTabl
 import { gammaLabel, relativeSpectrum } from '../../shared/contract/reports';
 import { compareExperiment, tuneFits, type CompareFit } from '../experiments/compare';
 import { readTuneRunResult } from '../runs/store';
+import { legacyNote } from '../../shared/contract/legacy';
 import { scalarFields } from './flatten';
 
 const SPECTRUM_POINTS = 256;
@@ -27,6 +28,7 @@ export function compareTable(c: CompareResult): ReportTable {
   const fractions = new Set(c.rows.map((r) => r.fraction));
   const ood = c.rows.some((r) => r.taskType === 'ood');
   const delta = c.rows.some((r) => r.deltaVsClean !== null);
+  const missing = [...new Set(c.rows.flatMap((r) => r.legacy?.missing ?? []))];
   const text = (label: string) => ({ label, kind: 'text' as const, scale: 1, digits: 0 });
   return {
     id: `exp-${c.experimentId}-compare`,
@@ -35,7 +37,8 @@ export function compareTable(c: CompareResult): ReportTable {
       'Accuracy and macro-F1 on the ID test set; OOD accuracy is the mean over the target domains. SVE of the tuned features Z on the ID test set, LSVR of Z on the OOD targets. ' +
       '± is the half-width of the 95 % Student-t interval over pre-training replicates (tuning seeds averaged within each), or over tuning seeds when a cell has one replicate (then it shows tuning noise only); n says which. ' +
       (delta ? 'Δ vs γ = 0: headline accuracy minus the clean backbone’s, paired by replicate. ' : '') +
-      '* marks the best method of a line, only where its interval lies above every other method’s.',
+      '* marks the best method of a line, only where its interval lies above every other method’s.' +
+      (missing.length ? ` † marks a line with fits ${legacyNote(missing)} (the runs are listed under Notes).` : ''),
     columns: [
       text('backbone'),
       text('γ'),
@@ -54,7 +57,7 @@ export function compareTable(c: CompareResult): ReportTable {
       r.backbone,
       gammaLabel(r.gamma),
       r.task,
-      r.best ? `${r.method} *` : r.method,
+      `${r.method}${r.best ? ' *' : ''}${r.legacy ? ' †' : ''}`,
       ...(fractions.size > 1 ? [`${Math.round(r.fraction * 1000) / 10}%`] : []),
       nOf(r),
       r.accuracy,
