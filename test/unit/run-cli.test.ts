@@ -21,6 +21,35 @@ methods:
   - { method: lp, params: { epochs: 400 } }
 `;
 
+/** The CLI detached (it leads its own process group, as a terminal's foreground job does), with its output collected. */
+function spawnCli(args: string[]): { pid: number; out: () => string; err: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), ...args], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  return { pid: child.pid!, out: () => out, err: () => err, exited };
+}
+
+/** The first run (other than `skip`) whose fit has written two epochs, within a minute; null if none. */
+async function fitUnderWay(project: string, skip: string | null = null): Promise<string | null> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    for (const run of await readdir(join(project, 'runs')).catch(() => [] as string[])) {
+      if (run === skip) continue;
+      const points = await readFile(join(project, 'runs', run, 'metrics.jsonl'), 'utf8').catch(() => '');
+      if (points.split('\n').filter((l) => l.includes('"epoch"')).length >= 2) return run;
+    }
+  }
+  return null;
+}
+
 describe('nmlab run', () => {
   it('Ctrl-C (SIGINT to the whole process group, workers too) cancels the running and pending jobs, prints the resume command, exits 130', async () => {
     const project = await mkdtemp(join(tmpdir(), 'nmlab-run-'));
@@ -28,32 +57,15 @@ describe('nmlab run', () => {
     await mkdir(join(project, 'embeddings'));
     for (const [from, to] of [['lp_train_x', 'train_x'], ['lp_train_y', 'train_y'], ['lp_test_x', 'test_x'], ['lp_test_y', 'test_y']]) await copyFile(join(fixtures, `${from}.npy`), join(project, 'embeddings', `${to}.npy`));
     await writeFile(join(project, 'spec.yaml'), SPEC);
-    // Detached: the CLI leads its own process group, as a terminal's foreground job does.
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'run', join(project, 'spec.yaml'), '--project', project, '--concurrency', '1'], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-
+    const cli = spawnCli(['run', join(project, 'spec.yaml'), '--project', project, '--concurrency', '1']);
     // Once the first fit has written epochs (its worker is well into the job), Ctrl-C.
-    const deadline = Date.now() + 60_000;
-    let running: string | null = null;
-    while (!running && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      for (const run of await readdir(join(project, 'runs')).catch(() => [] as string[])) {
-        const points = await readFile(join(project, 'runs', run, 'metrics.jsonl'), 'utf8').catch(() => '');
-        if (points.split('\n').filter((l) => l.includes('"epoch"')).length >= 2) running = run;
-      }
-    }
-    expect(running, err).not.toBeNull();
-    process.kill(-child.pid!, 'SIGINT');
-    const code = await exited;
-    expect(code, err).toBe(130);
+    const running = await fitUnderWay(project);
+    expect(running, cli.err()).not.toBeNull();
+    process.kill(-cli.pid, 'SIGINT');
+    const code = await cli.exited;
+    expect(code, cli.err()).toBe(130);
+    const out = cli.out();
+    const err = cli.err();
 
     const [id] = await readdir(join(project, 'experiments'));
     // The report ends with the one next step that applies: resume (nothing failed, so no retry).
@@ -73,29 +85,13 @@ describe('nmlab run', () => {
     expect(await readdir(join(project, 'experiments', id))).not.toContain('lock.json');
 
     // `nmlab experiment resume` takes Ctrl-C the same way: the resumed fit is cancelled again.
-    const resume = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'experiment', 'resume', id, '--project', project, '--concurrency', '1'], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let rout = '';
-    let rerr = '';
-    resume.stdout.on('data', (b: Buffer) => (rout += b.toString()));
-    resume.stderr.on('data', (b: Buffer) => (rerr += b.toString()));
-    const rexited = new Promise<number | null>((res) => resume.on('exit', (c) => res(c)));
-    let again: string | null = null;
-    const until = Date.now() + 60_000;
-    while (!again && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 200));
-      for (const run of await readdir(join(project, 'runs')).catch(() => [] as string[])) {
-        if (run === running) continue;
-        const points = await readFile(join(project, 'runs', run, 'metrics.jsonl'), 'utf8').catch(() => '');
-        if (points.split('\n').filter((l) => l.includes('"epoch"')).length >= 2) again = run;
-      }
-    }
-    expect(again, rerr).not.toBeNull();
-    process.kill(-resume.pid!, 'SIGINT');
-    expect(await rexited, rerr).toBe(130);
+    const resume = spawnCli(['experiment', 'resume', id, '--project', project, '--concurrency', '1']);
+    const again = await fitUnderWay(project, running);
+    expect(again, resume.err()).not.toBeNull();
+    process.kill(-resume.pid, 'SIGINT');
+    expect(await resume.exited, resume.err()).toBe(130);
+    const rout = resume.out();
+    const rerr = resume.err();
     expect(rout.trimEnd().split('\n').at(-1)).toBe(`Resume with \`nmlab experiment resume ${id} --project ${project}\`: it runs the study's 3 unfinished jobs.`);
     expect(rout + rerr).not.toMatch(/retry/i);
     const requeued = JSON.parse(await readFile(join(project, 'experiments', id, 'queue.json'), 'utf8'));
