@@ -27,6 +27,11 @@ export function parseJsonChecked<T>(file: string, text: string, schema: z.ZodTyp
   } catch (err) {
     throw new NmlabError('BAD_FILE', `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)}); the ${what} is damaged`);
   }
+  return checkJson(file, raw, schema, what);
+}
+
+/** JSON already parsed from `file`, checked against `schema` (e.g. a stricter schema once its shape is known). */
+export function checkJson<T>(file: string, raw: unknown, schema: z.ZodType<T>, what: string): T {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');

@@ -21,6 +21,7 @@ import { TuneRunResult, TuneRunResultFile, isTuneRunResultLike, type StoredTuneR
 import { missingFields } from '../../shared/contract/legacy';
 import { requireProject } from '../projects/manifest';
 import { errnoCode, fsError } from '../fs/errors';
+import { checkJson } from '../fs/json';
 import { CONFIG_FILE, LOG_FILE, METRICS_FILE, RESULT_FILE, STATUS_FILE, HEARTBEAT_MS, RunId, RunStatusRecord, newRunId, type RunState } from './layout';
 import { MetricsWriter, appendLogIn, createRunFolder, effectiveStatus, listRunIds, nextRunStatus, readRunJson, readRunStatus, runDir, writeResultIn, writeStatusIn } from './files';
 
@@ -227,9 +228,11 @@ export async function readFitEvaluation(projectDir: string, id: string): Promise
  * `missing` names what an older NMLab did not record. Null until there is a result.
  */
 export async function readRunResult(projectDir: string, id: string, kind: string): Promise<{ result: unknown; missing: string[] } | null> {
-  const raw = await readRunJson(join(await runDir(projectDir, id), RESULT_FILE), z.unknown(), 'run result');
+  const file = join(await runDir(projectDir, id), RESULT_FILE);
+  const raw = await readRunJson(file, z.unknown(), 'run result');
   if (raw === null) return null;
-  const result = isTuneRunResultLike(raw) ? await readTuneRunResult(projectDir, id) : raw;
+  // The file is read once; a tuning result is then checked (and upgraded) as readTuneRunResult does.
+  const result = isTuneRunResultLike(raw) ? checkJson(file, raw, TuneRunResultFile, 'tuning result') : raw;
   return { result, missing: missingFields(kind, raw) };
 }
 
