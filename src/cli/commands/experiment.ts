@@ -6,7 +6,7 @@ import { UsageError, numberOpt, printJson, requireOpt, stringOpt, type CliIO, ty
 import { createLabBackend } from '../../core/backend';
 import { compareToCsv, type CompareResult, type ExperimentDetail } from '../../shared/contract/experiments';
 import { formatEstimate } from '../../shared/contract/compare';
-import { printFinalReport, progressPrinter, queueSnapshots } from './run';
+import { cancelOnCtrlC, printFinalReport, progressPrinter, queueSnapshots } from './run';
 import { adoptSlurm, readSlurmState } from '../../core/executors/slurm';
 import type { SlurmStudyState } from '../../shared/contract/executors';
 
@@ -120,12 +120,16 @@ export const experimentCommand: Command = {
           // terminal's SIGINT; the queue stops them after their step). Slurm's jobs run on.
           const onSlurm = profile !== undefined || (await readSlurmState(projectDir, id)) !== null;
           let cancelled = false;
-          const onSigint = () => {
-            io.err(`Ctrl-C: cancelling study ${id}; the running jobs stop after their current step (Ctrl-C again to quit at once)\n`);
-            cancelled = true;
-            void ex.cancel(projectDir, id).catch(() => undefined);
-          };
-          if (!onSlurm) process.once('SIGINT', onSigint);
+          const offSigint = onSlurm
+            ? () => undefined
+            : cancelOnCtrlC(
+                io,
+                () => id,
+                () => {
+                  cancelled = true;
+                  void ex.cancel(projectDir, id).catch(() => undefined);
+                },
+              );
           let stopSnapshots: () => void = () => undefined;
           try {
             const job = stringOpt(args, 'job');
@@ -139,7 +143,7 @@ export const experimentCommand: Command = {
           } finally {
             stopSnapshots();
             stop();
-            process.off('SIGINT', onSigint);
+            offSigint();
           }
           const code = printFinalReport(io, await ex.get(projectDir, id), projectDir, json);
           return cancelled ? 130 : code;

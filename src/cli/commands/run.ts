@@ -151,6 +151,20 @@ export function printFinalReport(io: CliIO, d: ExperimentDetail, projectDir: str
   return code;
 }
 
+/**
+ * Ctrl-C on the local queue: say on stderr that the study is being cancelled and call `cancel`.
+ * Once only: a second Ctrl-C ends the process (Node's default). Returns the remover.
+ */
+export function cancelOnCtrlC(io: CliIO, studyId: () => string | null, cancel: () => void): () => void {
+  const onSigint = (): void => {
+    const id = studyId();
+    io.err(`Ctrl-C: cancelling${id ? ` study ${id}` : ''}; the running jobs stop after their current step (Ctrl-C again to quit at once)\n`);
+    cancel();
+  };
+  process.once('SIGINT', onSigint);
+  return () => void process.off('SIGINT', onSigint);
+}
+
 /** How {@link runStudy} runs a study, and what it tells its caller on the way. */
 export interface RunStudyOptions {
   /** The study's id (default: made from its name). */
@@ -238,11 +252,7 @@ export const runCommand: Command = {
     // process just ends and they keep running there.
     const ctl = new AbortController();
     let studyId: string | null = null;
-    const onSigint = () => {
-      io.err(`Ctrl-C: cancelling${studyId ? ` study ${studyId}` : ''}; the running jobs stop after their current step (Ctrl-C again to quit at once)\n`);
-      ctl.abort();
-    };
-    if (executor.data === 'local') process.once('SIGINT', onSigint);
+    const offSigint = executor.data === 'local' ? cancelOnCtrlC(io, () => studyId, () => ctl.abort()) : () => undefined;
     let d: Awaited<ReturnType<typeof runStudy>>;
     try {
       d = await runStudy(projectDir, spec, {
@@ -266,7 +276,7 @@ export const runCommand: Command = {
         },
       });
     } finally {
-      process.off('SIGINT', onSigint);
+      offSigint();
     }
     if (!d) return 0;
     const code = printFinalReport(io, d, projectDir, args.values.json === true);
