@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import type { StudyJob, StudySet } from '../../../shared/contract/study';
 import type { TuneMethodName } from '../../../shared/contract/tuning';
 import { PretrainJobResult } from '../../../shared/contract/pretrain';
+import type { StudyPretrainRunResult } from '../../../shared/contract/legacy';
 import { NmlabError } from '../../../shared/errors';
 import { readNpy } from '../../arrays/npy';
 import { deriveCorruptions } from '../../datasets/derive';
@@ -121,7 +122,7 @@ async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unk
         ? `reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…), trained on the labels of ${job.noisyDataset} (sha256 ${expected.slice(0, 12)}…)`
         : `reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…); it records no training labels, so they could not be checked against ${job.noisyDataset}`,
     );
-    return { backbone: job.backbone, sha256: m.sha256, reused: true, labelsSha256: trained ?? null, labelsVerified: trained !== undefined, provenance: m.provenance ?? null };
+    return { backbone: job.backbone, sha256: m.sha256, reused: true, labelsSha256: trained ?? null, labelsVerified: trained !== undefined, provenance: m.provenance ?? null } satisfies StudyPretrainRunResult;
   }
   // The pretrain kind draws the noise itself on the clean train split with the noise stage's
   // spec and seed (one injection for both, src/core/noise), so the backbone's provenance holds
@@ -155,7 +156,7 @@ async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unk
   await s.log(
     `saved backbone ${job.backbone}: trained on the labels of ${job.noisyDataset} (sha256 ${expected.slice(0, 12)}…), ${result.flippedCount} flipped (${job.noise.type}), ${result.memorised != null ? `${(100 * result.memorised).toFixed(1)} % of them memorised, ` : ''}clean test accuracy ${result.testAcc !== undefined ? (100 * result.testAcc).toFixed(2) + ' %' : '—'}`,
   );
-  return { backbone: job.backbone, sha256: result.sha256, reused: false, labelsSha256: expected, flippedCount: result.flippedCount, memorised: result.memorised ?? null, testAccuracy: result.testAcc ?? null };
+  return { backbone: job.backbone, sha256: result.sha256, reused: false, labelsSha256: expected, flippedCount: result.flippedCount, memorised: result.memorised ?? null, testAccuracy: result.testAcc ?? null } satisfies StudyPretrainRunResult;
 }
 
 async function domainsStage(job: Job<'domains'>, s: StageContext): Promise<unknown> {
