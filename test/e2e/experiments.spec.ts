@@ -64,26 +64,30 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   // (the default on two cores: cores − 1), so the page and the server keep a core.
   await page.getByTestId('nav-experiments').click();
   const set = (split: string) => `{features: "features/{backbone}/synth/${split}.npy", labels: "features/{backbone}/synth/${split}.labels.npy"}`;
-  await page.getByTestId('spec-text').fill(
-    [
-      'name: UI noise study',
-      'layout: noise-study',
-      'backbones: [{id: g0, gamma: 0}, {id: g30, gamma: 0.3}]',
-      'embeddings:',
-      '  - id: synth',
-      `    train: ${set('train')}`,
-      `    test: ${set('test')}`,
-      '    targets:',
-      `      - {name: shift, ${set('shift').slice(1)}`,
-      `      - {name: flip, ${set('flip').slice(1)}`,
-      // NMTune gets many epochs: it must still be running when the Cancel click lands. On 320
-      // rows an epoch of the onnxruntime engine takes milliseconds: 12 epochs finished first,
-      // and so did 200 once (CI, 2 December), so a fit here lasts seconds, not one second.
-      'methods: [{method: lp}, {method: nmtune, params: {epochs: 3000}}]',
-      'defaults: {epochs: 12}',
-      '',
-    ].join('\n'),
-  );
+  // The builder writes its default spec into the box once it has loaded; filling before that
+  // mixed the two texts once (CI, 2 December: the default spec, then this one).
+  const specText = page.getByTestId('spec-text');
+  await expect(specText).toHaveValue(/name: /);
+  const studyText = [
+    'name: UI noise study',
+    'layout: noise-study',
+    'backbones: [{id: g0, gamma: 0}, {id: g30, gamma: 0.3}]',
+    'embeddings:',
+    '  - id: synth',
+    `    train: ${set('train')}`,
+    `    test: ${set('test')}`,
+    '    targets:',
+    `      - {name: shift, ${set('shift').slice(1)}`,
+    `      - {name: flip, ${set('flip').slice(1)}`,
+    // NMTune gets many epochs: it must still be running when the Cancel click lands. On 320
+    // rows an epoch of the onnxruntime engine takes milliseconds: 12 epochs finished first,
+    // and so did 200 once (CI, 2 December), so a fit here lasts seconds, not one second.
+    'methods: [{method: lp}, {method: nmtune, params: {epochs: 3000}}]',
+    'defaults: {epochs: 12}',
+    '',
+  ].join('\n');
+  await specText.fill(studyText);
+  await expect(specText).toHaveValue(studyText);
   await page.getByTestId('concurrency').fill('1');
   // 2 backbones × 1 task × (LP, NMTune): four fits serve the ID test and both targets.
   await expect(page.getByTestId('plan-tune')).toHaveText('4', { timeout: 30_000 });
