@@ -107,7 +107,7 @@ describe('lineChartSvg error bars', () => {
     expect(svg).toContain('<text x="62" y="44" text-anchor="end" dominant-baseline="middle">1.2</text>');
   });
 
-  it('draws the demo\'s accuracy as mean ± std, every bar inside the axes', () => {
+  it('draws the demo\'s accuracy as mean ± std on a 0–100 % axis, a bar past it ending in an arrowhead', () => {
     // γ = 0: 95 ± 10 % (the bar reaches 105 %); γ = 10 %: 40 ± 30 % (down to 10 %).
     const base = { method: 'lp' as const, seeds: 3, idMacroF1: 0, idFeatSve: 1, idZSve: 1, oodMacroF1: 0, oodFeatLsvr: 1, oodZLsvr: 1, oodAccuracy: 0.5, oodAccuracyStd: 0 };
     const charts = demoCharts(
@@ -117,13 +117,26 @@ describe('lineChartSvg error bars', () => {
       ],
       [0, 0.1],
     );
-    const { ends, top, bottom } = barEnds(charts['accuracy-id.svg']);
-    expect(ends).toHaveLength(2);
-    for (const [lo, hi] of ends) for (const y of [lo, hi]) expect(y > top && y < bottom).toBe(true);
-    // Extent [10, 105] padded by 2.85 → [7.15, 107.85]: step 25, axis 0–125; 105 % → 344 − 105/125·300 = 92.
-    expect(ends[0][1]).toBe(92);
-    // No std (OOD here) → no bars.
+    const svg = charts['accuracy-id.svg'];
+    const { ends, top, bottom } = barEnds(svg);
+    expect([top, bottom]).toEqual([44, 344]);
+    // Extent [10, 105] padded by 2.85 → [7.15, 107.85], stopped at 100 %: step 20, axis 0–100.
+    expect(svg).toContain('<text x="62" y="44" text-anchor="end" dominant-baseline="middle">100.0</text>');
+    expect(svg).not.toContain('>120.0</text>');
+    // 85 → 344 − 0.85·300 = 89; 105 is past the axis: drawn to the frame (44). 10 → 314, 70 → 134.
+    expect(ends).toEqual([
+      [89, 44],
+      [314, 134],
+    ]);
+    // The cut end is an arrowhead pointing up (its arms below the tip), the others are caps.
+    const bars = [...svg.matchAll(/<path class="error-bar" d="([^"]+)"/g)].map((m) => m[1]);
+    expect(bars[0]).toContain('M66,50.4 L70,44 L74,50.4');
+    expect(bars[0]).toContain('M66,89 L74,89');
+    expect(bars[1]).not.toMatch(/L[\d.]+,[\d.]+ L/);
+    expect(svg).toContain('arrowhead: the bar runs past the axis');
+    // No std (OOD here) → no bars, and no arrowhead note.
     expect(barEnds(charts['accuracy-ood.svg']).ends).toHaveLength(0);
+    expect(charts['accuracy-ood.svg']).not.toContain('arrowhead');
   });
 });
 

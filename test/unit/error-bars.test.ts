@@ -1,6 +1,7 @@
 /** The y range of the app's and the report's charts with error bars (charts/errorBars.ts). */
 import { describe, expect, it } from 'vitest';
-import { valueRange, whisker, yLimits } from '../../src/renderer/src/components/charts/errorBars';
+import { valueRange, yLimits } from '../../src/renderer/src/components/charts/errorBars';
+import { whisker } from '../../src/shared/errorBar';
 
 describe('yLimits', () => {
   it('covers both ends of every interval, padded by 8 % of the span', () => {

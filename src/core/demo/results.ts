@@ -274,8 +274,8 @@ export function demoCharts(summary: DemoSummary[], gammas: number[]): Record<str
   });
   const common = { xLabel: 'pre-training label noise γ', xTicks, xFormat: pct };
   return {
-    'accuracy-id.svg': lineChartSvg({ ...common, title: 'ID accuracy vs pre-training noise', yLabel: 'accuracy (%, ± std)', series: methods.map((m) => by(m, (s) => 100 * s.idAccuracy, (s) => 100 * s.idAccuracyStd)), yFormat: (v) => v.toFixed(1) }),
-    'accuracy-ood.svg': lineChartSvg({ ...common, title: 'OOD accuracy (mean over targets) vs noise', yLabel: 'accuracy (%, ± std)', series: methods.map((m) => by(m, (s) => 100 * s.oodAccuracy, (s) => 100 * s.oodAccuracyStd)), yFormat: (v) => v.toFixed(1) }),
+    'accuracy-id.svg': lineChartSvg({ ...common, title: 'ID accuracy vs pre-training noise', yLabel: 'accuracy (%, ± std)', series: methods.map((m) => by(m, (s) => 100 * s.idAccuracy, (s) => 100 * s.idAccuracyStd)), yFormat: (v) => v.toFixed(1), yBounds: [0, 100] }),
+    'accuracy-ood.svg': lineChartSvg({ ...common, title: 'OOD accuracy (mean over targets) vs noise', yLabel: 'accuracy (%, ± std)', series: methods.map((m) => by(m, (s) => 100 * s.oodAccuracy, (s) => 100 * s.oodAccuracyStd)), yFormat: (v) => v.toFixed(1), yBounds: [0, 100] }),
     'sve-id.svg': lineChartSvg({
       ...common,
       title: 'SVE on the ID test set vs noise',

@@ -2,9 +2,12 @@
  * A small standalone-SVG line chart writer (DESIGN §6: comparison charts of accuracy, SVE and
  * LSVR against γ), so results can be drawn without a browser. One chart: numeric x, several
  * named series of (x, y) points with optional error bars [lo, hi], axes with "nice" ticks
- * covering the points and both ends of every bar, a legend, markers on the points.
+ * covering the points and both ends of every bar up to the quantity's bounds (a bar past them
+ * ends in an arrowhead at the frame, as in the app's charts: shared/errorBar.ts), a legend,
+ * markers on the points.
  * The output is a complete SVG 1.1 document with no external references.
  */
+import { whisker } from '../../shared/errorBar';
 
 export interface ChartSeries {
   name: string;
@@ -23,6 +26,8 @@ export interface LineChartSpec {
   xTicks?: number[];
   xFormat?: (v: number) => string;
   yFormat?: (v: number) => string;
+  /** Values the y axis never goes beyond (accuracy in percent: [0, 100]). */
+  yBounds?: [number, number];
   width?: number;
   height?: number;
 }
@@ -65,9 +70,10 @@ function barOf(p: ChartSeries['points'][number]): [number, number] | null {
 
 /**
  * The y values the axis must show: every point's y, and both ends of every error bar widened
- * by 3 % of the data's span, so that no bar ends on (or beyond) the plot's frame.
+ * by 3 % of the data's span, so that no bar ends on (or beyond) the plot's frame; never past
+ * `bounds`.
  */
-export function yExtent(series: ChartSeries[]): { lo: number; hi: number } | null {
+export function yExtent(series: ChartSeries[], bounds: [number, number] = [-Infinity, Infinity]): { lo: number; hi: number } | null {
   const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const bars = pts.map(barOf).filter((b): b is [number, number] => b !== null);
   const all = [...pts.map((p) => p.y), ...bars.flat()];
@@ -77,7 +83,7 @@ export function yExtent(series: ChartSeries[]): { lo: number; hi: number } | nul
   const pad = 0.03 * (hi - lo);
   if (bars.some((b) => b[0] === lo)) lo -= pad;
   if (bars.some((b) => b[1] === hi)) hi += pad;
-  return { lo, hi };
+  return { lo: Math.max(lo, bounds[0]), hi: Math.min(hi, bounds[1]) };
 }
 
 function fmt(v: number): string {
@@ -93,8 +99,10 @@ export function lineChartSvg(spec: LineChartSpec): string {
   const ph = H - m.top - m.bottom;
   const xs = spec.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).map((p) => p.x);
   const xt = spec.xTicks ? { ticks: spec.xTicks, min: Math.min(...spec.xTicks), max: Math.max(...spec.xTicks) } : niceTicks(Math.min(...xs), Math.max(...xs));
-  const ye = yExtent(spec.series);
-  const yt = niceTicks(ye ? ye.lo : 0, ye ? ye.hi : 1);
+  const bounds = spec.yBounds ?? [-Infinity, Infinity];
+  const ye = yExtent(spec.series, bounds);
+  const nice = niceTicks(ye ? ye.lo : 0, ye ? ye.hi : 1);
+  const yt = { min: Math.max(nice.min, bounds[0]), max: Math.min(nice.max, bounds[1]), ticks: nice.ticks.filter((t) => t >= bounds[0] && t <= bounds[1]) };
   const xSpan = xt.max - xt.min || 1;
   const ySpan = yt.max - yt.min || 1;
   const X = (x: number) => m.left + ((x - xt.min) / xSpan) * pw;
@@ -123,6 +131,7 @@ export function lineChartSvg(spec: LineChartSpec): string {
   out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
   out.push(`<text x="18" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 18 ${m.top + ph / 2})">${escapeXml(spec.yLabel)}</text>`);
   // Series.
+  let anyPast = false;
   spec.series.forEach((s, i) => {
     const colour = PALETTE[i % PALETTE.length];
     const good = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
@@ -132,11 +141,15 @@ export function lineChartSvg(spec: LineChartSpec): string {
     }
     for (const p of good) {
       const bar = barOf(p);
-      if (!bar) continue;
+      const w = bar && whisker(bar, yt.min, yt.max);
+      if (!bar || !w) continue;
+      anyPast ||= w.pastLo || w.pastHi;
       const x = X(p.x);
-      const [lo, hi] = [fmt(Y(bar[0])), fmt(Y(bar[1]))];
+      const [lo, hi] = [Y(w.lo), Y(w.hi)];
+      // A cap where the bar ends; an arrowhead pointing on where it runs past the axis.
+      const end = (y: number, past: boolean, dir: number): string => (past ? `M${fmt(x - 4)},${fmt(y + dir * 6.4)} L${fmt(x)},${fmt(y)} L${fmt(x + 4)},${fmt(y + dir * 6.4)}` : `M${fmt(x - 4)},${fmt(y)} L${fmt(x + 4)},${fmt(y)}`);
       const title = `<title>${escapeXml(`${s.name}: ${xf(p.x)} → [${yf(bar[0])}, ${yf(bar[1])}]`)}</title>`;
-      out.push(`<path class="error-bar" d="M${fmt(x)},${lo} L${fmt(x)},${hi} M${fmt(x - 4)},${lo} L${fmt(x + 4)},${lo} M${fmt(x - 4)},${hi} L${fmt(x + 4)},${hi}" stroke="${colour}" stroke-width="1.2" fill="none">${title}</path>`);
+      out.push(`<path class="error-bar" d="M${fmt(x)},${fmt(lo)} L${fmt(x)},${fmt(hi)} ${end(lo, w.pastLo, -1)} ${end(hi, w.pastHi, 1)}" stroke="${colour}" stroke-width="1.2" fill="none">${title}</path>`);
     }
     for (const p of good) out.push(`<circle cx="${fmt(X(p.x))}" cy="${fmt(Y(p.y))}" r="3.5" fill="${colour}"><title>${escapeXml(`${s.name}: ${xf(p.x)} → ${yf(p.y)}`)}</title></circle>`);
     const ly = m.top + 10 + i * 20;
@@ -145,6 +158,7 @@ export function lineChartSvg(spec: LineChartSpec): string {
     out.push(`<circle cx="${lx + 12}" cy="${ly}" r="3.5" fill="${colour}"/>`);
     out.push(`<text x="${lx + 30}" y="${ly}" dominant-baseline="middle">${escapeXml(s.name)}</text>`);
   });
+  if (anyPast) out.push(`<text x="${W - 8}" y="${H - 14}" text-anchor="end" font-size="10" fill="#555555">arrowhead: the bar runs past the axis</text>`);
   out.push(`</svg>`);
   return out.join('\n') + '\n';
 }

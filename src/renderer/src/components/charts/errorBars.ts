@@ -7,6 +7,7 @@
  * its numbers. Used by the app's charts and the report's.
  */
 import type { Chart, ChartType, Plugin } from 'chart.js';
+import { whisker } from '../../../../shared/errorBar';
 
 export type Interval = [number, number] | null;
 
@@ -63,17 +64,6 @@ export const errorBarsPlugin: Plugin<ChartType> = {
     });
   },
 };
-
-/**
- * The part of interval `iv` an axis from `min` to `max` shows, and whether each end runs past
- * it; null when none of it is on the axis.
- */
-export function whisker(iv: [number, number], min: number, max: number): { lo: number; hi: number; pastLo: boolean; pastHi: boolean } | null {
-  const lo = Math.max(iv[0], min);
-  const hi = Math.min(iv[1], max);
-  if (!(hi >= lo)) return null;
-  return { lo, hi, pastLo: iv[0] < min, pastHi: iv[1] > max };
-}
 
 /** The smallest and largest value the chart must show: means and both ends of every interval. */
 export function valueRange(values: Array<number | null>, intervals: Interval[]): [number, number] | null {
