@@ -17,7 +17,15 @@ import { gatherRows, loadDataset, writeDataset, type LoadedDataset } from '../..
 import { importDemoData } from '../../src/core/demo/data';
 import { ProjectService } from '../../src/core/projects/service';
 import type { ExperimentDetail } from '../../src/shared/contract/experiments';
-import type { NoiseSpec, StudySpecInput } from '../../src/shared/contract/study';
+import {
+  StudyAggregateRunResult,
+  StudyFeaturesRunResult,
+  StudyNoiseRunResult,
+  StudyPretrainRunResult,
+  StudySpectrumRunResult,
+  type NoiseSpec,
+  type StudySpecInput,
+} from '../../src/shared/contract/study';
 import { readNpy } from '../../src/core/arrays/npy';
 
 /** Fashion-MNIST's confusable classes (T-shirt ↔ shirt, pullover → coat, sandal → sneaker). */
@@ -126,6 +134,30 @@ async function resultOf(d: ExperimentDetail, stage: string): Promise<Record<stri
   return JSON.parse(await readFile(join(project, 'runs', job.runId!, 'result.json'), 'utf8')) as Record<string, unknown>;
 }
 
+/**
+ * Every job's result.json against the study contract's schema of its stage (strict: no field
+ * the contract does not name; the pretrain result passes the backbone's provenance through);
+ * returns the stages checked. Tune fits write the tuning run's result, checked elsewhere.
+ */
+async function checkStageResults(d: ExperimentDetail): Promise<string[]> {
+  const schemas = {
+    noise: StudyNoiseRunResult.strict(),
+    pretrain: StudyPretrainRunResult,
+    features: StudyFeaturesRunResult.strict(),
+    spectrum: StudySpectrumRunResult.strict(),
+    aggregate: StudyAggregateRunResult.strict(),
+  };
+  const seen = new Set<string>();
+  for (const job of d.jobs) {
+    if (!(job.stage in schemas)) continue;
+    const raw: unknown = JSON.parse(await readFile(join(project, 'runs', job.runId!, 'result.json'), 'utf8'));
+    const r = schemas[job.stage as keyof typeof schemas].safeParse(raw);
+    expect(r.success ? 'ok' : `${job.key}: ${r.error.message}`).toBe('ok');
+    seen.add(job.stage);
+  }
+  return [...seen].sort();
+}
+
 describe('asymmetric noise in a study’s pre-training', () => {
   it('flips round(γ·N_S) train labels of the mapped classes along the map, and the backbone trains on exactly those labels', async () => {
     const [d, ds] = await runStudies([
@@ -196,6 +228,9 @@ describe('asymmetric noise in a study’s pre-training', () => {
     expect(symFlips.length).toBe(Math.round(GAMMA * 10 * TRAIN_PER_CLASS));
     expect(symFlips.some((i) => !(clean.labels[i] in MAP) || sym.labels[i] !== MAP[clean.labels[i]])).toBe(true);
     expect(await resultOf(ds, 'pretrain')).toMatchObject({ labelsSha256: symSha });
+
+    // What each stage recorded is what the study contract says it records.
+    expect(await checkStageResults(d)).toEqual(['aggregate', 'features', 'noise', 'pretrain', 'spectrum']);
   }, 240_000);
 
   it('reuses a backbone only if it trained on the study’s noisy labels', async () => {
@@ -207,6 +242,7 @@ describe('asymmetric noise in a study’s pre-training', () => {
     expect(pretrainJob.state).toBe('succeeded');
     const labelsSha = sha(trainLabels(await loadDataset(project, pretrainJob.noisyDataset)));
     expect(await resultOf(again, 'pretrain')).toMatchObject({ backbone: pretrainJob.backbone, reused: true, labelsSha256: labelsSha, labelsVerified: true });
+    expect(await checkStageResults(again)).toContain('pretrain');
 
     // The backbone now claims other training labels (as after re-deriving the noisy set): the stage refuses it and says what to do.
     const file = join(project, 'backbones', pretrainJob.backbone, 'backbone.json');

@@ -3,32 +3,10 @@
  * show such a gap as a blank or a zero: they name the fields a result lacks (`missingFields`),
  * and say "recorded before NMLab stored …; rerun to get it" (`legacyNote`). A tuning result is
  * legacy where its upgrade (`upgradeTuneRunResult`, ./tuning.ts) marks it so; a study's pretrain
- * result is read with {@link StudyPretrainRunResult}.
+ * result is read with {@link StudyPretrainRunResult} (./study.ts).
  */
-import { z } from 'zod';
+import { StudyPretrainRunResult } from './study';
 import { isTuneRunResultLike, upgradeTuneRunResult } from './tuning';
-
-/**
- * `result.json` of a study's `pretrain` run (src/core/jobs/kinds/study.ts): the backbone it
- * trained, or the one already in the project that it reused. `labelsSha256` and `memorised`
- * (trained), `labelsVerified` (reused) are absent in results from before NMLab recorded them.
- */
-export const StudyPretrainRunResult = z
-  .object({
-    backbone: z.string(),
-    sha256: z.string(),
-    reused: z.boolean(),
-    /** sha256 of the noisy train labels it was trained on; null for a reused backbone that records none. */
-    labelsSha256: z.string().nullable().optional(),
-    /** Reused: whether its recorded labels were checked against the study's. */
-    labelsVerified: z.boolean().optional(),
-    flippedCount: z.number().int().nullable().optional(),
-    /** Share of the flipped labels it reproduces (null at γ = 0). */
-    memorised: z.number().nullable().optional(),
-    testAccuracy: z.number().nullable().optional(),
-  })
-  .passthrough();
-export type StudyPretrainRunResult = z.infer<typeof StudyPretrainRunResult>;
 
 /** What each field a legacy result may lack is, in words ("recorded before NMLab stored …"). */
 export const LEGACY_FIELD_WORDS: Readonly<Record<string, string>> = {

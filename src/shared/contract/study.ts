@@ -327,6 +327,64 @@ export const StudyPlan = z.object({
 });
 export type StudyPlan = z.infer<typeof StudyPlan>;
 
+// ---- what each stage's run records (`runs/<runId>/result.json`, src/core/jobs/kinds/study.ts) ----
+// A tune fit's result is the tuning run's own (`TuneRunResult`, ./tuning.ts; ft and lora:
+// `FinetuneResult`, ./finetune.ts). Optional fields are absent in results from older NMLab
+// versions (./legacy.ts names them).
+
+/** The noisy dataset of a `noise` job: written now, or an identical one reused. */
+export const StudyNoiseRunResult = z.object({
+  dataset: DatasetId,
+  /** Labels flipped; null where the dataset's manifest does not record it. */
+  flippedCount: z.number().int().nullable(),
+  /** sha256 of the noisy labels on the noise split's rows, in row order. */
+  labelsSha256: z.string(),
+  reused: z.boolean(),
+});
+export type StudyNoiseRunResult = z.infer<typeof StudyNoiseRunResult>;
+
+/**
+ * The backbone a `pretrain` job trained, or the one already in the project that it reused.
+ * `labelsSha256` and `memorised` (trained), `labelsVerified` (reused) are absent in results
+ * from before NMLab recorded them.
+ */
+export const StudyPretrainRunResult = z
+  .object({
+    backbone: z.string(),
+    sha256: z.string(),
+    reused: z.boolean(),
+    /** sha256 of the noisy train labels it was trained on; null for a reused backbone that records none. */
+    labelsSha256: z.string().nullable().optional(),
+    /** Reused: whether its recorded labels were checked against the study's. */
+    labelsVerified: z.boolean().optional(),
+    flippedCount: z.number().int().nullable().optional(),
+    /** Share of the flipped labels it reproduces (null at γ = 0). */
+    memorised: z.number().nullable().optional(),
+    testAccuracy: z.number().nullable().optional(),
+  })
+  .passthrough();
+export type StudyPretrainRunResult = z.infer<typeof StudyPretrainRunResult>;
+
+/** The corruption-domain dataset of a `domains` job (`count` only when written now). */
+export const StudyDomainsRunResult = z.object({ dataset: DatasetId, reused: z.boolean(), count: z.number().int().optional() });
+export type StudyDomainsRunResult = z.infer<typeof StudyDomainsRunResult>;
+
+/** The feature-cache entry of a `features` job (project-relative `file`). */
+export const StudyFeaturesRunResult = z.object({ file: z.string(), key: z.string(), count: z.number().int(), featureDim: z.number().int(), cached: z.boolean() });
+export type StudyFeaturesRunResult = z.infer<typeof StudyFeaturesRunResult>;
+
+/** SVE and LSVR of F per set of a `spectrum` job: rows L2-normalised then centred (headline), and of F as it is (`…Raw`). */
+export const StudySpectrumRunResult = z.object({
+  backbone: z.string(),
+  task: z.string(),
+  sets: z.record(z.string(), z.object({ rows: z.number().int(), sve: z.number(), lsvr: z.number(), sveRaw: z.number(), lsvrRaw: z.number() })),
+});
+export type StudySpectrumRunResult = z.infer<typeof StudySpectrumRunResult>;
+
+/** The `aggregate` job: where the comparison went, and how much of the study it covers. */
+export const StudyAggregateRunResult = z.object({ file: z.string(), rows: z.number().int(), finished: z.number().int() });
+export type StudyAggregateRunResult = z.infer<typeof StudyAggregateRunResult>;
+
 /** The worker job that runs one graph job of a study (src/core/jobs/kinds/study.ts). */
 export const StudyJobSpec = z.object({
   kind: z.literal('study'),

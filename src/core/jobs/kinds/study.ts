@@ -17,10 +17,9 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StudyJob, StudySet } from '../../../shared/contract/study';
 import type { TuneMethodName } from '../../../shared/contract/tuning';
 import { PretrainJobResult } from '../../../shared/contract/pretrain';
-import type { StudyPretrainRunResult } from '../../../shared/contract/legacy';
+import type { StudyAggregateRunResult, StudyDomainsRunResult, StudyFeaturesRunResult, StudyJob, StudyNoiseRunResult, StudyPretrainRunResult, StudySet, StudySpectrumRunResult } from '../../../shared/contract/study';
 import { NmlabError } from '../../../shared/errors';
 import { readNpy } from '../../arrays/npy';
 import { deriveCorruptions } from '../../datasets/derive';
@@ -77,7 +76,7 @@ async function splitLabelsSha(projectDir: string, id: string, split: 'train' | '
   return labelsSha256(Int32Array.from(splitRows(ds, split), (r) => ds.labels[r]));
 }
 
-async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<unknown> {
+async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<StudyNoiseRunResult> {
   if (await datasetExists(s.projectDir, job.output)) {
     const m = await readDatasetManifest(s.projectDir, job.output);
     const rec = m.derived?.op === 'noise' ? m.derived.noise : null;
@@ -102,7 +101,7 @@ async function noiseStage(job: Job<'noise'>, s: StageContext): Promise<unknown> 
   return { dataset: job.output, flippedCount: rec?.flippedCount ?? null, labelsSha256: await splitLabelsSha(s.projectDir, job.output, job.split), reused: false };
 }
 
-async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unknown> {
+async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<StudyPretrainRunResult> {
   const folder = await resolveInside(s.projectDir, join(BACKBONES_FOLDER, job.backbone));
   const manifestFile = join(folder, BACKBONE_FILE);
   if (await exists(manifestFile)) {
@@ -122,7 +121,7 @@ async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unk
         ? `reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…), trained on the labels of ${job.noisyDataset} (sha256 ${expected.slice(0, 12)}…)`
         : `reused backbone ${job.backbone} (sha256 ${m.sha256.slice(0, 12)}…); it records no training labels, so they could not be checked against ${job.noisyDataset}`,
     );
-    return { backbone: job.backbone, sha256: m.sha256, reused: true, labelsSha256: trained ?? null, labelsVerified: trained !== undefined, provenance: m.provenance ?? null } satisfies StudyPretrainRunResult;
+    return { backbone: job.backbone, sha256: m.sha256, reused: true, labelsSha256: trained ?? null, labelsVerified: trained !== undefined, provenance: m.provenance ?? null };
   }
   // The pretrain kind draws the noise itself on the clean train split with the noise stage's
   // spec and seed (one injection for both, src/core/noise), so the backbone's provenance holds
@@ -156,10 +155,10 @@ async function pretrainStage(job: Job<'pretrain'>, s: StageContext): Promise<unk
   await s.log(
     `saved backbone ${job.backbone}: trained on the labels of ${job.noisyDataset} (sha256 ${expected.slice(0, 12)}…), ${result.flippedCount} flipped (${job.noise.type}), ${result.memorised != null ? `${(100 * result.memorised).toFixed(1)} % of them memorised, ` : ''}clean test accuracy ${result.testAcc !== undefined ? (100 * result.testAcc).toFixed(2) + ' %' : '—'}`,
   );
-  return { backbone: job.backbone, sha256: result.sha256, reused: false, labelsSha256: expected, flippedCount: result.flippedCount, memorised: result.memorised ?? null, testAccuracy: result.testAcc ?? null } satisfies StudyPretrainRunResult;
+  return { backbone: job.backbone, sha256: result.sha256, reused: false, labelsSha256: expected, flippedCount: result.flippedCount, memorised: result.memorised ?? null, testAccuracy: result.testAcc ?? null };
 }
 
-async function domainsStage(job: Job<'domains'>, s: StageContext): Promise<unknown> {
+async function domainsStage(job: Job<'domains'>, s: StageContext): Promise<StudyDomainsRunResult> {
   if (await datasetExists(s.projectDir, job.output)) {
     await s.log(`reused dataset ${job.output}`);
     return { dataset: job.output, reused: true };
@@ -179,7 +178,7 @@ async function cachedFeatures(projectDir: string, backbone: string, dataset: str
   });
 }
 
-async function featuresStage(job: Job<'features'>, s: StageContext): Promise<unknown> {
+async function featuresStage(job: Job<'features'>, s: StageContext): Promise<StudyFeaturesRunResult> {
   const r = await cachedFeatures(s.projectDir, job.backbone, job.dataset, s.ctx);
   await s.log(`${job.dataset} through ${job.backbone}: ${r.meta.count}×${r.meta.featureDim} → ${r.meta.file}${r.cached ? ' (cached)' : ` in ${r.meta.seconds.toFixed(2)} s`}`);
   return { file: r.meta.file, key: r.meta.key, count: r.meta.count, featureDim: r.meta.featureDim, cached: r.cached };
@@ -206,8 +205,8 @@ async function loadSet(projectDir: string, backbone: string, set: StudySet): Pro
   return { features, labels: Int32Array.from(rows, (r) => labels[r]), rows: rows.length, dim, name: set.name };
 }
 
-async function spectrumStage(job: Job<'spectrum'>, s: StageContext): Promise<unknown> {
-  const sets: Record<string, { rows: number; sve: number; lsvr: number; sveRaw: number; lsvrRaw: number }> = {};
+async function spectrumStage(job: Job<'spectrum'>, s: StageContext): Promise<StudySpectrumRunResult> {
+  const sets: StudySpectrumRunResult['sets'] = {};
   for (const [k, set] of job.sets.entries()) {
     if (s.ctx.signal.aborted) throw new NmlabError('CANCELLED', `spectra of ${job.backbone} on ${job.task} cancelled after ${k} of ${job.sets.length} sets`);
     const f = await loadSet(s.projectDir, job.backbone, set);
@@ -253,7 +252,7 @@ async function tuneStage(job: Job<'tune'> & { method: TuneMethodName }, s: Stage
   return { runId: s.runId, accuracy: result.test?.accuracy ?? null, oodAccuracy: result.oodAccuracy };
 }
 
-async function aggregateStage(s: StageContext): Promise<unknown> {
+async function aggregateStage(s: StageContext): Promise<StudyAggregateRunResult> {
   const exp = await readExperiment(s.projectDir, s.experimentId);
   const { entries } = await readQueue(s.projectDir, exp);
   const result = await compareExperiment(s.projectDir, exp, entries);
