@@ -3,7 +3,9 @@
  * batch 128, 28×28 Fashion-MNIST from resources/demo, AdamW) in ONE run, images per second
  * over one training epoch:
  *   1. NMLab on onnxruntime (forward, backward and AdamW in one graph, src/core/onnx/autodiff)
- *      with 1 and with 2 intra-op threads,
+ *      with 1 and with 2 intra-op threads, its convolutions on ORT's NCHWc kernels
+ *      (src/core/onnx/autodiff/nchwc.ts), and at 2 threads once more with the convolutions as
+ *      built (NMLAB_NCHWC=0: the baseline of that rewrite),
  *   2. PyTorch on the same CNN, 1 and 2 threads (bench/pretrain_torch.py, spawned with
  *      /usr/bin/python3; skipped with a message where torch is missing),
  *   3. NMLab's tfjs-wasm engine (the fallback) for reference,
@@ -87,13 +89,18 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0];
 
   const ort = [await timeEpoch('NMLab onnxruntime, 1 thread', set, 'ort', 1), await timeEpoch('NMLab onnxruntime, 2 threads', set, 'ort', 2)];
+  const userNchwc = process.env.NMLAB_NCHWC;
+  process.env.NMLAB_NCHWC = '0';
+  const plain = await timeEpoch('  … 2 threads, plain convolutions', set, 'ort', 2);
+  if (userNchwc === undefined) delete process.env.NMLAB_NCHWC;
+  else process.env.NMLAB_NCHWC = userNchwc;
   const torch = runTorch();
   const wasm = await timeEpoch('NMLab tfjs-wasm (fallback)', set, 'tfjs', 1);
   const uptime1 = execSync('uptime').toString().trim();
 
   const fmt = (r: Rate): string => `${r.label.padEnd(32)} ${r.wall.toFixed(0).padStart(6)} img/s wall  ${r.cpu.toFixed(0).padStart(6)} img/CPU-s`;
   const lines = [`model: nmlab-cnn default (stem 16 s2, stages 16/32/64 × 1 basic block, D = 64), batch 128, 28×28×1, AdamW; one epoch of ${Math.floor(set.count / 128) * 128} images, best of ${REPS}`];
-  lines.push(...ort.map(fmt), fmt(wasm));
+  lines.push(...ort.map(fmt), fmt(plain), `  NCHWc convolutions / plain at 2 threads: ${(ort[1].wall / plain.wall).toFixed(2)}× wall`, fmt(wasm));
   if (typeof torch === 'string') lines.push(torch);
   else {
     const pt = torch.threads.map((t, i) => ({ label: `PyTorch ${torch.torch}, ${t} thread${t > 1 ? 's' : ''}`, wall: torch.imagesPerSecond[i], cpu: 1 / torch.cpuSecondsPerImage[i] }));

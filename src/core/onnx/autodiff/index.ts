@@ -19,7 +19,7 @@ import { attr, encodeModel, valueInfo, type GraphSpec, type ModelSpec, type Node
 import { decodeModel } from '../decode';
 import { NO_GRADIENT, RULES, type NormSaved } from './rules';
 import { attrFloat, attrInt, inferShapes, type ConstValues } from './shapes';
-import { GraphWriter, size } from './writer';
+import { GraphWriter, size, type Shape } from './writer';
 
 export type NamePredicate = readonly string[] | ((name: string) => boolean);
 
@@ -105,6 +105,8 @@ export interface TrainingGraph {
   /** Initial values of params, optimiser state (zeros) and buffers, by state input name. */
   initial: Record<string, Float32Array>;
   optimizer: Required<Omit<AdamWHyper, 'decay'>> | Required<Omit<SgdHyper, 'decay'>>;
+  /** Static shape of every value of the graph (for rewrites such as ./nchwc.ts). */
+  shapes: ReadonlyMap<string, Shape>;
 }
 
 function matcher(p: NamePredicate | undefined, dflt: (name: string) => boolean): (name: string) => boolean {
@@ -481,6 +483,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
     aux,
     initial,
     optimizer,
+    shapes: w.shapes,
   };
 }
 

@@ -7,7 +7,9 @@
 import { cpus, loadavg } from 'node:os';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { loadOrt, ortThreads, sessionOptions } from '../providers';
+import { encodeModel } from '../builder';
 import type { TrainingGraph } from './index';
+import { nchwcBlockSize, nchwcTrainingModel } from './nchwc';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -39,6 +41,30 @@ function oversubscribed(): boolean {
   return loadavg()[0] > cpus().length;
 }
 
+/** Whether a session on these providers runs every node on the CPU provider. */
+function cpuOnly(providers: InferenceSession.SessionOptions['executionProviders']): boolean {
+  return (providers ?? ['cpu']).every((p) => (typeof p === 'string' ? p : p.name) === 'cpu');
+}
+
+/**
+ * The session for a training graph: on the CPU provider with its convolutions on the NCHWc
+ * kernels (./nchwc.ts) unless NMLAB_NCHWC=0, where ORT has them; the graph as built otherwise.
+ */
+async function trainingSession(ort: Ort, graph: TrainingGraph, so: InferenceSession.SessionOptions): Promise<{ session: InferenceSession; layout: 'nchwc' | 'nchw' }> {
+  if (cpuOnly(so.executionProviders) && process.env.NMLAB_NCHWC !== '0') {
+    const block = await nchwcBlockSize(ort);
+    const model = block ? nchwcTrainingModel(graph, block) : null;
+    if (model) {
+      try {
+        return { session: await ort.InferenceSession.create(encodeModel(model), so), layout: 'nchwc' };
+      } catch {
+        // An ORT build without the NCHWc kernels: the plain graph computes the same.
+      }
+    }
+  }
+  return { session: await ort.InferenceSession.create(graph.bytes, so), layout: 'nchw' };
+}
+
 export class OnnxTrainer {
   private state = new Map<string, Tensor>();
   private t = 0;
@@ -48,6 +74,8 @@ export class OnnxTrainer {
     private readonly session: InferenceSession,
     readonly graph: TrainingGraph,
     initial: Record<string, Float32Array>,
+    /** Whether the convolutions run on ORT's NCHWc kernels ('nchwc') or as built ('nchw'). */
+    readonly layout: 'nchwc' | 'nchw',
   ) {
     for (const [name, data] of Object.entries(initial)) {
       const slot = [...graph.params, ...graph.params.flatMap((p) => p.state), ...graph.buffers].find((s) => s.input === name);
@@ -61,8 +89,8 @@ export class OnnxTrainer {
     const base: InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
     if (threads > 1 && oversubscribed()) base.extra = { session: { intra_op: { allow_spinning: '0' } } };
     const so = opts.executionProviders ? { ...base, executionProviders: opts.executionProviders } : await sessionOptions(base);
-    const session = await ort.InferenceSession.create(graph.bytes, so);
-    return new OnnxTrainer(ort, session, graph, { ...graph.initial, ...opts.initial });
+    const { session, layout } = await trainingSession(ort, graph, so);
+    return new OnnxTrainer(ort, session, graph, { ...graph.initial, ...opts.initial }, layout);
   }
 
   /** Steps taken (AdamW's bias-correction counter). */

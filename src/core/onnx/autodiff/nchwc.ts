@@ -1,0 +1,182 @@
+/**
+ * The training graph's convolutions on ORT's blocked-layout (NCHWc) CPU kernels.
+ *
+ * ORT's fast CPU convolution (MLAS NCHWc) is reached only through its graph optimiser, which
+ * needs constant weights: a training graph's weights are inputs, so its `Conv` nodes take the
+ * generic im2col + GEMM path, and the input gradients' `ConvTranspose` a per-image GEMM and
+ * col2im. Neither uses a second core well. The `com.microsoft.nchwc` operators themselves
+ * take the weights as an input, already blocked; so each 2-D ungrouped convolution becomes
+ *
+ *   ReorderInput(x) → nchwc.Conv(x, blocked W) → ReorderOutput
+ *
+ * with W blocked in the graph every step (a few thousand floats), and each stride-1 input
+ * gradient `ConvTranspose(dY, W)` becomes the same sandwich around a correlation of dY with W
+ * transposed and flipped. Everything else stays NCHW (the weight gradients too: as one
+ * NCHWc convolution of the batch they measured no faster than their per-tap GEMMs), so the
+ * rewrite is local and exact up to float summation order. Measured (bench/RESULTS.md,
+ * 2 December): one 3×3 convolution of batch 128 at 16×16×14×14 / 32×32×7×7 / 64×64×4×4 takes
+ * 1.4–3.4× less time this way on one thread, 2.2–2.7× on two, reorders included.
+ *
+ * CPU execution provider only (the operators exist nowhere else); the block size (8 with
+ * AVX2, 16 with AVX-512) is the CPU's, read from ORT by {@link nchwcBlockSize}.
+ */
+import { attr, encodeModel, valueInfo, type ModelSpec, type NodeSpec, type TensorSpec } from '../builder';
+import type { TrainingGraph } from './index';
+import { attrInt, attrInts, attrString } from './shapes';
+
+type Ort = typeof import('onnxruntime-node');
+
+const NCHWC = 'com.microsoft.nchwc';
+
+let cachedBlock: Promise<number | null> | undefined;
+
+/**
+ * MLAS's NCHWc channel block on this CPU, from ORT itself (ReorderInput pads 4 channels to one
+ * block); null where the operators are missing or fail.
+ */
+export function nchwcBlockSize(ort: Ort): Promise<number | null> {
+  cachedBlock ??= (async () => {
+    try {
+      const m = encodeModel({
+        opsetVersion: 13,
+        extraOpsets: [{ domain: NCHWC, version: 1 }],
+        graph: { name: 'nchwc_block', inputs: [valueInfo('x', 'float32', [1, 4, 1, 1])], outputs: [valueInfo('y', 'float32', [1, null, 1, 1])], nodes: [{ opType: 'ReorderInput', domain: NCHWC, inputs: ['x'], outputs: ['y'] }] },
+      });
+      const s = await ort.InferenceSession.create(m, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+      const r = await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) });
+      await s.release();
+      const b = r.y.dims[1];
+      return b >= 4 && (b & (b - 1)) === 0 ? b : null;
+    } catch {
+      return null;
+    }
+  })();
+  return cachedBlock;
+}
+
+/** Appends the replacement nodes to `nodes`; fresh names under `nchwc/`. */
+class Emitter {
+  readonly initializers: TensorSpec[] = [];
+  private k = 0;
+  private readonly shapeConsts = new Map<string, string>();
+
+  constructor(private readonly nodes: NodeSpec[]) {}
+
+  fresh(hint: string): string {
+    return `nchwc/${hint}_${this.k++}`;
+  }
+
+  node(opType: string, inputs: string[], attributes?: NodeSpec['attributes'], domain?: string, out = this.fresh(opType.toLowerCase()), name?: string): string {
+    this.nodes.push({ opType, inputs, outputs: [out], ...(attributes ? { attributes } : {}), ...(domain ? { domain } : {}), ...(name ? { name } : {}) });
+    return out;
+  }
+
+  int64s(values: readonly number[]): string {
+    const key = values.join(',');
+    let name = this.shapeConsts.get(key);
+    if (!name) {
+      name = this.fresh('i64');
+      this.initializers.push({ name, dataType: 'int64', dims: [values.length], data: BigInt64Array.from(values.map(BigInt)) });
+      this.shapeConsts.set(key, name);
+    }
+    return name;
+  }
+
+  reshape(x: string, shape: readonly number[]): string {
+    return this.node('Reshape', [x, this.int64s(shape)]);
+  }
+
+  /**
+   * W [O, I, kh, kw] in MLAS's filter layout for nchwc.Conv: [O/B][I/B][kh][kw][Bi][Bo] when the
+   * input is blocked (I a multiple of B), [O/B][I][kh][kw][Bo] when it is plain NCHW (I < B).
+   */
+  blockFilter(w: string, [o, i, kh, kw]: readonly number[], b: number): string {
+    if (i < b) {
+      const t = this.node('Transpose', [this.reshape(w, [o / b, b, i, kh, kw])], { perm: attr.ints([0, 2, 3, 4, 1]) });
+      return this.reshape(t, [o, i, kh, kw]);
+    }
+    const t = this.node('Transpose', [this.reshape(w, [o / b, b, i / b, b, kh, kw])], { perm: attr.ints([0, 2, 4, 5, 3, 1]) });
+    return this.reshape(t, [o, i, kh, kw]);
+  }
+
+  /**
+   * ReorderInput (unless the input stays NCHW), nchwc.Conv, ReorderOutput into `out`; the
+   * convolution keeps the replaced node's name (profiles, ORT's messages).
+   */
+  sandwich(x: string, inChannels: number, blockedW: string, bias: string | undefined, outChannels: number, convAttrs: NonNullable<NodeSpec['attributes']>, b: number, out: string, name?: string): void {
+    const xb = inChannels < b ? x : this.node('ReorderInput', [x], undefined, NCHWC);
+    const y = this.node('Conv', bias ? [xb, blockedW, bias] : [xb, blockedW], convAttrs, NCHWC, undefined, name);
+    this.node('ReorderOutput', [y], { channels: attr.int(outChannels) }, NCHWC, out);
+  }
+}
+
+/** Whether a convolution node is 2-D and ungrouped, with explicit pads (what the rewrite handles). */
+function plain2d(n: NodeSpec, wShape: readonly number[] | undefined): wShape is readonly number[] {
+  return (
+    wShape !== undefined &&
+    wShape.length === 4 &&
+    attrInt(n, 'group', 1) === 1 &&
+    attrString(n, 'auto_pad', 'NOTSET') === 'NOTSET'
+  );
+}
+
+/**
+ * The training graph with its convolutions and input gradients on NCHWc kernels (see the module
+ * comment), or null when no node qualifies: a Conv needs output channels a multiple of the
+ * block and input channels a multiple of it or fewer than it; an input gradient needs both
+ * channel counts multiples of it.
+ */
+export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec | null {
+  const shape = (v: string): readonly number[] | undefined => g.shapes.get(v);
+  const nodes: NodeSpec[] = [];
+  const e = new Emitter(nodes);
+  let rewritten = 0;
+  for (const n of g.model.graph.nodes) {
+    const domain = n.domain ?? '';
+    if (domain !== '' && domain !== 'ai.onnx') {
+      nodes.push(n);
+      continue;
+    }
+    const ws = shape(n.inputs[1] ?? '');
+    if (n.opType === 'Conv' && plain2d(n, ws)) {
+      const [co, ci, kh, kw] = ws;
+      if (co % block === 0 && (ci < block || ci % block === 0)) {
+        const wb = e.blockFilter(n.inputs[1], ws, block);
+        e.sandwich(n.inputs[0], ci, wb, n.inputs[2] || undefined, co, {
+          kernel_shape: attr.ints([kh, kw]),
+          pads: attr.ints(attrInts(n, 'pads') ?? [0, 0, 0, 0]),
+          strides: attr.ints(attrInts(n, 'strides') ?? [1, 1]),
+          dilations: attr.ints(attrInts(n, 'dilations') ?? [1, 1]),
+        }, block, n.outputs[0], n.name);
+        rewritten++;
+        continue;
+      }
+    }
+    if (n.opType === 'ConvTranspose' && plain2d(n, ws) && !n.inputs[2] && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1)) {
+      // dX = ConvTranspose(dY, W), W [Co, Ci, kh, kw] of the forward conv: a correlation of dY
+      // with W transposed to [Ci, Co] and flipped in space. Strided ones stay: the correlation
+      // over a zero-upsampled dY does stride² the work, and measured slower than ConvTranspose.
+      const [co, ci, kh, kw] = ws;
+      const stride1 = (attrInts(n, 'strides') ?? [1, 1]).every((v) => v === 1);
+      const dy = shape(n.inputs[0]);
+      const dx = shape(n.outputs[0]);
+      const p = attrInts(n, 'pads') ?? [0, 0, 0, 0];
+      if (dy && dx && stride1 && co % block === 0 && ci % block === 0) {
+        // k−1−p zeros before; after, what makes the output X's size (output_padding included).
+        const pads = [kh - 1 - p[0], kw - 1 - p[1], dx[2] + kh - 1 - dy[2] - (kh - 1 - p[0]), dx[3] + kw - 1 - dy[3] - (kw - 1 - p[1])];
+        if (pads.every((v) => v >= 0)) {
+          const wt = e.node('Transpose', [n.inputs[1]], { perm: attr.ints([1, 0, 2, 3]) });
+          const flipped = e.node('Slice', [wt, e.int64s([-1, -1]), e.int64s([-kh - 1, -kw - 1]), e.int64s([2, 3]), e.int64s([-1, -1])]);
+          e.sandwich(n.inputs[0], co, e.blockFilter(flipped, [ci, co, kh, kw], block), undefined, ci, { kernel_shape: attr.ints([kh, kw]), pads: attr.ints(pads), strides: attr.ints([1, 1]) }, block, n.outputs[0], n.name);
+          rewritten++;
+          continue;
+        }
+      }
+    }
+    nodes.push(n);
+  }
+  if (rewritten === 0) return null;
+  const graph = { ...g.model.graph, nodes, initializers: [...(g.model.graph.initializers ?? []), ...e.initializers] };
+  const extraOpsets = [...(g.model.extraOpsets ?? []).filter((o) => o.domain !== NCHWC), { domain: NCHWC, version: 1 }];
+  return { ...g.model, graph, extraOpsets };
+}

@@ -1,0 +1,104 @@
+/**
+ * The training graph's convolutions on ORT's NCHWc kernels (src/core/onnx/autodiff/nchwc.ts):
+ * the rewritten graph must compute what the graph as built computes (which autodiff-nets and
+ * autodiff-ops check against PyTorch autograd), and leave alone what it cannot run.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { buildTrainingGraph, type TrainingGraph } from '../../src/core/onnx/autodiff';
+import { nchwcBlockSize, nchwcTrainingModel } from '../../src/core/onnx/autodiff/nchwc';
+import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
+import { CnnModel } from '../../src/core/pretrain/cnn';
+import { cnnModelSpec, cnnOnnxWeights } from '../../src/core/pretrain/onnx';
+import { initTfBackend } from '../../src/core/tf/backend';
+
+const block = await nchwcBlockSize(ort);
+const BATCH = 16;
+
+async function cnnGraph(widths: number[]): Promise<TrainingGraph> {
+  process.env.NMLAB_TF_BACKEND = 'cpu';
+  await initTfBackend();
+  // Stem stride 2 (one input channel: MLAS's NCHW-input case), a stride-1 stage and a strided
+  // stage with a 1×1 shortcut: every kind of convolution the rewrite handles or leaves.
+  const model = new CnnModel({ inputSize: [1, 16, 16], stemWidth: widths[0], stemStride: 2, widths, blocks: [1, 1], numClasses: 5 }, 3);
+  return buildTrainingGraph(cnnModelSpec(model.spec, cnnOnnxWeights(model)), {
+    batchSize: BATCH,
+    loss: { kind: 'softmax-ce' },
+    optimizer: { kind: 'adamw', weightDecay: 5e-4, decay: (n) => n.endsWith('.weight') },
+    gradients: true,
+  });
+}
+
+function ops(g: { graph: { nodes: readonly { opType: string; domain?: string }[] } }): string[] {
+  return g.graph.nodes.map((n) => `${n.domain ? `${n.domain}.` : ''}${n.opType}`);
+}
+
+const relNorm = (a: Float32Array, b: Float32Array): number => {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    s += a[i] ** 2;
+  }
+  return Math.sqrt(d / Math.max(s, 1e-30));
+};
+
+afterAll(() => {
+  delete process.env.NMLAB_NCHWC;
+});
+
+describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${block ?? 'unavailable: ORT has no NCHWc kernels here'})`, () => {
+  it('reads the CPU\'s block from ORT: 8 (AVX2) or 16 (AVX-512)', () => {
+    expect([8, 16]).toContain(block);
+  });
+
+  it('rewrites forward convolutions and stride-1 input gradients, and the steps compute what the graph as built computes', async () => {
+    const b = block as number;
+    const graph = await cnnGraph([b, 2 * b]);
+    const plainConvs = ops(graph.model).filter((o) => o === 'Conv').length;
+    const transposes = ops(graph.model).filter((o) => o === 'ConvTranspose').length;
+    const rewritten = nchwcTrainingModel(graph, b)!;
+    const after = ops(rewritten);
+    // Every forward Conv (stem, 2 × 2 block convs, shortcut) is an NCHWc Conv now; of the
+    // ConvTransposes (input gradients; the stem's input needs none) the strided ones stay.
+    expect(plainConvs).toBe(6);
+    expect(after.filter((o) => o === 'Conv')).toHaveLength(0);
+    expect(after.filter((o) => o === 'ConvTranspose')).toHaveLength(2);
+    expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes - 2);
+    expect(after.filter((o) => o === 'com.microsoft.nchwc.ReorderInput')).toHaveLength(plainConvs + transposes - 2 - 1); // the stem reads NCHW
+    expect(rewritten.extraOpsets).toContainEqual({ domain: 'com.microsoft.nchwc', version: 1 });
+
+    const x = Float32Array.from({ length: BATCH * 256 }, (_, i) => Math.sin(0.37 * i) + 0.2 * Math.cos(1.3 * i));
+    const y = Array.from({ length: BATCH }, (_, i) => (i * 7) % 5);
+    process.env.NMLAB_NCHWC = '0';
+    const plain = await OnnxTrainer.create(graph, { threads: 1, executionProviders: ['cpu'] });
+    delete process.env.NMLAB_NCHWC;
+    const fast = await OnnxTrainer.create(graph, { threads: 1, executionProviders: ['cpu'] });
+    expect([plain.layout, fast.layout]).toEqual(['nchw', 'nchwc']);
+    try {
+      for (let step = 0; step < 3; step++) {
+        const [a, c] = [await plain.step(x, y, 1e-2), await fast.step(x, y, 1e-2)];
+        expect(Math.abs(a.loss - c.loss), `loss, step ${step}`).toBeLessThan(1e-5 * Math.abs(a.loss));
+        // Summation order differs, so a ReLU input within rounding of 0 may fall on the other
+        // side now and then; in norm that stays far below what a layout error would cause (O(1)).
+        for (const [name, out] of Object.entries(graph.outputs.grads)) {
+          expect(relNorm(a.values[out].data as Float32Array, c.values[out].data as Float32Array), `d loss / d ${name}, step ${step}`).toBeLessThan(2e-3);
+        }
+      }
+      const [wa, wc] = [plain.weights(), fast.weights()];
+      for (const name of Object.keys(wa)) expect(relNorm(wa[name], wc[name]), name).toBeLessThan(1e-4);
+    } finally {
+      await Promise.all([plain.release(), fast.release()]);
+    }
+  });
+
+  it('leaves convolutions whose channels do not fill the block as they are', async () => {
+    const b = block as number;
+    // Widths of half a block: no forward conv or input gradient qualifies.
+    const graph = await cnnGraph([b / 2, b / 2]);
+    expect(nchwcTrainingModel(graph, b)).toBeNull();
+    const trainer = await OnnxTrainer.create(graph, { threads: 1, executionProviders: ['cpu'] });
+    expect(trainer.layout).toBe('nchw');
+    await trainer.release();
+  });
+});
