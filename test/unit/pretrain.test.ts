@@ -218,7 +218,8 @@ describe('pretrainCnn', () => {
     for (const optimizer of ['adamw', 'sgd'] as const) {
       const ort = await curve('ort', optimizer);
       const ref = await curve('tfjs', optimizer);
-      expect(ort.engine).toBe('onnxruntime');
+      // On x86 CPUs ORT has the NCHWc kernels, and the convolutions run on them (autodiff-nchwc.test.ts).
+      expect(ort.engine).toMatch(/^onnxruntime(, NCHWc convolutions)?$/);
       expect(ref.engine).toBe('wasm');
       expect(ort.losses).toHaveLength(10);
       expect(ort.losses[9]).toBeLessThan(ort.losses[0] - 0.15);

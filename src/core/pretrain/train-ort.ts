@@ -22,7 +22,8 @@ export async function ortEngine(c: StepEngineContext): Promise<StepEngine> {
   });
   const trainer = await OnnxTrainer.create(graph);
   return {
-    name: 'onnxruntime',
+    // The provenance's backend: which kernels ran the convolutions (results differ in rounding).
+    name: trainer.layout === 'nchwc' ? 'onnxruntime, NCHWc convolutions' : 'onnxruntime',
     async step(idx, flipMask, labels, lr) {
       const r = await trainer.step(batchPixels(set, idx, mean, std, flipMask, 'nchw'), labels, lr);
       return { loss: r.loss, hits: r.correct };

@@ -110,7 +110,7 @@ export type PretrainEngine = 'auto' | 'ort' | 'tfjs';
 
 /** One training step on a batch; the same interface for every engine. */
 export interface StepEngine {
-  /** 'onnxruntime' or the tfjs backend's name. */
+  /** 'onnxruntime' (', NCHWc convolutions' where they ran on those kernels) or the tfjs backend's name. */
   readonly name: string;
   step(idx: Int32Array, flipMask: Uint8Array | undefined, labels: Int32Array, lr: number): Promise<{ loss: number; hits: number }>;
   /** Writes the trained weights into the model (a no-op where they live there). */
@@ -139,7 +139,7 @@ export interface PretrainResult {
   history: PretrainEpochEvent[];
   seconds: number;
   normalization: { mean: number[]; std: number[] };
-  /** Where the steps ran: 'onnxruntime' or the tfjs backend's name. */
+  /** Where the steps ran: 'onnxruntime' (', NCHWc convolutions' where they ran on those kernels) or the tfjs backend's name. */
   engine: string;
 }
 
