@@ -61,6 +61,8 @@ describe('doctor job through the lab backend', () => {
     for (const p of eps) expect(p.available ? p.gflops! > 0 : p.gflops === null && p.detail.length > 10).toBe(true);
     expect(report.onnxruntime.chosen).toBe(eps.find((p) => p.available)?.name);
     expect(report.onnxruntime.forced).toBe(false);
+    // Whether CPU training graphs get the NCHWc convolutions, with the block ORT reports.
+    expect(report.onnxruntime.detail).toMatch(/training convolutions on the NCHWc kernels \(block (8|16)\)|no NCHWc kernels/);
     expect(report.versions.node).toBe(process.versions.node);
 
     // Progress went through the stages in order; the job's events reached the subscriber.

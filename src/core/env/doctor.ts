@@ -15,6 +15,7 @@ import { initTfBackend, tf } from '../tf/backend';
 import { Rng } from '../tuning/rng';
 import type { ExecutionProviderName } from '../../shared/contract/environment';
 import { chooseProviders, executionProvidersFor, forcedProvider, loadOrt, matmulChainModel, ortThreads, probeProvider, providerCandidates } from '../onnx/providers';
+import { nchwcBlockSize } from '../onnx/autodiff/nchwc';
 
 export interface DoctorOptions {
   /** Side of the square matrices multiplied for the GFLOP/s figure. */
@@ -127,7 +128,10 @@ export async function probeOnnxruntime(matmulSize: number, targetSeconds?: numbe
   const cpu = providers.find((p) => p.name === 'cpu');
   if (!cpu?.available) return { loaded: false, detail: `onnxruntime-node loaded but a CPU session failed: ${cpu?.detail ?? 'not probed'}`, executionProviders, providers, chosen: 'cpu', forced: false };
   let chosen: ExecutionProviderName = 'cpu';
-  let detail = `CPU session created and a MatMul checked${forcedError}`;
+  // Whether CPU training graphs get the NCHWc convolutions (../onnx/autodiff/nchwc.ts).
+  const block = await nchwcBlockSize(ort);
+  const nchwc = block ? `training convolutions on the NCHWc kernels (block ${block})` : 'no NCHWc kernels: training convolutions run as built (slower)';
+  let detail = `CPU session created and a MatMul checked; ${nchwc}${forcedError}`;
   if (!forcedError) {
     try {
       chosen = (await chooseProviders()).name;
