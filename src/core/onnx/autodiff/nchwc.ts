@@ -152,7 +152,8 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
         continue;
       }
     }
-    if (n.opType === 'ConvTranspose' && plain2d(n, ws) && !n.inputs[2] && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1)) {
+    // (An `output_shape` attribute would imply pads other than the attribute's: left alone.)
+    if (n.opType === 'ConvTranspose' && plain2d(n, ws) && !n.inputs[2] && !n.attributes?.output_shape && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1)) {
       // dX = ConvTranspose(dY, W), W [Co, Ci, kh, kw] of the forward conv: a correlation of dY
       // with W transposed to [Ci, Co] and flipped in space. Strided ones stay: the correlation
       // over a zero-upsampled dY does stride² the work, and measured slower than ConvTranspose.
