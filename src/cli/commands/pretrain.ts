@@ -20,11 +20,12 @@ const USAGE = `Usage: nmlab pretrain --idx-images F --idx-labels F (--out DIR | 
                       [--loss ce|bce] [--label-smoothing E] [--widths 16,32,64] [--stem-width W]
                       [--id ID] [--force] [--json]
 
-Pre-trains a small ResNet-style CNN (TensorFlow.js) on the images with labels corrupted by
-symmetric noise of ratio R (exactly round(R·N) labels changed to another class, seeded),
-then writes the backbone: model.onnx (features output 'features'), backbone.json (id,
-sha256, preprocessing, provenance: noise, flipped count, realised transition matrix,
-accuracies) and the tfjs weights.
+Pre-trains a small ResNet-style CNN on the images with labels corrupted by symmetric noise
+of ratio R (exactly round(R·N) labels changed to another class, seeded), on onnxruntime
+(TensorFlow.js where it cannot load, or with --loss bce; NMLAB_PRETRAIN_ENGINE=ort|tfjs
+forces one), then writes the backbone: model.onnx (features output 'features'),
+backbone.json (id, sha256, preprocessing, provenance: noise, flipped count, realised
+transition matrix, accuracies, the engine that trained it) and the tfjs weights.
 
 Options:
   --idx-images F, --idx-labels F   training images (uint8 N×H×W[×C]) and labels, gzipped or not
