@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/core/onnx/autodiff';
-import { nchwcBlockSize, nchwcTrainingModel } from '../../src/core/onnx/autodiff/nchwc';
+import { nchwcBlockProved, nchwcBlockSize, nchwcTrainingModel } from '../../src/core/onnx/autodiff/nchwc';
 import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
 import { CnnModel } from '../../src/core/pretrain/cnn';
 import { cnnModelSpec, cnnOnnxWeights } from '../../src/core/pretrain/onnx';
@@ -48,8 +48,11 @@ afterAll(() => {
 });
 
 describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${block ?? 'unavailable: ORT has no NCHWc kernels here'})`, () => {
-  it('reads the CPU\'s block from ORT: 8 (AVX2) or 16 (AVX-512)', () => {
+  it('reads the CPU\'s block from ORT: 8 (AVX2) or 16 (AVX-512), proved by convolutions laid out for it', async () => {
     expect([8, 16]).toContain(block);
+    expect(await nchwcBlockProved(ort, block as number)).toBe(true);
+    // Filters laid out for another block compute something else: the proof refuses it.
+    expect(await nchwcBlockProved(ort, 2 * (block as number)).catch(() => false)).toBe(false);
   });
 
   it('rewrites forward convolutions and stride-1 input gradients, and the steps compute what the graph as built computes', async () => {

@@ -32,26 +32,76 @@ let cachedBlock: Promise<number | null> | undefined;
 
 /**
  * MLAS's NCHWc channel block on this CPU, from ORT itself (ReorderInput pads 4 channels to one
- * block); null where the operators are missing or fail.
+ * block), and proved: a blocked-input and an NCHW-input convolution laid out for that block must
+ * match ORT's plain Conv, or the rewrite is not used (a 4 read off a CPU whose block is below 4
+ * would otherwise lay out filters wrongly). Null where the operators are missing or disagree.
  */
 export function nchwcBlockSize(ort: Ort): Promise<number | null> {
   cachedBlock ??= (async () => {
     try {
-      const m = encodeModel({
+      const read = encodeModel({
         opsetVersion: 13,
         extraOpsets: [{ domain: NCHWC, version: 1 }],
         graph: { name: 'nchwc_block', inputs: [valueInfo('x', 'float32', [1, 4, 1, 1])], outputs: [valueInfo('y', 'float32', [1, null, 1, 1])], nodes: [{ opType: 'ReorderInput', domain: NCHWC, inputs: ['x'], outputs: ['y'] }] },
       });
-      const s = await ort.InferenceSession.create(m, { executionProviders: ['cpu'], logSeverityLevel: 3 });
-      const r = await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) });
+      const s = await ort.InferenceSession.create(read, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+      const b = (await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) })).y.dims[1];
       await s.release();
-      const b = r.y.dims[1];
-      return b >= 4 && (b & (b - 1)) === 0 ? b : null;
+      if (!(b >= 4 && (b & (b - 1)) === 0)) return null;
+      return (await nchwcBlockProved(ort, b)) ? b : null;
     } catch {
       return null;
     }
   })();
   return cachedBlock;
+}
+
+/** Whether convolutions rewritten for block `b` compute what ORT's Conv computes (both filter layouts). */
+export async function nchwcBlockProved(ort: Ort, b: number): Promise<boolean> {
+  const nodes: NodeSpec[] = [];
+  const e = new Emitter(nodes);
+  const conv = { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]), strides: attr.ints([1, 1]) };
+  const cases = [
+    { x: 'xb', w: 'wb', c: 2 * b },
+    { x: 'x1', w: 'w1', c: 1 },
+  ];
+  for (const k of cases) {
+    nodes.push({ opType: 'Conv', inputs: [k.x, k.w], outputs: [`${k.x}_plain`], attributes: conv });
+    e.sandwich(k.x, k.c, e.blockFilter(k.w, [2 * b, k.c, 3, 3], b), undefined, 2 * b, conv, b, `${k.x}_nchwc`);
+  }
+  const model = encodeModel({
+    opsetVersion: 13,
+    extraOpsets: [{ domain: NCHWC, version: 1 }],
+    graph: {
+      name: 'nchwc_proof',
+      nodes,
+      initializers: e.initializers,
+      inputs: cases.flatMap((k) => [valueInfo(k.x, 'float32', [2, k.c, 5, 5]), valueInfo(k.w, 'float32', [2 * b, k.c, 3, 3])]),
+      outputs: cases.flatMap((k) => [valueInfo(`${k.x}_plain`, 'float32', [2, 2 * b, 5, 5]), valueInfo(`${k.x}_nchwc`, 'float32', [2, 2 * b, 5, 5])]),
+    },
+  });
+  const s = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  try {
+    const feeds: Record<string, InstanceType<Ort['Tensor']>> = {};
+    for (const k of cases) {
+      feeds[k.x] = new ort.Tensor('float32', Float32Array.from({ length: 2 * k.c * 25 }, (_, i) => Math.sin(1.7 * i + k.c)), [2, k.c, 5, 5]);
+      feeds[k.w] = new ort.Tensor('float32', Float32Array.from({ length: 2 * b * k.c * 9 }, (_, i) => Math.cos(0.9 * i + k.c)), [2 * b, k.c, 3, 3]);
+    }
+    const r = await s.run(feeds);
+    return cases.every((k) => {
+      const p = r[`${k.x}_plain`].data as Float32Array;
+      const q = r[`${k.x}_nchwc`].data as Float32Array;
+      let scale = 0;
+      let err = 0;
+      for (let i = 0; i < p.length; i++) {
+        scale = Math.max(scale, Math.abs(p[i]));
+        err = Math.max(err, Math.abs(p[i] - q[i]));
+      }
+      return err <= 1e-4 * scale;
+    });
+  } finally {
+    await s.release();
+  }
 }
 
 /** Appends the replacement nodes to `nodes`; fresh names under `nchwc/`. */
