@@ -20,7 +20,8 @@
  * CPU execution provider only (the operators exist nowhere else); the block size (8 with
  * AVX2, 16 with AVX-512) is the CPU's, read from ORT by {@link nchwcBlockSize}.
  */
-import { attr, encodeModel, valueInfo, type ModelSpec, type NodeSpec, type TensorSpec } from '../builder';
+import type { InferenceSession } from 'onnxruntime-node';
+import { attr, encodeModel, valueInfo, type GraphSpec, type ModelSpec, type NodeSpec, type TensorSpec } from '../builder';
 import type { TrainingGraph } from './index';
 import { attrInt, attrInts, attrString } from './shapes';
 
@@ -39,12 +40,7 @@ let cachedBlock: Promise<number | null> | undefined;
 export function nchwcBlockSize(ort: Ort): Promise<number | null> {
   cachedBlock ??= (async () => {
     try {
-      const read = encodeModel({
-        opsetVersion: 13,
-        extraOpsets: [{ domain: NCHWC, version: 1 }],
-        graph: { name: 'nchwc_block', inputs: [valueInfo('x', 'float32', [1, 4, 1, 1])], outputs: [valueInfo('y', 'float32', [1, null, 1, 1])], nodes: [{ opType: 'ReorderInput', domain: NCHWC, inputs: ['x'], outputs: ['y'] }] },
-      });
-      const s = await ort.InferenceSession.create(read, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+      const s = await probeSession(ort, { name: 'nchwc_block', inputs: [valueInfo('x', 'float32', [1, 4, 1, 1])], outputs: [valueInfo('y', 'float32', [1, null, 1, 1])], nodes: [{ opType: 'ReorderInput', domain: NCHWC, inputs: ['x'], outputs: ['y'] }] });
       const b = (await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) })).y.dims[1];
       await s.release();
       if (!(b >= 4 && (b & (b - 1)) === 0)) return null;
@@ -54,6 +50,11 @@ export function nchwcBlockSize(ort: Ort): Promise<number | null> {
     }
   })();
   return cachedBlock;
+}
+
+/** A CPU session of a small graph on the NCHWc operators (the block probes here). */
+function probeSession(ort: Ort, graph: GraphSpec): Promise<InferenceSession> {
+  return ort.InferenceSession.create(encodeModel({ opsetVersion: 13, extraOpsets: [{ domain: NCHWC, version: 1 }], graph }), { executionProviders: ['cpu'], logSeverityLevel: 3 });
 }
 
 /** Whether convolutions rewritten for block `b` compute what ORT's Conv computes (both filter layouts). */
@@ -69,18 +70,13 @@ export async function nchwcBlockProved(ort: Ort, b: number): Promise<boolean> {
     nodes.push({ opType: 'Conv', inputs: [k.x, k.w], outputs: [`${k.x}_plain`], attributes: conv });
     e.sandwich(k.x, k.c, e.blockFilter(k.w, [2 * b, k.c, 3, 3], b), undefined, 2 * b, conv, b, `${k.x}_nchwc`);
   }
-  const model = encodeModel({
-    opsetVersion: 13,
-    extraOpsets: [{ domain: NCHWC, version: 1 }],
-    graph: {
-      name: 'nchwc_proof',
-      nodes,
-      initializers: e.initializers,
-      inputs: cases.flatMap((k) => [valueInfo(k.x, 'float32', [2, k.c, 5, 5]), valueInfo(k.w, 'float32', [2 * b, k.c, 3, 3])]),
-      outputs: cases.flatMap((k) => [valueInfo(`${k.x}_plain`, 'float32', [2, 2 * b, 5, 5]), valueInfo(`${k.x}_nchwc`, 'float32', [2, 2 * b, 5, 5])]),
-    },
+  const s = await probeSession(ort, {
+    name: 'nchwc_proof',
+    nodes,
+    initializers: e.initializers,
+    inputs: cases.flatMap((k) => [valueInfo(k.x, 'float32', [2, k.c, 5, 5]), valueInfo(k.w, 'float32', [2 * b, k.c, 3, 3])]),
+    outputs: cases.flatMap((k) => [valueInfo(`${k.x}_plain`, 'float32', [2, 2 * b, 5, 5]), valueInfo(`${k.x}_nchwc`, 'float32', [2, 2 * b, 5, 5])]),
   });
-  const s = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], logSeverityLevel: 3 });
   try {
     const feeds: Record<string, InstanceType<Ort['Tensor']>> = {};
     for (const k of cases) {
