@@ -47,7 +47,9 @@ test set.
 
 /** A split as the backbone's float input: float32 as is, uint8 images through its preprocessing. */
 async function loadSplit(ref: BackboneRef, inputsFile: string, labelsFile: string, outputNode: string | undefined): Promise<TensorSet> {
-  const [x, y]: [NpyArray, NpyArray] = await Promise.all([readNpy(inputsFile), readNpy(labelsFile)]);
+  // One after the other, so that when both are unreadable the error always names the inputs file.
+  const x: NpyArray = await readNpy(inputsFile);
+  const y: NpyArray = await readNpy(labelsFile);
   const labels = labelVector(y, labelsFile);
   const rows = x.shape[0] ?? 0;
   if (rows !== labels.length) throw new NmlabError('BAD_REQUEST', `${inputsFile} has ${rows} samples but ${labelsFile} has ${labels.length} labels`);

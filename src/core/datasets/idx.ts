@@ -139,7 +139,9 @@ export async function readIdxLabels(file: string): Promise<Int32Array> {
 
 /** Read an image/label IDX pair and check the counts agree, naming both files if not. */
 export async function readIdxPair(imagesFile: string, labelsFile: string): Promise<{ images: IdxImages; labels: Int32Array }> {
-  const [images, labels] = await Promise.all([readIdxImages(imagesFile), readIdxLabels(labelsFile)]);
+  // One after the other, so that when both are unreadable the error always names the images file.
+  const images = await readIdxImages(imagesFile);
+  const labels = await readIdxLabels(labelsFile);
   if (images.count !== labels.length) {
     throw new NmlabError(
       'BAD_FILE',

@@ -7,7 +7,9 @@ import { checkSameCount, featureMatrix, labelVector } from '../arrays/validate';
 import type { FeatureSet } from './data';
 
 export async function loadFeatureSet(featuresFile: string, labelsFile: string): Promise<FeatureSet> {
-  const [fx, fy] = await Promise.all([readNpy(featuresFile), readNpy(labelsFile)]);
+  // One after the other, so that when both are unreadable the error always names the features file.
+  const fx = await readNpy(featuresFile);
+  const fy = await readNpy(labelsFile);
   const x = featureMatrix(fx, featuresFile);
   const labels = labelVector(fy, labelsFile);
   checkSameCount(featuresFile, x.m, labelsFile, labels.length);
