@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { symmetricEigen, SymEigWorkspace } from '../../src/core/linalg/symeig';
-import { gramCols, gramRows } from '../../src/core/linalg/gram';
+import { gramCols, gramRows, symmetricRowProduct } from '../../src/core/linalg/gram';
 import { linalgWasm } from '../../src/core/linalg/wasm/index';
 
 interface Case {
@@ -14,6 +14,15 @@ const fixture = JSON.parse(readFileSync(new URL('../fixtures/spectrum/symeig.jso
   cases: Case[];
   gram: { rows: number; cols: number; a: number[]; aat: number[]; ata: number[] };
 };
+
+/** Uniform values in [−0.5, 0.5) from a linear congruential generator: the same every run. */
+function lcg(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648 - 0.5;
+  };
+}
 
 /** max |A v_i − λ_i v_i| and max |VᵀV − I|, both from the definition (independent of numpy). */
 function residuals(a: Float64Array, n: number, values: Float64Array, vectors: Float64Array): { res: number; orth: number } {
@@ -59,11 +68,7 @@ describe('symmetricEigen vs numpy.linalg.eigh', () => {
 
   it('reuses a workspace and output buffers across sizes (128×128 Gram, as NMTune calls it)', () => {
     const ws = new SymEigWorkspace();
-    let seed = 7;
-    const rand = (): number => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648 - 0.5;
-    };
+    const rand = lcg(7);
     for (const [n, engine] of [[128, 'auto'], [5, 'auto'], [128, 'js'], [33, 'auto']] as const) {
       const z = new Float64Array(n * 64).map(rand);
       const g = gramRows(z, n, 64);
@@ -87,19 +92,15 @@ describe('symmetricEigen vs numpy.linalg.eigh', () => {
     expect(linalgWasm()).not.toBeNull();
   });
 
-  it('values-only (fused reduction) agrees with the vectors path (JAMA reduction) on 200×200; Σλ = trace, Σλ² = ‖A‖²_F', () => {
-    let seed = 99;
-    const rand = (): number => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648 - 0.5;
-    };
+  it('values-only (WebAssembly and JS reductions) agrees with the vectors path (reflectors kept, Q formed) on 200×200; Σλ = trace, Σλ² = ‖A‖²_F', () => {
+    const rand = lcg(99);
     for (const n of [200, 201]) {
       const x = new Float64Array(n * n).map(rand);
       const a = new Float64Array(n * n);
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = x[i * n + j] + x[j * n + i];
       const fast = symmetricEigen(a, n).values; // WebAssembly SIMD reduction (n ≥ 64)
       const js = symmetricEigen(a, n, { engine: 'js' }).values; // same reduction, JS loops
-      const slow = symmetricEigen(a, n, { vectors: true }).values; // JAMA reduction
+      const slow = symmetricEigen(a, n, { vectors: true }).values; // QL rotating the formed Q
       let trace = 0;
       let fro = 0;
       for (let i = 0; i < n; i++) trace += a[i * n + i];
@@ -135,5 +136,38 @@ describe('gram helpers vs numpy', () => {
     gramCols(full.subarray(0, 3 * cols), 3, cols, acc, true);
     gramCols(full.subarray(3 * cols), rows - 3, cols, acc, true);
     acc.forEach((v, i) => expect(v).toBeCloseTo(ata[i], 12));
+  });
+  it('the WebAssembly path (NMTune-sized batches, odd row counts, accumulation) equals the float64 definition', () => {
+    const rand = lcg(5);
+    for (const [m, d] of [[128, 512], [129, 300], [8, 32]] as const) {
+      const x = new Float32Array(m * d).map(rand);
+      const want = new Float64Array(m * m);
+      for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) for (let k = 0; k < d; k++) want[i * m + j] += x[i * d + k] * x[j * d + k];
+      const g = gramRows(x, m, d);
+      let err = 0;
+      for (let i = 0; i < m * m; i++) err = Math.max(err, Math.abs(g[i] - want[i]));
+      expect(err).toBeLessThan(1e-12 * d);
+      // Accumulating onto it (as the spectrum does chunk by chunk) adds a second Gram.
+      gramRows(x, m, d, g, true);
+      for (let i = 0; i < m * m; i++) expect(Math.abs(g[i] - 2 * want[i])).toBeLessThan(2e-12 * d);
+    }
+  });
+  it('symmetricRowProduct: Q·diag(w)·Qᵀ from the rows of Q·diag(w) and Q, WebAssembly (128) and JS (5) paths', () => {
+    const rand = lcg(11);
+    for (const n of [128, 5]) {
+      const q = new Float64Array(n * n).map(rand);
+      const w = new Float64Array(n).map(rand);
+      const qw = q.map((v, i) => v * w[i % n]);
+      const p = symmetricRowProduct(qw, q, n, n);
+      let err = 0;
+      for (let a = 0; a < n; a++) {
+        for (let b = 0; b < n; b++) {
+          let want = 0;
+          for (let j = 0; j < n; j++) want += q[a * n + j] * w[j] * q[b * n + j];
+          err = Math.max(err, Math.abs(p[a * n + b] - want));
+        }
+      }
+      expect(err).toBeLessThan(1e-13 * n);
+    }
   });
 });

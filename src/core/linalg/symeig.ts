@@ -1,18 +1,18 @@
 /**
  * Eigen-decomposition of a real symmetric matrix in float64: Householder reduction to
- * tridiagonal form, then the implicit QL algorithm with Wilkinson-style shifts. This is the
- * EISPACK `tred2`/`tql2` pair as written in JAMA (public domain), restructured for a flat
- * Float64Array so that every inner loop walks memory contiguously.
+ * tridiagonal form (LAPACK `dsytd2`'s, with fused passes; with vectors, the transformation is
+ * then formed from the reflectors as `dorgtr` does), then the implicit QL algorithm with
+ * Wilkinson-style shifts (EISPACK `tql2` as written in JAMA, public domain), restructured for
+ * a flat Float64Array so that every inner loop walks memory contiguously.
  *
  * Used for the spectrum (DESIGN §4: singular values through the smaller Gram matrix, values
  * only) and by NMTune's SVD term (the gradient ∂σᵢ/∂Z = uᵢvᵢᵀ needs the vectors of the
  * 128×128 batch Gram matrix every training step), so the routine is allocation-light: pass
  * a {@link SymEigWorkspace} to reuse buffers across calls.
  *
- * Storage trick: JAMA indexes its working matrix as `V[row][col]` and its hot loops run down
- * a column (`V[k][j]`, k varying). We store V column-major (`V[k][j]` at `j*n + k`), which
- * makes those loops stride-1. The input is symmetric, so copying it verbatim is the same as
- * copying it column-major.
+ * Storage: matrices are column-major (`V[k][j]` at `j*n + k`), so the reduction's columns below
+ * the diagonal, the reflectors and the QL rotations' columns are all stride-1. The input is
+ * symmetric, so copying it verbatim is the same as copying it column-major.
  */
 import { NmlabError } from '../../shared/errors';
 import { linalgWasm, type LinalgWasm } from './wasm/index';
@@ -59,6 +59,10 @@ export class SymEigWorkspace {
   hw = new Float64Array(0);
   hu = new Float64Array(0);
   hp = new Float64Array(0);
+  /** τ of each Householder reflector (vectors path). */
+  tau = new Float64Array(0);
+  /** The orthogonal transformation when it cannot live in the kernels' memory (vectors path). */
+  q = new Float64Array(0);
 
   ensure(n: number): void {
     if (this.d.length < n) {
@@ -69,6 +73,7 @@ export class SymEigWorkspace {
       this.hw = new Float64Array(n);
       this.hu = new Float64Array(n);
       this.hp = new Float64Array(n);
+      this.tau = new Float64Array(n);
     }
   }
 
@@ -76,6 +81,12 @@ export class SymEigWorkspace {
   matrix(n: number): Float64Array {
     if (this.v.length < n * n) this.v = new Float64Array(n * n);
     return this.v;
+  }
+
+  /** The n×n transformation matrix (allocated on first need, then reused). */
+  transformation(n: number): Float64Array {
+    if (this.q.length < n * n) this.q = new Float64Array(n * n);
+    return this.q;
   }
 }
 
@@ -100,20 +111,14 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
     if (x - x !== 0) throw new NmlabError('NUMERIC', `symmetricEigen: matrix element ${i} (row ${Math.floor(i / n)}, column ${i % n}) is ${x}`);
   }
 
-  // The working copy of `a` lives in the WebAssembly kernels' memory when they run (the QL
-  // rotations of the vectors path, the fused reduction of the values path), else in the
-  // workspace. Either way it is reused between calls: fresh memory costs page faults.
+  // The working matrices live in the WebAssembly kernels' memory when they run, else in the
+  // workspace. Either way they are reused between calls: fresh memory costs page faults.
   let W: Float64Array;
   let k: LinalgWasm | null = null;
   if (wantVectors) {
     k = (opts.engine ?? 'auto') === 'auto' && n >= 32 ? linalgWasm() : null;
-    if (k && k.reserve(8 * n * n)) W = new Float64Array(k.memory.buffer, 0, n * n);
-    else {
-      k = null;
-      W = ws.matrix(n);
-    }
-    W.set(a.subarray(0, n * n));
-    tridiagonalize(W, n, d, e, true);
+    W = tridiagonalizeVectors(a, n, d, e, ws, k);
+    if (W.buffer !== k?.memory.buffer) k = null; // the kernels' memory could not hold it
   } else {
     W = tridiagonalizeValues(a, n, d, e, ws, opts.engine ?? 'auto');
   }
@@ -136,116 +141,6 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
   return { values, vectors };
 }
 
-/**
- * Householder reduction of the symmetric matrix in `V` (column-major) to tridiagonal form
- * (JAMA tred2). On return d holds the diagonal, e[1..n-1] the sub-diagonal (e[0] = 0) and, if
- * `accumulate`, V the orthogonal transformation (column-major: column j at V[j*n..]).
- */
-function tridiagonalize(V: Float64Array, n: number, d: Float64Array, e: Float64Array, accumulate: boolean): void {
-  // Row n-1 of the (symmetric) matrix; column-major element [n-1][j] is at j*n + n-1.
-  for (let j = 0; j < n; j++) d[j] = V[j * n + n - 1];
-
-  for (let i = n - 1; i > 0; i--) {
-    let scale = 0;
-    let h = 0;
-    for (let k = 0; k < i; k++) scale += Math.abs(d[k]);
-    if (scale === 0) {
-      e[i] = d[i - 1];
-      for (let j = 0; j < i; j++) {
-        d[j] = V[j * n + i - 1];
-        V[j * n + i] = 0;
-        V[i * n + j] = 0;
-      }
-    } else {
-      // Generate the Householder vector (scaled to avoid under/overflow).
-      for (let k = 0; k < i; k++) {
-        d[k] /= scale;
-        h += d[k] * d[k];
-      }
-      let f = d[i - 1];
-      let g = Math.sqrt(h);
-      if (f > 0) g = -g;
-      e[i] = scale * g;
-      h -= f * g;
-      d[i - 1] = f - g;
-      for (let j = 0; j < i; j++) e[j] = 0;
-
-      // e = A·u restricted to the leading i×i block, using its lower triangle
-      // (column j, rows k > j: contiguous at j*n + k).
-      for (let j = 0; j < i; j++) {
-        f = d[j];
-        V[i * n + j] = f; // V[j][i] = f: keep u for the accumulation phase
-        const cj = j * n;
-        g = e[j] + V[cj + j] * f;
-        for (let k = j + 1; k < i; k++) {
-          const vkj = V[cj + k];
-          g += vkj * d[k];
-          e[k] += vkj * f;
-        }
-        e[j] = g;
-      }
-      f = 0;
-      for (let j = 0; j < i; j++) {
-        e[j] /= h;
-        f += e[j] * d[j];
-      }
-      const hh = f / (h + h);
-      for (let j = 0; j < i; j++) e[j] -= hh * d[j];
-      // Rank-2 update of the lower triangle: A -= u·pᵀ + p·uᵀ.
-      for (let j = 0; j < i; j++) {
-        f = d[j];
-        g = e[j];
-        const cj = j * n;
-        for (let k = j; k < i; k++) V[cj + k] -= f * e[k] + g * d[k];
-        d[j] = V[cj + i - 1];
-        V[cj + i] = 0;
-      }
-    }
-    d[i] = h;
-  }
-
-  if (!accumulate) {
-    for (let j = 0; j < n; j++) d[j] = V[j * n + j];
-    e[0] = 0;
-    return;
-  }
-
-  // Accumulate the transformations (JAMA's second phase), still column-major.
-  for (let i = 0; i < n - 1; i++) {
-    V[i * n + n - 1] = V[i * n + i];
-    V[i * n + i] = 1;
-    const h = d[i + 1];
-    const ci1 = (i + 1) * n;
-    if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[ci1 + k] / h;
-      for (let j = 0; j <= i; j++) {
-        const cj = j * n;
-        let g = 0;
-        for (let k = 0; k <= i; k++) g += V[ci1 + k] * V[cj + k];
-        for (let k = 0; k <= i; k++) V[cj + k] -= g * d[k];
-      }
-    }
-    for (let k = 0; k <= i; k++) V[ci1 + k] = 0;
-  }
-  for (let j = 0; j < n; j++) {
-    d[j] = V[j * n + n - 1];
-    V[j * n + n - 1] = 0;
-  }
-  V[(n - 1) * n + n - 1] = 1;
-  e[0] = 0;
-}
-
-/**
- * Householder tridiagonalisation without the transformation (eigenvalues only), LAPACK
- * `dsytd2`-style on the lower triangle (column-major, so each column below the diagonal is
- * contiguous), with two memory-traffic savings that make it ~2× faster than the JAMA loop on
- * large matrices (the spectrum's 1024×1024 Gram):
- * - fusion: the rank-2 update A ← A − v·wᵀ − w·vᵀ of step j and the product p = A·v' that
- *   step j+1 needs happen in one pass over the trailing matrix (v' is built first from the one
- *   column it depends on);
- * - two columns per pass, so v, w, v' and p are loaded once for two matrix elements.
- * On return d is the diagonal and e[1..n-1] the sub-diagonal (e[0] = 0), as tql() expects.
- */
 /** Copies `a` to a working matrix, reduces it (values only) and returns the working matrix. */
 function tridiagonalizeValues(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, engine: 'auto' | 'js'): Float64Array {
   const k = engine === 'auto' && n >= 64 ? linalgWasm() : null;
@@ -265,6 +160,61 @@ function tridiagonalizeValues(a: Float64Array, n: number, d: Float64Array, e: Fl
   return V;
 }
 
+/**
+ * The same reduction keeping its reflectors, then the orthogonal Q with A = Q·T·Qᵀ formed from
+ * them (LAPACK `dorgtr`'s order: Q = H₀·H₁·…, applied to the identity last reflector first, so
+ * that each one touches only the trailing block). Returns Q column-major, in the kernels'
+ * memory when `k` is given and can hold it (tql then rotates it there), else in the workspace.
+ * This replaced JAMA's `tred2`, whose reduction and accumulation ran as scalar JavaScript and
+ * took most of the time NMTune's 128×128 Gram (every step) spent here (bench/RESULTS.md).
+ */
+function tridiagonalizeVectors(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, k: LinalgWasm | null): Float64Array {
+  const tau = ws.tau;
+  let A: Float64Array;
+  let Q: Float64Array;
+  let wasm: WasmCtx | undefined;
+  let v = ws.hv;
+  let w = ws.hw;
+  let u = ws.hu;
+  let p = ws.hp;
+  // Working set in wasm memory: A and Q (n² each), v, w, u, p (n each), 2 result slots.
+  if (k && k.reserve(8 * (2 * n * n + 4 * n + 2))) {
+    const buf = k.memory.buffer;
+    A = new Float64Array(buf, 0, n * n);
+    Q = new Float64Array(buf, 8 * n * n, n * n);
+    [v, w, u, p] = [0, 1, 2, 3].map((i) => new Float64Array(buf, 8 * (2 * n * n + i * n), n));
+    wasm = { k, out: new Float64Array(buf, 8 * (2 * n * n + 4 * n), 2) };
+  } else {
+    A = ws.matrix(n);
+    Q = ws.transformation(n);
+  }
+  A.set(a.subarray(0, n * n));
+  tridiagonalizeFused(A, n, d, e, v, w, u, p, wasm, tau);
+
+  Q.fill(0);
+  for (let i = 0; i < n; i++) Q[i * n + i] = 1;
+  for (let c = n - 2; c >= 0; c--) {
+    const t = tau[c];
+    if (t === 0) continue;
+    // H_c = I − τ·u·uᵀ acts on rows c+1..n-1, where only columns c+1..n-1 of Q are non-zero.
+    const len = n - c - 1;
+    const uo = c * n + c + 1;
+    const xo = (c + 1) * n + c + 1;
+    if (wasm) {
+      wasm.k.reflect(A.byteOffset + 8 * uo, Q.byteOffset + 8 * xo, len, t, len, n);
+      continue;
+    }
+    for (let j = 0; j < len; j++) {
+      const x = xo + j * n;
+      let g = 0;
+      for (let r = 0; r < len; r++) g += A[uo + r] * Q[x + r];
+      g *= t;
+      for (let r = 0; r < len; r++) Q[x + r] -= g * A[uo + r];
+    }
+  }
+  return Q;
+}
+
 /** The WebAssembly kernels and a 2-element result slot in their memory. */
 interface WasmCtx {
   k: LinalgWasm;
@@ -272,10 +222,21 @@ interface WasmCtx {
 }
 
 /**
+ * Householder tridiagonalisation, LAPACK `dsytd2`-style on the lower triangle (column-major,
+ * so each column below the diagonal is contiguous), with two memory-traffic savings that make
+ * it ~2× faster than the JAMA loop on large matrices (the spectrum's 1024×1024 Gram):
+ * - fusion: the rank-2 update A ← A − v·wᵀ − w·vᵀ of step j and the product p = A·v' that
+ *   step j+1 needs happen in one pass over the trailing matrix (v' is built first from the one
+ *   column it depends on);
+ * - two columns per pass, so v, w, v' and p are loaded once for two matrix elements.
+ * On return d is the diagonal and e[1..n-1] the sub-diagonal (e[0] = 0), as tql() expects.
+ * With `keep`, reflector H_c = I − τ_c·u·uᵀ is kept: u (u[c+1] = 1) in column c below the
+ * diagonal, which the reduction no longer reads once the reflector is built, τ_c in keep[c].
+ *
  * v: current Householder vector (rows j+1..n-1); w: its update partner (A ← A − v wᵀ − w vᵀ);
  * u: the next Householder vector; p: A·u accumulated during the fused pass.
  */
-function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Float64Array, v: Float64Array, w: Float64Array, u: Float64Array, p: Float64Array, wasm?: WasmCtx): void {
+function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Float64Array, v: Float64Array, w: Float64Array, u: Float64Array, p: Float64Array, wasm?: WasmCtx, keep?: Float64Array): void {
   e[0] = 0;
   if (n === 1) {
     d[0] = A[0];
@@ -285,6 +246,7 @@ function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Flo
   v.fill(0);
   // Step 0's vector, and p = T0·v0 by a pass with w = 0 (the update is then exactly a no-op).
   let tau = householder(A, n, 0, u);
+  if (keep) keepReflector(A, n, 0, u, tau, keep);
   let beta = hhBeta;
   p.fill(0);
   fusedPass(A, n, 1, v, w, u, p, wasm);
@@ -316,11 +278,19 @@ function tridiagonalizeFused(A: Float64Array, n: number, d: Float64Array, e: Flo
     const wc = w[c];
     for (let r = c; r < n; r++) A[cc + r] -= v[r] * wc + w[r] * vc;
     tau = householder(A, n, c, u);
+    if (keep) keepReflector(A, n, c, u, tau, keep);
     beta = hhBeta;
     // ...then update the rest while accumulating p = T·u for the next step.
     for (let r = c + 1; r < n; r++) p[r] = 0;
     fusedPass(A, n, c + 1, v, w, u, p, wasm);
   }
+}
+
+/** Stores reflector c (see {@link tridiagonalizeFused}): u in column c below the diagonal, τ in keep[c]. */
+function keepReflector(A: Float64Array, n: number, c: number, u: Float64Array, tau: number, keep: Float64Array): void {
+  const cc = c * n;
+  for (let r = c + 1; r < n; r++) A[cc + r] = u[r];
+  keep[c] = tau;
 }
 
 /** β of the last {@link householder} call (module scratch, avoids an allocation per step). */

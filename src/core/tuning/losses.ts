@@ -15,7 +15,7 @@
  * that are numerically zero get no gradient (σ is not differentiable there).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { gramRows, gramCols } from '../linalg/gram';
+import { gramRows, gramCols, symmetricRowProduct } from '../linalg/gram';
 import { symmetricEigen, SymEigWorkspace } from '../linalg/symeig';
 
 /** Mean softmax cross-entropy of integer labels (torch `CrossEntropyLoss`). */
@@ -97,8 +97,7 @@ export function svdTermParts(z: Float32Array | Float64Array, rows: number, cols:
   const k = Math.min(Math.max(1, Math.floor(topK)), small);
   let top = 0;
   for (let i = 0; i < k; i++) top += sigma[i];
-  const p = new Float64Array(small * small);
-  if (!(total > 0)) return { value: 0, p, viaRows, singularValues: sigma };
+  if (!(total > 0)) return { value: 0, p: new Float64Array(small * small), viaRows, singularValues: sigma };
   const value = -top / (k * total);
   // ∂L/∂σⱼ = −[j<k]/(k·S) + top/(k·S²); weight wⱼ = cⱼ/σⱼ for the projector sum.
   const w = new Float64Array(small);
@@ -108,18 +107,9 @@ export function svdTermParts(z: Float32Array | Float64Array, rows: number, cols:
     w[j] = c / sigma[j];
   }
   // P = Q·diag(w)·Qᵀ, Q's column j at index a*small + j.
-  const qw = new Float64Array(small);
-  for (let a = 0; a < small; a++) {
-    const ra = a * small;
-    for (let j = 0; j < small; j++) qw[j] = vec[ra + j] * w[j];
-    for (let b = a; b < small; b++) {
-      const rb = b * small;
-      let s2 = 0;
-      for (let j = 0; j < small; j++) s2 += qw[j] * vec[rb + j];
-      p[ra + b] = s2;
-      p[rb + a] = s2;
-    }
-  }
+  const qw = new Float64Array(small * small);
+  for (let a = 0; a < small; a++) for (let j = 0; j < small; j++) qw[a * small + j] = vec[a * small + j] * w[j];
+  const p = symmetricRowProduct(qw, vec, small, small);
   return { value, p, viaRows, singularValues: sigma };
 }
 

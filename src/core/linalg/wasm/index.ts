@@ -1,7 +1,8 @@
 /**
  * WebAssembly SIMD kernels for NMLab's hot element loops (see kernels.ll): the fused
- * Householder pass of the eigensolver's values-only reduction, the QL plane rotations of its
- * vectors path (f64x2, 1.3–3.5× the equivalent JS), and the AdamW update of the tuners'
+ * Householder pass of the eigensolver's reduction, the reflector products that form its
+ * transformation and the QL plane rotations of its vectors path (f64x2, 1.3–3.5× the
+ * equivalent JS), and the AdamW update of the tuners'
  * plain-array parameters (f32x4). JavaScript engines do not vectorise. Everything works without
  * them: {@link linalgWasm} and {@link adamwWasm} return null where WebAssembly SIMD is
  * unavailable (or NMLAB_LINALG_WASM=0), and callers use JS loops.
@@ -33,6 +34,10 @@ export interface LinalgWasm {
   fused2(a0: number, a1: number, v: number, w: number, u: number, p: number, len: number, w0: number, v0: number, w1: number, v1: number, u0: number, u1: number, out: number): void;
   /** See kernels.ll: rotates columns x and y (byte offsets) of length len by (c, s). */
   rot(x: number, y: number, len: number, c: number, s: number): void;
+  /** See kernels.ll: applies I − τuuᵀ to ncols columns of length len, x + j·stride doubles apart. */
+  reflect(u: number, x: number, len: number, tau: number, ncols: number, stride: number): void;
+  /** See kernels.ll: out[0] = x0·y, out[1] = x1·y over len doubles. */
+  dot2(x0: number, x1: number, y: number, len: number, out: number): void;
   /** Grows memory to hold at least `bytes`; returns false when that exceeds the limit. */
   reserve(bytes: number): boolean;
 }
@@ -86,10 +91,14 @@ export function linalgWasm(): LinalgWasm | null {
     const instance = new c.WA.Instance(c.module, { env: { __linear_memory: memory } });
     const fused2 = instance.exports.fused2 as LinalgWasm['fused2'];
     const rot = instance.exports.rot as LinalgWasm['rot'];
+    const reflect = instance.exports.reflect as LinalgWasm['reflect'];
+    const dot2 = instance.exports.dot2 as LinalgWasm['dot2'];
     cached = {
       memory,
       fused2,
       rot,
+      reflect,
+      dot2,
       reserve(need: number): boolean {
         if (need > WASM_MAX_BYTES) return false;
         const have = memory.buffer.byteLength;

@@ -130,8 +130,91 @@ done:
   ret void
 }
 
+; reflect: applies the Householder reflector I − τ·u·uᵀ (u of length len) to ncols columns
+; x_j = x + j·stride (doubles), as symeig.ts applyReflector() does in JS:
+;   g = τ·Σ_k u[k]·x_j[k];  x_j[k] = x_j[k] − g·u[k]
+define void @reflect(double* noalias %u, double* noalias %x, i32 %len, double %tau, i32 %ncols, i32 %stride) #3 {
+entry:
+  %hasc = icmp sgt i32 %ncols, 0
+  %hasl = icmp sgt i32 %len, 0
+  %any = and i1 %hasc, %hasl
+  br i1 %any, label %col, label %done
+col:
+  %j = phi i32 [0, %entry], [%jn, %upd.end]
+  %off = mul nsw i32 %j, %stride
+  %xj = getelementptr inbounds double, double* %x, i32 %off
+  br label %dot
+dot:
+  %k = phi i32 [0, %col], [%kn, %dot]
+  %acc = phi double [0.0, %col], [%accn, %dot]
+  %pu = getelementptr inbounds double, double* %u, i32 %k
+  %px = getelementptr inbounds double, double* %xj, i32 %k
+  %uk = load double, double* %pu, align 8
+  %xk = load double, double* %px, align 8
+  %m = fmul double %uk, %xk
+  %accn = fadd reassoc double %acc, %m
+  %kn = add nuw nsw i32 %k, 1
+  %dc = icmp slt i32 %kn, %len
+  br i1 %dc, label %dot, label %dot.end
+dot.end:
+  %g = fmul double %tau, %accn
+  br label %upd
+upd:
+  %i = phi i32 [0, %dot.end], [%in, %upd]
+  %pu2 = getelementptr inbounds double, double* %u, i32 %i
+  %px2 = getelementptr inbounds double, double* %xj, i32 %i
+  %ui = load double, double* %pu2, align 8
+  %xi = load double, double* %px2, align 8
+  %gu = fmul double %g, %ui
+  %nx = fsub double %xi, %gu
+  store double %nx, double* %px2, align 8
+  %in = add nuw nsw i32 %i, 1
+  %uc = icmp slt i32 %in, %len
+  br i1 %uc, label %upd, label %upd.end
+upd.end:
+  %jn = add nuw nsw i32 %j, 1
+  %cc = icmp slt i32 %jn, %ncols
+  br i1 %cc, label %col, label %done
+done:
+  ret void
+}
+
+; dot2: two dot products sharing y, as gram.ts gramRows() forms two Gram entries at once:
+;   out[0] = Σ_k x0[k]·y[k];  out[1] = Σ_k x1[k]·y[k]
+define void @dot2(double* noalias %x0, double* noalias %x1, double* noalias %y, i32 %len, double* noalias %out) #4 {
+entry:
+  %has = icmp sgt i32 %len, 0
+  br i1 %has, label %loop, label %done
+loop:
+  %k = phi i32 [0, %entry], [%kn, %loop]
+  %a0 = phi double [0.0, %entry], [%a0n, %loop]
+  %a1 = phi double [0.0, %entry], [%a1n, %loop]
+  %p0 = getelementptr inbounds double, double* %x0, i32 %k
+  %p1 = getelementptr inbounds double, double* %x1, i32 %k
+  %py = getelementptr inbounds double, double* %y, i32 %k
+  %v0 = load double, double* %p0, align 8
+  %v1 = load double, double* %p1, align 8
+  %vy = load double, double* %py, align 8
+  %m0 = fmul double %v0, %vy
+  %m1 = fmul double %v1, %vy
+  %a0n = fadd reassoc double %a0, %m0
+  %a1n = fadd reassoc double %a1, %m1
+  %kn = add nuw nsw i32 %k, 1
+  %c = icmp slt i32 %kn, %len
+  br i1 %c, label %loop, label %done
+done:
+  %f0 = phi double [0.0, %entry], [%a0n, %loop]
+  %f1 = phi double [0.0, %entry], [%a1n, %loop]
+  store double %f0, double* %out, align 8
+  %o1 = getelementptr inbounds double, double* %out, i32 1
+  store double %f1, double* %o1, align 8
+  ret void
+}
+
 declare float @llvm.sqrt.f32(float)
 
 attributes #0 = { "wasm-export-name"="fused2" }
 attributes #1 = { "wasm-export-name"="rot" }
 attributes #2 = { "wasm-export-name"="adamw" }
+attributes #3 = { "wasm-export-name"="reflect" }
+attributes #4 = { "wasm-export-name"="dot2" }
