@@ -114,15 +114,13 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
   // The working matrices live in the WebAssembly kernels' memory when they run, else in the
   // workspace. Either way they are reused between calls: fresh memory costs page faults.
   let W: Float64Array;
-  let k: LinalgWasm | null = null;
+  let sweep: WasmSweep | null = null;
   if (wantVectors) {
-    k = (opts.engine ?? 'auto') === 'auto' && n >= 32 ? linalgWasm() : null;
-    W = tridiagonalizeVectors(a, n, d, e, ws, k);
-    if (W.buffer !== k?.memory.buffer) k = null; // the kernels' memory could not hold it
+    ({ q: W, sweep } = tridiagonalizeVectors(a, n, d, e, ws, (opts.engine ?? 'auto') === 'auto' && n >= 32 ? linalgWasm() : null));
   } else {
     W = tridiagonalizeValues(a, n, d, e, ws, opts.engine ?? 'auto');
   }
-  tql(W, n, d, e, wantVectors, k);
+  tql(W, n, d, e, wantVectors, sweep);
 
   // Sort descending (QL returns ascending-ish, not guaranteed) and lay vectors out row-major.
   const order = ws.order;
@@ -164,11 +162,12 @@ function tridiagonalizeValues(a: Float64Array, n: number, d: Float64Array, e: Fl
  * The same reduction keeping its reflectors, then the orthogonal Q with A = Q·T·Qᵀ formed from
  * them (LAPACK `dorgtr`'s order: Q = H₀·H₁·…, applied to the identity last reflector first, so
  * that each one touches only the trailing block). Returns Q column-major, in the kernels'
- * memory when `k` is given and can hold it (tql then rotates it there), else in the workspace.
+ * memory when `k` is given and can hold it (with room there for tql's rotations, which then
+ * run there: `sweep`), else in the workspace.
  * This replaced JAMA's `tred2`, whose reduction and accumulation ran as scalar JavaScript and
  * took most of the time NMTune's 128×128 Gram (every step) spent here (bench/RESULTS.md).
  */
-function tridiagonalizeVectors(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, k: LinalgWasm | null): Float64Array {
+function tridiagonalizeVectors(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, k: LinalgWasm | null): { q: Float64Array; sweep: WasmSweep | null } {
   const tau = ws.tau;
   let A: Float64Array;
   let Q: Float64Array;
@@ -212,7 +211,15 @@ function tridiagonalizeVectors(a: Float64Array, n: number, d: Float64Array, e: F
       for (let r = 0; r < len; r++) Q[x + r] -= g * A[uo + r];
     }
   }
-  return Q;
+  // The reduction's vectors v and w are free now: tql keeps a sweep's rotations there.
+  return { q: Q, sweep: wasm ? { k: wasm.k, c: v, s: w } : null };
+}
+
+/** The kernels and room in their memory for one QL sweep's rotations (n each). */
+interface WasmSweep {
+  k: LinalgWasm;
+  c: Float64Array;
+  s: Float64Array;
 }
 
 /** The WebAssembly kernels and a 2-element result slot in their memory. */
@@ -394,10 +401,11 @@ function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: F
 
 /**
  * Implicit QL on the tridiagonal (d, e) (JAMA tql2). With `vectors`, the rotations are
- * applied to V (column-major, so each rotation touches two contiguous columns), by the
- * WebAssembly kernel when `k` is given (V must then live in its memory).
+ * applied to V (column-major, so each rotation touches two contiguous columns): with `sweep`
+ * (V then lives in the kernels' memory), a sweep's rotations are recorded and applied by one
+ * kernel call in row blocks that stay in L1 (kernels.ll @rotseq); else one by one in JS.
  */
-function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vectors: boolean, k: LinalgWasm | null): void {
+function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vectors: boolean, sweep: WasmSweep | null): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
 
@@ -451,8 +459,10 @@ function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vecto
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
-          if (vectors && k) {
-            k.rot(V.byteOffset + 8 * i * n, V.byteOffset + 8 * (i + 1) * n, n, c, s);
+          if (vectors && sweep) {
+            // The rotations depend on d and e only: V's turn comes after the sweep.
+            sweep.c[i] = c;
+            sweep.s[i] = s;
           } else if (vectors) {
             const ci = i * n;
             const ci1 = ci + n;
@@ -464,6 +474,7 @@ function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vecto
             }
           }
         }
+        if (vectors && sweep) sweep.k.rotseq(V.byteOffset, n, l, m, sweep.c.byteOffset, sweep.s.byteOffset);
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
         e[l] = s * p;
         d[l] = c * p;

@@ -32,10 +32,10 @@ export interface LinalgWasm {
   memory: WasmMemory;
   /** See kernels.ll: byte offsets into `memory` for the pointer arguments. */
   fused2(a0: number, a1: number, v: number, w: number, u: number, p: number, len: number, w0: number, v0: number, w1: number, v1: number, u0: number, u1: number, out: number): void;
-  /** See kernels.ll: rotates columns x and y (byte offsets) of length len by (c, s). */
-  rot(x: number, y: number, len: number, c: number, s: number): void;
   /** See kernels.ll: applies I − τuuᵀ to ncols columns of length len, x + j·stride doubles apart. */
   reflect(u: number, x: number, len: number, tau: number, ncols: number, stride: number): void;
+  /** See kernels.ll: a QL sweep's rotations (c[i], s[i]), i = hi−1..lo, on columns i, i+1 of the n×n v. */
+  rotseq(v: number, n: number, lo: number, hi: number, c: number, s: number): void;
   /** See kernels.ll: out[0] = x0·y, out[1] = x1·y over len doubles. */
   dot2(x0: number, x1: number, y: number, len: number, out: number): void;
   /** Grows memory to hold at least `bytes`; returns false when that exceeds the limit. */
@@ -90,15 +90,15 @@ export function linalgWasm(): LinalgWasm | null {
     const memory = new c.WA.Memory({ initial: 1 });
     const instance = new c.WA.Instance(c.module, { env: { __linear_memory: memory } });
     const fused2 = instance.exports.fused2 as LinalgWasm['fused2'];
-    const rot = instance.exports.rot as LinalgWasm['rot'];
     const reflect = instance.exports.reflect as LinalgWasm['reflect'];
     const dot2 = instance.exports.dot2 as LinalgWasm['dot2'];
+    const rotseq = instance.exports.rotseq as LinalgWasm['rotseq'];
     cached = {
       memory,
       fused2,
-      rot,
       reflect,
       dot2,
+      rotseq,
       reserve(need: number): boolean {
         if (need > WASM_MAX_BYTES) return false;
         const have = memory.buffer.byteLength;
