@@ -84,7 +84,7 @@ describe('nmlab demo --quick', () => {
     }
   });
 
-  it('covers every γ × method × domain with finite numbers in range', () => {
+  it('covers every γ × method × domain with finite numbers in range, and names the engine each backbone was pre-trained on', async () => {
     const targets = QUICK_CONFIG.corruptions.map((c) => c.name);
     expect(first.protocol.oodTargets).toEqual(targets);
     expect(first.rows).toHaveLength(QUICK_CONFIG.gammas.length * 3 * (1 + targets.length));
@@ -112,6 +112,11 @@ describe('nmlab demo --quick', () => {
     for (const b of first.backbones) expect(b.flippedCount).toBe(Math.round(b.gamma * b.trainCount));
     expect(first.backbones[0].trainCount).toBe(QUICK_CONFIG.pretrainPerClass * QUICK_CONFIG.pretrainClasses.length);
     expect(first.timing.stages.every((s) => !s.reused)).toBe(true);
+    // Each backbone names the engine its provenance records, and the summary prints it.
+    const engines = await Promise.all(first.backbones.map(async (b) => JSON.parse(await readFile(join(project, b.dir, 'backbone.json'), 'utf8')).provenance.backend as string));
+    expect(first.backbones.map((b) => b.backend)).toEqual(engines);
+    expect(engines[0]).toMatch(/onnxruntime|tfjs|wasm/);
+    if (new Set(engines).size === 1) expect(firstRun.stderr).toContain(`Pre-trained on ${engines[0]} (${engines.length} backbones).`);
   });
 
   it('averages seeds and target domains as documented, and the CSV holds the same rows', async () => {

@@ -10,6 +10,7 @@ import { formatClaim } from '../../shared/contract/compare';
 import { createLabBackend } from '../../core/backend';
 import { runDemo } from '../../core/demo/study';
 import { formatDuration } from '../../core/demo/progress';
+import type { DemoResults } from '../../core/demo/results';
 
 const USAGE = `Usage: nmlab demo [--out DIR] [--quick | --full] [--gammas 0,10,30] [--workers N] [--json]
 
@@ -47,6 +48,16 @@ function parseGammas(text: string | undefined): number[] | undefined {
   if (vals.length === 0 || vals.some((v) => !Number.isFinite(v) || v < 0 || v > 100)) throw new UsageError(`--gammas must be comma-separated percentages in [0, 100], got "${text}"`);
   const out = [...new Set(vals.map((v) => Math.round(v * 10) / 1000))].sort((a, b) => a - b);
   return out;
+}
+
+/** The pre-training engines of the backbones, each with its count: 'onnxruntime, NCHWc convolutions (9 backbones)'. */
+function engines(backbones: DemoResults['backbones']): string {
+  const count = new Map<string, number>();
+  for (const b of backbones) {
+    const name = b.backend ?? 'an unrecorded engine';
+    count.set(name, (count.get(name) ?? 0) + 1);
+  }
+  return [...count].map(([name, n]) => `${name} (${n} backbone${n === 1 ? '' : 's'})`).join(', ');
 }
 
 export const demoCommand: Command = {
@@ -89,6 +100,7 @@ export const demoCommand: Command = {
         `\nID: tuned on clean ${results.protocol.downstreamClasses.join('/')} images, tested on held-out ones; ` +
         `OOD: mean over ${results.protocol.oodTargets.join(', ')}.\n` +
         `SVE/LSVR: F = backbone features, Z = tuned features (LP: Z = F); rows L2-normalised and centred.\n` +
+        `Pre-trained on ${engines(results.backbones)}.\n` +
         `Wall time ${formatDuration(t.wallSeconds)} (${t.wallSeconds.toFixed(1)} s, CPU ${t.cpuSeconds.toFixed(1)} s, load ${t.loadAverage.map((l) => l.toFixed(2)).join(' ')}, ${t.cores} cores)` +
         `${reused ? `; ${reused} of ${t.stages.length} jobs reused from earlier runs` : ''}.\n` +
         `Study ${experimentId}: \`nmlab experiment compare ${experimentId} --project ${dir}\`; runs in ${dir}/runs.\n` +

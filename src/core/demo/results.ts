@@ -84,6 +84,12 @@ export const DemoBackbone = z.object({
   memorised: Unit.nullable().optional(),
   epochs: z.number().int().min(1),
   seconds: NonNeg,
+  /**
+   * The engine its pre-training ran on, from its provenance (e.g. 'onnxruntime, NCHWc
+   * convolutions'): backbones from different engines differ in float rounding, and so can a
+   * verdict near its line. Absent in results from before it was recorded.
+   */
+  backend: z.string().optional(),
 });
 export type DemoBackbone = z.infer<typeof DemoBackbone>;
 

@@ -236,6 +236,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
         memorised: p.memorised ?? null,
         epochs: p.epochs,
         seconds: p.seconds,
+        backend: p.backend,
       });
     }
     if (j.stage !== 'tune') continue;
