@@ -123,7 +123,11 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   await expect(page.getByTestId('overall-counts')).toContainText(`${total} succeeded · 0 running · 0 pending · 0 cancelled`, { timeout: 180_000 });
   const t1 = (await page.evaluate('performance.now()')) as number;
 
-  // No main-thread task over 50 ms came from handling pushed events during the run.
+  // Handling pushed events keeps the page responsive: at most 1 % of the handled events share a
+  // main-thread task over 50 ms, and none a task over 100 ms. Work done per event would put
+  // many of them over; a GC pause, or the OS preempting the renderer while two training
+  // workers hold both cores, lands in one now and then (CI, 2 December: one 57-ms task among
+  // 363 events, none in the other runs).
   const { longtasks, handlers } = (await page.evaluate('({ longtasks: window.__longtasks, handlers: window.__handlers })')) as {
     longtasks: Array<{ start: number; duration: number }>;
     handlers: number[];
@@ -133,7 +137,8 @@ test('build a noise study in the UI, watch it live, cancel a job, resume, compar
   const fromEvents = longtasks.filter((t) => t.duration > 50 && during.some((h) => h >= t.start && h <= t.start + t.duration));
   console.log(`events handled during the run: ${during.length}; long tasks in the window: ${longtasks.filter((t) => t.start >= t0 && t.start <= t1).length}; from event handling: ${fromEvents.length}`);
   // Soft: the rest of the flow (run view, compare) is still checked and photographed if this fails.
-  expect.soft(fromEvents, `long tasks containing an event handler: ${JSON.stringify(fromEvents)}`).toEqual([]);
+  expect.soft(fromEvents.length, `long tasks containing an event handler: ${JSON.stringify(fromEvents)}`).toBeLessThanOrEqual(Math.floor(during.length / 100));
+  expect.soft(fromEvents.filter((t) => t.duration > 100), 'tasks over 100 ms containing an event handler').toEqual([]);
 
   // The job that was cancelled ran again as a second attempt; its first run is marked on disk.
   const queue = JSON.parse(await readFile(join(project, 'experiments', 'ui-noise-study', 'queue.json'), 'utf8')) as { entries: Array<{ attempts: number; runIds: string[]; state: string }> };
