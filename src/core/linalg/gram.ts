@@ -22,9 +22,10 @@ export function gramRows(a: RealArray, rows: number, cols: number, out?: Float64
   const g = out ?? new Float64Array(rows * rows);
   if (g.length < rows * rows) throw new NmlabError('BAD_REQUEST', `gramRows: output needs ${rows * rows} elements, has ${g.length}`);
   const put = accumulate ? (o: number, v: number) => (g[o] += v) : (o: number, v: number) => (g[o] = v);
-  const k = cols >= 32 && rows >= 8 && 8 * (rows * cols + 2) <= GRAM_WASM_MAX_BYTES ? linalgWasm() : null;
-  if (k && k.reserve(8 * (rows * cols + 2))) {
-    gramRowsWasm(k, a, rows, cols, put);
+  const k = rowKernels(rows, cols, 1);
+  if (k) {
+    new Float64Array(k.memory.buffer, 0, rows * cols).set(a.subarray(0, rows * cols));
+    upperRowProductsWasm(k, 0, 0, rows, cols, put);
     mirrorUpper(g, rows);
     return g;
   }
@@ -109,16 +110,22 @@ export function gramRows(a: RealArray, rows: number, cols: number, out?: Float64
 const GRAM_WASM_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
- * The upper triangle of A·Aᵀ by the f64x2 kernel (kernels.ll @dot2), two rows against one at
- * a time, with A copied (and widened to float64) into the kernels' memory. JavaScript does not
- * vectorise: 128×512 (NMTune's batch, every step) took 1.3 ms against the loops' 2.9 ms here.
+ * The kernels, with room for `matrices` rows×cols float64 copies and a result slot, or null
+ * where the JS loops run instead (small or huge inputs, no WebAssembly SIMD).
  */
-function gramRowsWasm(k: LinalgWasm, a: RealArray, rows: number, cols: number, put: (o: number, v: number) => void): void {
-  new Float64Array(k.memory.buffer, 0, rows * cols).set(a.subarray(0, rows * cols));
-  upperRowProductsWasm(k, 0, 0, rows, cols, put);
+function rowKernels(rows: number, cols: number, matrices: number): LinalgWasm | null {
+  const bytes = 8 * (matrices * rows * cols + 2);
+  if (cols < 32 || rows < 8 || bytes > GRAM_WASM_MAX_BYTES) return null;
+  const k = linalgWasm();
+  return k && k.reserve(bytes) ? k : null;
 }
 
-/** put(i·rows + j, x_i·y_j) for j ≥ i, x and y rows×cols row-major at byte offsets in k's memory. */
+/**
+ * put(i·rows + j, x_i·y_j) for j ≥ i by the f64x2 kernel (kernels.ll @dot2), two rows against
+ * one at a time; x and y are rows×cols row-major at byte offsets in k's memory (copied there,
+ * widened to float64). JavaScript does not vectorise: the Gram of 128×512 (NMTune's batch,
+ * every step) took 1.3 ms against the loops' 2.9 ms here.
+ */
 function upperRowProductsWasm(k: LinalgWasm, x: number, y: number, rows: number, cols: number, put: (o: number, v: number) => void): void {
   const out = new Float64Array(k.memory.buffer, Math.max(x, y) + 8 * rows * cols, 2);
   const row = (base: number, r: number): number => base + 8 * r * cols;
@@ -146,8 +153,8 @@ export function symmetricRowProduct(x: Float64Array, y: Float64Array, rows: numb
     g[o] = v;
   };
   const size = rows * cols;
-  const k = cols >= 32 && rows >= 8 && 8 * (2 * size + 2) <= GRAM_WASM_MAX_BYTES ? linalgWasm() : null;
-  if (k && k.reserve(8 * (2 * size + 2))) {
+  const k = rowKernels(rows, cols, 2);
+  if (k) {
     new Float64Array(k.memory.buffer, 0, size).set(x.subarray(0, size));
     new Float64Array(k.memory.buffer, 8 * size, size).set(y.subarray(0, size));
     upperRowProductsWasm(k, 0, 8 * size, rows, cols, put);

@@ -141,15 +141,11 @@ export function symmetricEigen(a: Float64Array, n: number, opts: SymEigOptions =
 
 /** Copies `a` to a working matrix, reduces it (values only) and returns the working matrix. */
 function tridiagonalizeValues(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, engine: 'auto' | 'js'): Float64Array {
-  const k = engine === 'auto' && n >= 64 ? linalgWasm() : null;
-  // Working set in wasm memory: A (n²), v, w, u, p (n each), 2 result slots.
-  if (k && k.reserve(8 * (n * n + 4 * n + 2))) {
-    const buf = k.memory.buffer;
-    const A = new Float64Array(buf, 0, n * n);
+  const m = engine === 'auto' && n >= 64 ? reductionMemory(linalgWasm(), n, 1) : null;
+  if (m) {
+    const [A] = m.matrices;
     A.set(a.subarray(0, n * n));
-    const at = (i: number): Float64Array => new Float64Array(buf, 8 * (n * n + i * n), n);
-    const out = new Float64Array(buf, 8 * (n * n + 4 * n), 2);
-    tridiagonalizeFused(A, n, d, e, at(0), at(1), at(2), at(3), { k, out });
+    tridiagonalizeFused(A, n, d, e, m.v, m.w, m.u, m.p, m.ctx);
     return A;
   }
   const V = ws.matrix(n);
@@ -169,24 +165,10 @@ function tridiagonalizeValues(a: Float64Array, n: number, d: Float64Array, e: Fl
  */
 function tridiagonalizeVectors(a: Float64Array, n: number, d: Float64Array, e: Float64Array, ws: SymEigWorkspace, k: LinalgWasm | null): { q: Float64Array; sweep: WasmSweep | null } {
   const tau = ws.tau;
-  let A: Float64Array;
-  let Q: Float64Array;
-  let wasm: WasmCtx | undefined;
-  let v = ws.hv;
-  let w = ws.hw;
-  let u = ws.hu;
-  let p = ws.hp;
-  // Working set in wasm memory: A and Q (n² each), v, w, u, p (n each), 2 result slots.
-  if (k && k.reserve(8 * (2 * n * n + 4 * n + 2))) {
-    const buf = k.memory.buffer;
-    A = new Float64Array(buf, 0, n * n);
-    Q = new Float64Array(buf, 8 * n * n, n * n);
-    [v, w, u, p] = [0, 1, 2, 3].map((i) => new Float64Array(buf, 8 * (2 * n * n + i * n), n));
-    wasm = { k, out: new Float64Array(buf, 8 * (2 * n * n + 4 * n), 2) };
-  } else {
-    A = ws.matrix(n);
-    Q = ws.transformation(n);
-  }
+  const m = reductionMemory(k, n, 2);
+  const [A, Q] = m?.matrices ?? [ws.matrix(n), ws.transformation(n)];
+  const { v, w, u, p } = m ?? { v: ws.hv, w: ws.hw, u: ws.hu, p: ws.hp };
+  const wasm = m?.ctx;
   A.set(a.subarray(0, n * n));
   tridiagonalizeFused(A, n, d, e, v, w, u, p, wasm, tau);
 
@@ -213,6 +195,19 @@ function tridiagonalizeVectors(a: Float64Array, n: number, d: Float64Array, e: F
   }
   // The reduction's vectors v and w are free now: tql keeps a sweep's rotations there.
   return { q: Q, sweep: wasm ? { k: wasm.k, c: v, s: w } : null };
+}
+
+/**
+ * The reduction's working set in the kernels' memory: `count` n×n matrices, then its vectors
+ * v, w, u, p (n each) and a 2-element result slot; null without the kernels or room for it.
+ */
+function reductionMemory(k: LinalgWasm | null, n: number, count: number): { matrices: Float64Array[]; v: Float64Array; w: Float64Array; u: Float64Array; p: Float64Array; ctx: WasmCtx } | null {
+  const base = count * n * n;
+  if (!k || !k.reserve(8 * (base + 4 * n + 2))) return null;
+  const buf = k.memory.buffer;
+  const at = (offset: number, length: number): Float64Array => new Float64Array(buf, 8 * offset, length);
+  const matrices = Array.from({ length: count }, (_, i) => at(i * n * n, n * n));
+  return { matrices, v: at(base, n), w: at(base + n, n), u: at(base + 2 * n, n), p: at(base + 3 * n, n), ctx: { k, out: at(base + 4 * n, 2) } };
 }
 
 /** The kernels and room in their memory for one QL sweep's rotations (n each). */
@@ -403,7 +398,7 @@ function fusedPass(A: Float64Array, n: number, c0: number, v: Float64Array, w: F
  * Implicit QL on the tridiagonal (d, e) (JAMA tql2). With `vectors`, the rotations are
  * applied to V (column-major, so each rotation touches two contiguous columns): with `sweep`
  * (V then lives in the kernels' memory), a sweep's rotations are recorded and applied by one
- * kernel call in row blocks that stay in L1 (kernels.ll @rotseq); else one by one in JS.
+ * kernel call (kernels.ll @rotseq) instead of one call per rotation; else one by one in JS.
  */
 function tql(V: Float64Array, n: number, d: Float64Array, e: Float64Array, vectors: boolean, sweep: WasmSweep | null): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
