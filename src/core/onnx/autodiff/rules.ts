@@ -2,7 +2,7 @@
  * Reverse-mode rules: for one forward node, the gradients of its inputs from the gradients
  * of its outputs, written as ONNX nodes onnxruntime's CPU kernels (MLAS) run well:
  *   Conv        dX = ConvTranspose(dY, W) (output_padding from the shapes);
- *               dW = one GEMM per kernel tap, dY · (strided slice of X)ᵀ, per group for
+ *               dW = one GEMM per kernel tap, dY · (strided slice of X in NHWC), per group for
  *               grouped convolutions, by k×k strided slices for depthwise ones
  *   MaxPool     dX = ScatterElements(0, Indices, dY, reduction add) (overlapping windows add up)
  *   AveragePool dX = depthwise ConvTranspose(dY / window count, ones)
@@ -114,10 +114,12 @@ function convInputGrad(w: GraphWriter, dy: string, weight: string, xShape: Shape
 
 /**
  * dW of an ungrouped 2-D convolution as one GEMM per kernel tap:
- *   dW[:, :, ky, kx] = dY (Co × N·Ho·Wo) · X_tap (Ci × N·Ho·Wo)ᵀ
- * where X_tap is the strided slice of the padded input that tap reads, taken from X with
- * batch and channel axes swapped so each slice is already a Ci × N·Ho·Wo matrix. MLAS runs
- * these long-K GEMMs far faster than a convolution whose "kernel" is the whole output map.
+ *   dW[:, :, ky, kx] = dY (Co × N·Ho·Wo) · X_tap (N·Ho·Wo × Ci)
+ * where X_tap is the strided slice of the padded input that tap reads, taken from X in NHWC
+ * so each slice copies runs of Wo·Ci floats (Ci at a stride) rather than rows of Wo, and is
+ * already an N·Ho·Wo × Ci matrix. MLAS runs these long-K GEMMs far faster than a convolution
+ * whose "kernel" is the whole output map. The taps' Co × Ci blocks are joined side by side and
+ * put in kernel order once, not reshaped one by one (onnxruntime's per-node cost counts here).
  */
 function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kernelShape: Shape): string {
   if (win.kernel.length !== 2) return convWeightGradByConv(w, x, dy, win, kernelShape);
@@ -127,31 +129,30 @@ function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kern
   const co = ys[1];
   const [oh, ow] = [ys[2], ys[3]];
   const cols = n * oh * ow;
-  const xt = w.transpose(x, [1, 0, 2, 3]);
   const [pt, pl, pb, pr] = win.pads;
-  const padded = win.pads.some((p) => p > 0) ? w.op('Pad', [xt, w.ints([0, 0, pt, pl, 0, 0, pb, pr])], [ci, n, xs[2] + pt + pb, xs[3] + pl + pr]) : xt;
+  const [hp, wp] = [xs[2] + pt + pb, xs[3] + pl + pr];
+  const nhwc = w.transpose(x, [0, 2, 3, 1]);
+  const padded = win.pads.some((p) => p > 0) ? w.op('Pad', [nhwc, w.ints([0, pt, pl, 0, 0, pb, pr, 0])], [n, hp, wp, ci]) : nhwc;
   const dyMat = w.reshape(w.transpose(dy, [1, 0, 2, 3]), [co, cols]);
   const slices: string[] = [];
   for (let ky = 0; ky < win.kernel[0]; ky++) {
     for (let kx = 0; kx < win.kernel[1]; kx++) {
       const sy = ky * win.dilations[0];
       const sx = kx * win.dilations[1];
-      const whole = sy === 0 && sx === 0 && win.strides.every((v) => v === 1) && oh === w.shape(padded)[2] && ow === w.shape(padded)[3];
-      const sl = whole
-        ? padded
-        : w.op('Slice', [padded, w.ints([sy, sx]), w.ints([sy + (oh - 1) * win.strides[0] + 1, sx + (ow - 1) * win.strides[1] + 1]), w.ints([2, 3]), w.ints(win.strides)], [ci, n, oh, ow]);
-      slices.push(w.reshape(sl, [ci, cols]));
+      const whole = sy === 0 && sx === 0 && win.strides.every((v) => v === 1) && oh === hp && ow === wp;
+      slices.push(whole ? padded : w.op('Slice', [padded, w.ints([sy, sx]), w.ints([sy + (oh - 1) * win.strides[0] + 1, sx + (ow - 1) * win.strides[1] + 1]), w.ints([1, 2]), w.ints(win.strides)], [n, oh, ow, ci]));
     }
   }
   const k = slices.length;
+  let taps: string; // [Co, k·Ci], tap-major
   if (ci < 8 && k > 1) {
     // Few input channels (a stem): one GEMM over the stacked taps, not k matrix-vector products.
-    const g = w.op('Gemm', [dyMat, w.op('Concat', slices, [k * ci, cols], { axis: attr.int(0) })], [co, k * ci], { transB: attr.int(1) });
-    return w.reshape(w.transpose(w.reshape(g, [co, k, ci]), [0, 2, 1]), kernelShape);
+    taps = w.op('Gemm', [dyMat, w.reshape(w.op('Concat', slices, [n, oh, ow, k * ci], { axis: attr.int(3) }), [cols, k * ci])], [co, k * ci]);
+  } else {
+    const gemms = slices.map((sl) => w.op('Gemm', [dyMat, w.reshape(sl, [cols, ci])], [co, ci]));
+    taps = k === 1 ? gemms[0] : w.op('Concat', gemms, [co, k * ci], { axis: attr.int(1) });
   }
-  const taps = slices.map((sl) => w.reshape(w.op('Gemm', [dyMat, sl], [co, ci], { transB: attr.int(1) }), [co, ci, 1]));
-  const cat = k === 1 ? taps[0] : w.op('Concat', taps, [co, ci, k], { axis: attr.int(2) });
-  return w.reshape(cat, kernelShape);
+  return k === 1 ? w.reshape(taps, kernelShape) : w.reshape(w.transpose(w.reshape(taps, [co, k, ci]), [0, 2, 1]), kernelShape);
 }
 
 /**
