@@ -9,7 +9,8 @@
  *
  *   ReorderInput(x) → nchwc.Conv(x, blocked W) → ReorderOutput
  *
- * with W blocked in the graph every step (a few thousand floats), and each stride-1 input
+ * with W blocked in the graph every step (a few thousand floats; zero-padded to whole blocks
+ * of channels where the counts are not multiples of the block), and each stride-1 input
  * gradient `ConvTranspose(dY, W)` becomes the same sandwich around a correlation of dY with W
  * transposed and flipped. Everything else stays NCHW (the weight gradients too: as one
  * NCHWc convolution of the batch they measured no faster than their per-tap GEMMs), so the
@@ -146,6 +147,18 @@ class Emitter {
   }
 
   /**
+   * W [O, I, kh, kw] (and its bias) with zero filters and zero input channels appended up to
+   * `o` and `i`, when those are larger: the blocked layout needs whole blocks of filters, and
+   * ReorderInput pads the input's channels with zeros to whole blocks, which the zero weights
+   * then meet. ReorderOutput keeps only the true output channels.
+   */
+  padFilter(w: string, [o, i]: readonly number[], to: { o: number; i: number }, bias?: string): { w: string; bias?: string } {
+    if (to.o === o && to.i === i) return { w, bias };
+    const wp = this.node('Pad', [w, this.int64s([0, 0, 0, 0, to.o - o, to.i - i, 0, 0])]);
+    return { w: wp, bias: bias && (to.o === o ? bias : this.node('Pad', [bias, this.int64s([0, to.o - o])])) };
+  }
+
+  /**
    * ReorderInput (unless the input stays NCHW), nchwc.Conv, ReorderOutput into `out`; the
    * convolution keeps the replaced node's name (profiles, ORT's messages).
    */
@@ -154,6 +167,16 @@ class Emitter {
     const y = this.node('Conv', bias ? [xb, blockedW, bias] : [xb, blockedW], convAttrs, NCHWC, undefined, name);
     this.node('ReorderOutput', [y], { channels: attr.int(outChannels) }, NCHWC, out);
   }
+}
+
+/**
+ * The filter shape a convolution of `outC` filters over `inC` channels takes on the NCHWc
+ * kernels: filters rounded up to whole blocks; input channels too, unless fewer than a block
+ * (then the input stays NCHW, MLAS's case for a stem).
+ */
+function blockedChannels(outC: number, inC: number, b: number): { o: number; i: number } {
+  const up = (c: number): number => Math.ceil(c / b) * b;
+  return { o: up(outC), i: inC < b ? inC : up(inC) };
 }
 
 /** Whether a convolution node is 2-D and ungrouped, with explicit pads (what the rewrite handles). */
@@ -168,9 +191,10 @@ function plain2d(n: NodeSpec, wShape: readonly number[] | undefined): wShape is 
 
 /**
  * The training graph with its convolutions and input gradients on NCHWc kernels (see the module
- * comment), or null when no node qualifies: a Conv needs output channels a multiple of the
- * block and input channels a multiple of it or fewer than it; an input gradient needs both
- * channel counts multiples of it.
+ * comment), or null when no node qualifies (every 2-D ungrouped Conv does, and every stride-1
+ * input gradient). Channel counts that are not whole blocks get zero filters and zero input
+ * channels up to whole blocks ({@link Emitter.padFilter}); fewer input channels than a block
+ * keep the input NCHW.
  */
 export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec | null {
   const shape = (v: string): readonly number[] | undefined => g.shapes.get(v);
@@ -186,17 +210,16 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
     const ws = shape(n.inputs[1] ?? '');
     if (n.opType === 'Conv' && plain2d(n, ws)) {
       const [co, ci, kh, kw] = ws;
-      if (co % block === 0 && (ci < block || ci % block === 0)) {
-        const wb = e.blockFilter(n.inputs[1], ws, block);
-        e.sandwich(n.inputs[0], ci, wb, n.inputs[2] || undefined, co, {
-          kernel_shape: attr.ints([kh, kw]),
-          pads: attr.ints(attrInts(n, 'pads') ?? [0, 0, 0, 0]),
-          strides: attr.ints(attrInts(n, 'strides') ?? [1, 1]),
-          dilations: attr.ints(attrInts(n, 'dilations') ?? [1, 1]),
-        }, block, n.outputs[0], n.name);
-        rewritten++;
-        continue;
-      }
+      const to = blockedChannels(co, ci, block);
+      const p = e.padFilter(n.inputs[1], ws, to, n.inputs[2] || undefined);
+      e.sandwich(n.inputs[0], ci, e.blockFilter(p.w, [to.o, to.i, kh, kw], block), p.bias, co, {
+        kernel_shape: attr.ints([kh, kw]),
+        pads: attr.ints(attrInts(n, 'pads') ?? [0, 0, 0, 0]),
+        strides: attr.ints(attrInts(n, 'strides') ?? [1, 1]),
+        dilations: attr.ints(attrInts(n, 'dilations') ?? [1, 1]),
+      }, block, n.outputs[0], n.name);
+      rewritten++;
+      continue;
     }
     // (An `output_shape` attribute would imply pads other than the attribute's: left alone.)
     if (n.opType === 'ConvTranspose' && plain2d(n, ws) && !n.inputs[2] && !n.attributes?.output_shape && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1)) {
@@ -208,13 +231,15 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
       const dy = shape(n.inputs[0]);
       const dx = shape(n.outputs[0]);
       const p = attrInts(n, 'pads') ?? [0, 0, 0, 0];
-      if (dy && dx && stride1 && co % block === 0 && ci % block === 0) {
+      if (dy && dx && stride1) {
         // k−1−p zeros before; after, what makes the output X's size (output_padding included).
         const pads = [kh - 1 - p[0], kw - 1 - p[1], dx[2] + kh - 1 - dy[2] - (kh - 1 - p[0]), dx[3] + kw - 1 - dy[3] - (kw - 1 - p[1])];
         if (pads.every((v) => v >= 0)) {
           const wt = e.node('Transpose', [n.inputs[1]], { perm: attr.ints([1, 0, 2, 3]) });
           const flipped = e.node('Slice', [wt, e.int64s([-1, -1]), e.int64s([-kh - 1, -kw - 1]), e.int64s([2, 3]), e.int64s([-1, -1])]);
-          e.sandwich(n.inputs[0], co, e.blockFilter(flipped, [ci, co, kh, kw], block), undefined, ci, { kernel_shape: attr.ints([kh, kw]), pads: attr.ints(pads), strides: attr.ints([1, 1]) }, block, n.outputs[0], n.name);
+          const to = blockedChannels(ci, co, block);
+          const wp = e.padFilter(flipped, [ci, co, kh, kw], to).w;
+          e.sandwich(n.inputs[0], co, e.blockFilter(wp, [to.o, to.i, kh, kw], block), undefined, ci, { kernel_shape: attr.ints([kh, kw]), pads: attr.ints(pads), strides: attr.ints([1, 1]) }, block, n.outputs[0], n.name);
           rewritten++;
           continue;
         }
