@@ -6,6 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/core/onnx/autodiff';
+import type { ModelSpec } from '../../src/core/onnx/builder';
+import { attrInts } from '../../src/core/onnx/autodiff/shapes';
 import { nchwcBlockProved, nchwcBlockSize, nchwcTrainingModel } from '../../src/core/onnx/autodiff/nchwc';
 import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
 import { CnnModel } from '../../src/core/pretrain/cnn';
@@ -56,7 +58,7 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
   });
 
   /** Builds the CNN of `widths`, checks what the rewrite replaced, and compares 3 steps with the graph as built. */
-  async function rewriteMatches(widths: number[], reorderInputs: number): Promise<void> {
+  async function rewriteMatches(widths: number[], reorderInputs: number, nhwcFromBlocked: number): Promise<void> {
     const b = block as number;
     const graph = await cnnGraph(widths);
     const plainConvs = ops(graph.model).filter((o) => o === 'Conv').length;
@@ -71,6 +73,9 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes - 2);
     // Inputs of fewer channels than a block stay NCHW (the stem's, and any narrower layer's).
     expect(after.filter((o) => o === 'com.microsoft.nchwc.ReorderInput')).toHaveLength(reorderInputs);
+    // The weight gradients' NHWC copies of inputs already blocked come from the blocked tensor.
+    const toNhwc = (m: ModelSpec): number => m.graph.nodes.filter((n) => n.opType === 'Transpose' && attrInts(n, 'perm')?.join() === '0,2,3,1').length;
+    expect(toNhwc(graph.model) - toNhwc(rewritten)).toBe(nhwcFromBlocked);
     expect(rewritten.extraOpsets).toContainEqual({ domain: 'com.microsoft.nchwc', version: 1 });
 
     const x = Float32Array.from({ length: BATCH * 256 }, (_, i) => Math.sin(0.37 * i) + 0.2 * Math.cos(1.3 * i));
@@ -99,8 +104,10 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
 
   it('rewrites forward convolutions and stride-1 input gradients, and the steps compute what the graph as built computes', async () => {
     const b = block as number;
-    // All but the stem read whole blocks: 5 forward convolutions and 3 stride-1 input gradients.
-    await rewriteMatches([b, 2 * b], 8);
+    // All but the stem read whole blocks: 5 forward convolutions and 3 stride-1 input gradients,
+    // 7 values (stage 2's conv1 and shortcut read the same), and the weight gradients' 4 NHWC
+    // copies of them (the same two share one) come from the blocked tensors.
+    await rewriteMatches([b, 2 * b], 7, 4);
   });
 
   it('pads channel counts that are not whole blocks with zero filters and channels, and computes the same', async () => {
@@ -108,6 +115,6 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     // Half a block in stage 1 (inputs stay NCHW, filters padded), a block and a half in stage 2
     // (inputs padded by ReorderInput, filters padded): only stage 2's second convolution and
     // its input gradient read 3b/2 channels.
-    await rewriteMatches([b / 2, b + b / 2], 2);
+    await rewriteMatches([b / 2, b + b / 2], 2, 1);
   });
 });
