@@ -98,8 +98,13 @@ describe('a trainer re-decides spinning from the load', () => {
       expect(losses[3][0]).toBeLessThan(losses[0][0]);
       const [ws, wm] = [steady.weights(), moved.weights()];
       for (const name of ['W', 'b']) for (let i = 0; i < ws[name].length; i++) expect(Math.abs(wm[name][i] - ws[name][i])).toBeLessThan(1e-6);
+      // Released while a replacement is being made: release waits for it, and both settle.
+      await moved.lookAtLoad(first ? 0 : 10);
+      const swap = moved.lookAtLoad(first ? 0 : 10);
+      await expect(Promise.all([swap, moved.release()])).resolves.toBeDefined();
+      expect(moved.spinning).toBe(first);
     } finally {
-      await Promise.all([steady.release(), moved.release()]);
+      await steady.release();
     }
   });
 });

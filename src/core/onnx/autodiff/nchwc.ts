@@ -46,8 +46,12 @@ export function nchwcBlockSize(ort: Ort): Promise<number | null> {
   cachedBlock ??= (async () => {
     try {
       const s = await probeSession(ort, { name: 'nchwc_block', inputs: [valueInfo('x', 'float32', [1, 4, 1, 1])], outputs: [valueInfo('y', 'float32', [1, null, 1, 1])], nodes: [{ opType: 'ReorderInput', domain: NCHWC, inputs: ['x'], outputs: ['y'] }] });
-      const b = (await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) })).y.dims[1];
-      await s.release();
+      let b: number;
+      try {
+        b = (await s.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) })).y.dims[1];
+      } finally {
+        await s.release();
+      }
       if (!(b >= 4 && (b & (b - 1)) === 0)) return null;
       return (await nchwcBlockProved(ort, b)) ? b : null;
     } catch {

@@ -76,6 +76,8 @@ export class OnnxTrainer {
   /** The CPU reading of the last look at the load, and looks in a row that disagreed with `spinning`. */
   private looked: CpuSnapshot = cpuSnapshot();
   private disagreed = 0;
+  /** A session replacement in flight (release() waits for it, so neither session is left open). */
+  private swapping: Promise<void> | null = null;
 
   private constructor(
     private readonly ort: Ort,
@@ -122,13 +124,18 @@ export class OnnxTrainer {
     if (this.threads === 1) return;
     const spin = !oversubscribed(others, this.threads);
     this.disagreed = spin === this.spin ? 0 : this.disagreed + 1;
-    if (this.disagreed < 2) return;
-    const next = await this.ort.InferenceSession.create(this.bytes, { ...this.options, extra: spinOption(spin) });
-    const old = this.session;
-    this.session = next;
-    this.spin = spin;
-    this.disagreed = 0;
-    await old.release();
+    if (this.disagreed < 2 || this.swapping) return;
+    this.swapping = (async () => {
+      const next = await this.ort.InferenceSession.create(this.bytes, { ...this.options, extra: spinOption(spin) });
+      const old = this.session;
+      this.session = next;
+      this.spin = spin;
+      this.disagreed = 0;
+      await old.release();
+    })().finally(() => {
+      this.swapping = null;
+    });
+    await this.swapping;
   }
 
   /** Steps taken (AdamW's bias-correction counter). */
@@ -188,6 +195,7 @@ export class OnnxTrainer {
   }
 
   async release(): Promise<void> {
+    await this.swapping?.catch(() => undefined);
     await this.session.release();
   }
 }
