@@ -77,7 +77,7 @@ export async function nchwcBlockProved(ort: Ort, b: number): Promise<boolean> {
   ];
   for (const k of cases) {
     nodes.push({ opType: 'Conv', inputs: [k.x, k.w], outputs: [`${k.x}_plain`], attributes: conv });
-    e.sandwich(k.x, k.c, e.blockFilter(k.w, [2 * b, k.c, 3, 3], b), undefined, 2 * b, conv, b, `${k.x}_nchwc`);
+    e.sandwich(k.x, k.c, e.nchwcFilter(k.w, [2 * b, k.c, 3, 3], b).w, undefined, 2 * b, conv, b, `${k.x}_nchwc`);
   }
   const s = await probeSession(ort, {
     name: 'nchwc_proof',
@@ -167,15 +167,17 @@ class Emitter {
   }
 
   /**
-   * W [O, I, kh, kw] (and its bias) with zero filters and zero input channels appended up to
-   * `o` and `i`, when those are larger: the blocked layout needs whole blocks of filters, and
-   * ReorderInput pads the input's channels with zeros to whole blocks, which the zero weights
-   * then meet. ReorderOutput keeps only the true output channels.
+   * W [O, I, kh, kw] (and its bias) as nchwc.Conv takes them for block `b`: zero filters and
+   * zero input channels appended up to {@link blockedChannels} (the blocked layout needs whole
+   * blocks of filters, and ReorderInput pads the input's channels with zeros to whole blocks,
+   * which the zero weights then meet; ReorderOutput keeps only the true output channels), then
+   * laid out by {@link blockFilter}.
    */
-  padFilter(w: string, [o, i]: readonly number[], to: { o: number; i: number }, bias?: string): { w: string; bias?: string } {
-    if (to.o === o && to.i === i) return { w, bias };
-    const wp = this.node('Pad', [w, this.int64s([0, 0, 0, 0, to.o - o, to.i - i, 0, 0])]);
-    return { w: wp, bias: bias && (to.o === o ? bias : this.node('Pad', [bias, this.int64s([0, to.o - o])])) };
+  nchwcFilter(w: string, [o, i, kh, kw]: readonly number[], b: number, bias?: string): { w: string; bias?: string } {
+    const to = blockedChannels(o, i, b);
+    const padded = to.o === o && to.i === i ? w : this.node('Pad', [w, this.int64s([0, 0, 0, 0, to.o - o, to.i - i, 0, 0])]);
+    const pb = bias && to.o !== o ? this.node('Pad', [bias, this.int64s([0, to.o - o])]) : bias;
+    return { w: this.blockFilter(padded, [to.o, to.i, kh, kw], b), bias: pb };
   }
 
   /**
@@ -213,7 +215,7 @@ function plain2d(n: NodeSpec, wShape: readonly number[] | undefined): wShape is 
  * The training graph with its convolutions and input gradients on NCHWc kernels (see the module
  * comment), or null when no node qualifies (every 2-D ungrouped Conv does, and every stride-1
  * input gradient). Channel counts that are not whole blocks get zero filters and zero input
- * channels up to whole blocks ({@link Emitter.padFilter}); fewer input channels than a block
+ * channels up to whole blocks ({@link Emitter.nchwcFilter}); fewer input channels than a block
  * keep the input NCHW.
  */
 export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec | null {
@@ -230,9 +232,8 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
     const ws = shape(n.inputs[1] ?? '');
     if (n.opType === 'Conv' && plain2d(n, ws)) {
       const [co, ci, kh, kw] = ws;
-      const to = blockedChannels(co, ci, block);
-      const p = e.padFilter(n.inputs[1], ws, to, n.inputs[2] || undefined);
-      e.sandwich(n.inputs[0], ci, e.blockFilter(p.w, [to.o, to.i, kh, kw], block), p.bias, co, {
+      const f = e.nchwcFilter(n.inputs[1], ws, block, n.inputs[2] || undefined);
+      e.sandwich(n.inputs[0], ci, f.w, f.bias, co, {
         kernel_shape: attr.ints([kh, kw]),
         pads: attr.ints(attrInts(n, 'pads') ?? [0, 0, 0, 0]),
         strides: attr.ints(attrInts(n, 'strides') ?? [1, 1]),
@@ -267,9 +268,7 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
         if (pads.every((v) => v >= 0)) {
           const wt = e.node('Transpose', [n.inputs[1]], { perm: attr.ints([1, 0, 2, 3]) });
           const flipped = e.node('Slice', [wt, e.int64s([-1, -1]), e.int64s([-kh - 1, -kw - 1]), e.int64s([2, 3]), e.int64s([-1, -1])]);
-          const to = blockedChannels(ci, co, block);
-          const wp = e.padFilter(flipped, [ci, co, kh, kw], to).w;
-          e.sandwich(n.inputs[0], co, e.blockFilter(wp, [to.o, to.i, kh, kw], block), undefined, ci, { kernel_shape: attr.ints([kh, kw]), pads: attr.ints(pads), strides: attr.ints([1, 1]) }, block, n.outputs[0], n.name);
+          e.sandwich(n.inputs[0], co, e.nchwcFilter(flipped, [ci, co, kh, kw], block).w, undefined, ci, { kernel_shape: attr.ints([kh, kw]), pads: attr.ints(pads), strides: attr.ints([1, 1]) }, block, n.outputs[0], n.name);
           rewritten++;
           continue;
         }

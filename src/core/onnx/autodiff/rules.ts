@@ -120,9 +120,10 @@ function convInputGrad(w: GraphWriter, dy: string, weight: string, xShape: Shape
  * already an N·Ho·Wo × Ci matrix. MLAS runs these long-K GEMMs far faster than a convolution
  * whose "kernel" is the whole output map. Each is a MatMul over two halves of the batch summed
  * after: MLAS does not split a small Co × Ci product's long K over threads, but does a batch
- * (the CNN's step at 2 threads, ORT profile: 14.6 ms of Gemm → 10.3 ms of MatMul, 13.1 unsplit,
- * and 0.9 ms more ReduceSum; at 1 thread no difference beyond the noise). The taps' Co × Ci blocks are
- * joined side by side and put in kernel order once (onnxruntime's per-node cost counts here).
+ * (the CNN's step at 2 threads, ORT profile: 14.6 ms of Gemm → 10.3 ms of MatMul, 13.1
+ * unsplit, and 0.9 ms more ReduceSum; at 1 thread no difference beyond the noise). The taps'
+ * Co × Ci blocks are joined side by side and put in kernel order once (onnxruntime's per-node
+ * cost counts here).
  */
 function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kernelShape: Shape): string {
   if (win.kernel.length !== 2) return convWeightGradByConv(w, x, dy, win, kernelShape);
