@@ -28,6 +28,7 @@ import { execSync, spawnSync } from 'node:child_process';
 import { initTfBackend } from '../src/core/tf/backend';
 import { ensureGradients } from '../src/core/tf/gradients';
 import { fashionMnistDir, fashionMnistTrain, fashionMnistTrainFiles } from './data';
+import { median } from './stats';
 import { pretrainCnn, type ImageSet, type PretrainEngine } from '../src/core/pretrain/train';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -110,10 +111,6 @@ async function main(): Promise<void> {
   const uptime1 = execSync('uptime').toString().trim();
 
   const fmt = (r: Rate): string => `${r.label.padEnd(32)} ${r.wall.toFixed(0).padStart(6)} img/s wall  ${r.cpu.toFixed(0).padStart(6)} img/CPU-s`;
-  const median = (v: number[]): number => {
-    const s = [...v].sort((a, b) => a - b);
-    return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const lines = [`model: nmlab-cnn default (stem 16 s2, stages 16/32/64 × 1 basic block, D = 64), batch 128, 28×28×1, AdamW; one epoch of ${Math.floor(set.count / 128) * 128} images, best of ${REPS}; ${ROUNDS} rounds, PyTorch first in rounds 2, 4, …`];
   const verdicts: number[] = [];
   const byThreads: number[][] = [[], []];
@@ -129,7 +126,7 @@ async function main(): Promise<void> {
     pt.forEach((p, j) => byThreads[j].push(ort[j].wall / p.wall));
     const v = Math.max(...ort.map((o) => o.wall)) / pt[1].wall;
     verdicts.push(v);
-    lines.push(`  ratio NMLab-ORT / PyTorch: ${pt.map((p, j) => `${(ort[j].wall / p.wall).toFixed(2)}× at ${torch.threads[j]} thread${torch.threads[j] > 1 ? 's' : ''}`).join(', ')}; ORT best / PyTorch 2 threads ${v.toFixed(2)}×`);
+    lines.push(`  ratio NMLab-ORT / PyTorch: ${pt.map((p, j) => `${(ort[j].wall / p.wall).toFixed(2)}× wall, ${(ort[j].cpu / p.cpu).toFixed(2)}× per CPU-second at ${torch.threads[j]} thread${torch.threads[j] > 1 ? 's' : ''}`).join('; ')}; ORT best / PyTorch 2 threads ${v.toFixed(2)}×`);
   });
   lines.push(fmt(plain), `  NCHWc convolutions / plain at 2 threads: ${(Math.max(...rounds.map((r) => r.ort[1].wall)) / plain.wall).toFixed(2)}× wall (best round)`, fmt(wasm));
   if (verdicts.length) {

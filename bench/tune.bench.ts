@@ -21,6 +21,7 @@ import { makeTuner, type TuneMethod } from '../src/core/tuning/tuner';
 import type { FeatureSet } from '../src/core/tuning/data';
 import { Rng } from '../src/core/tuning/rng';
 import { ortThreads } from '../src/core/onnx/providers';
+import { median } from './stats';
 
 const B = 128;
 const D = 512;
@@ -80,11 +81,6 @@ function torchStep(threads: number): TorchResult | null {
     return null;
   }
   return JSON.parse(r.stdout) as TorchResult;
-}
-
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function nmlabStep(method: TuneMethod, engine: 'tfjs' | 'ort'): Promise<StepTime> {
