@@ -2,8 +2,8 @@
  * Reverse-mode rules: for one forward node, the gradients of its inputs from the gradients
  * of its outputs, written as ONNX nodes onnxruntime's CPU kernels (MLAS) run well:
  *   Conv        dX = ConvTranspose(dY, W) (output_padding from the shapes);
- *               dW = one GEMM per kernel tap, dY · (strided slice of X in NHWC), per group for
- *               grouped convolutions, by k×k strided slices for depthwise ones
+ *               dW = one GEMM of dY and X's im2col matrix (one Gather of X in NHWC), per
+ *               group for grouped convolutions, by k×k strided slices for depthwise ones
  *   MaxPool     dX = ScatterElements(0, Indices, dY, reduction add) (overlapping windows add up)
  *   AveragePool dX = depthwise ConvTranspose(dY / window count, ones)
  *   BatchNorm   training mode: the closed form of Ioffe & Szegedy (2015) §3, three reductions;
@@ -113,51 +113,51 @@ function convInputGrad(w: GraphWriter, dy: string, weight: string, xShape: Shape
 }
 
 /**
- * dW of an ungrouped 2-D convolution as one GEMM per kernel tap:
- *   dW[:, :, ky, kx] = dY (Co × N·Ho·Wo) · X_tap (N·Ho·Wo × Ci)
- * where X_tap is the strided slice of the padded input that tap reads, taken from X in NHWC
- * so each slice copies runs of Wo·Ci floats (Ci at a stride) rather than rows of Wo, and is
- * already an N·Ho·Wo × Ci matrix. MLAS runs these long-K GEMMs far faster than a convolution
- * whose "kernel" is the whole output map. Each is a MatMul over two halves of the batch summed
- * after: MLAS does not split a small Co × Ci product's long K over threads, but does a batch
- * (the CNN's step at 2 threads, ORT profile: 14.6 ms of Gemm → 10.3 ms of MatMul, 13.1
- * unsplit, and 0.9 ms more ReduceSum; at 1 thread no difference beyond the noise). The taps'
- * Co × Ci blocks are joined side by side and put in kernel order once (onnxruntime's per-node
- * cost counts here).
+ * dW of an ungrouped 2-D convolution as one GEMM over the im2col matrix of X:
+ *   dW (Co × k·Ci, tap-major) = dY (Co × N·Ho·Wo) · cols (N·Ho·Wo × k·Ci)
+ * cols is one Gather of X in NHWC: for each output pixel, the Ci-vectors of the k pixels its
+ * window reads, an index past the image's pixels reading a zero pixel joined to X for the
+ * padding. onnxruntime's Gather copies those Ci-float blocks on every intra-op thread, where
+ * the k strided Slices it replaced ran on one and a Pad copied X once more (the CNN's step at 2
+ * threads, ORT profile: Slice + Pad ≈ 17 ms → Gather + Concat ≈ 8–9 ms). The product is a
+ * MatMul over four parts of the batch summed after: MLAS does not split a small Co × k·Ci
+ * product's long K over threads, but does a batch (10.2 ms at 2 parts → 9.0 at 4; one per
+ * image 11 ms and 5.5 ms of ReduceSum).
  */
 function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kernelShape: Shape): string {
   if (win.kernel.length !== 2) return convWeightGradByConv(w, x, dy, win, kernelShape);
   const xs = w.shape(x);
   const ys = w.shape(dy);
-  const [n, ci] = xs;
+  const [n, ci, h, wd] = xs;
   const co = ys[1];
   const [oh, ow] = [ys[2], ys[3]];
-  const [pt, pl, pb, pr] = win.pads;
-  const [hp, wp] = [xs[2] + pt + pb, xs[3] + pl + pr];
-  const nhwc = w.transpose(x, [0, 2, 3, 1]);
-  const padded = win.pads.some((p) => p > 0) ? w.op('Pad', [nhwc, w.ints([0, pt, pl, 0, 0, pb, pr, 0])], [n, hp, wp, ci]) : nhwc;
-  const parts = n % 2 === 0 ? 2 : 1;
-  const rows = (n / parts) * oh * ow;
-  // dY as [parts, Co, rows]: the rows of each part in the slices' (image, y, x) order.
-  const dyParts = w.reshape(w.transpose(w.reshape(dy, [parts, n / parts, co, oh * ow]), [0, 2, 1, 3]), [parts, co, rows]);
-  const slices: string[] = [];
-  for (let ky = 0; ky < win.kernel[0]; ky++) {
-    for (let kx = 0; kx < win.kernel[1]; kx++) {
-      const sy = ky * win.dilations[0];
-      const sx = kx * win.dilations[1];
-      const whole = sy === 0 && sx === 0 && win.strides.every((v) => v === 1) && oh === hp && ow === wp;
-      slices.push(whole ? padded : w.op('Slice', [padded, w.ints([sy, sx]), w.ints([sy + (oh - 1) * win.strides[0] + 1, sx + (ow - 1) * win.strides[1] + 1]), w.ints([1, 2]), w.ints(win.strides)], [n, oh, ow, ci]));
+  const k = win.kernel[0] * win.kernel[1];
+  const pixels = w.reshape(w.transpose(x, [0, 2, 3, 1]), [n, h * wd, ci]);
+  // Pixel index of each (output pixel, tap), tap-major within a pixel; h·wd (the zero pixel) where
+  // the window reads padding.
+  const index: number[] = [];
+  let padded = false;
+  for (let oy = 0; oy < oh; oy++) {
+    for (let ox = 0; ox < ow; ox++) {
+      for (let ky = 0; ky < win.kernel[0]; ky++) {
+        for (let kx = 0; kx < win.kernel[1]; kx++) {
+          const iy = oy * win.strides[0] + ky * win.dilations[0] - win.pads[0];
+          const ix = ox * win.strides[1] + kx * win.dilations[1] - win.pads[1];
+          const inside = iy >= 0 && iy < h && ix >= 0 && ix < wd;
+          padded ||= !inside;
+          index.push(inside ? iy * wd + ix : h * wd);
+        }
+      }
     }
   }
-  const k = slices.length;
-  // Few input channels (a stem): one product over the stacked taps, not k matrix-vector products.
-  const rhs = ci < 8 && k > 1 ? [w.op('Concat', slices, [n, oh, ow, k * ci], { axis: attr.int(3) })] : slices;
-  const products = rhs.map((r) => {
-    const cols = w.shape(r)[3];
-    return w.op('MatMul', [dyParts, w.reshape(r, [parts, rows, cols])], [parts, co, cols]);
-  });
-  const joined = products.length === 1 ? products[0] : w.op('Concat', products, [parts, co, k * ci], { axis: attr.int(2) });
-  const taps = parts === 1 ? w.reshape(joined, [co, k * ci]) : w.reduceSum(joined, [0], false); // [Co, k·Ci], tap-major
+  const source = padded ? w.op('Concat', [pixels, w.zeros([n, 1, ci])], [n, h * wd + 1, ci], { axis: attr.int(1) }) : pixels;
+  const cols = index.every((v, i) => v === i) && index.length === h * wd ? pixels : w.op('Gather', [source, w.ints(index)], [n, oh * ow * k, ci], { axis: attr.int(1) });
+  const parts = [4, 2, 1].find((p) => n % p === 0) as number;
+  const rows = (n / parts) * oh * ow;
+  // dY as [parts, Co, rows]: the rows of each part in cols' (image, y, x) order.
+  const dyParts = w.reshape(w.transpose(w.reshape(dy, [parts, n / parts, co, oh * ow]), [0, 2, 1, 3]), [parts, co, rows]);
+  const product = w.op('MatMul', [dyParts, w.reshape(cols, [parts, rows, k * ci])], [parts, co, k * ci]);
+  const taps = parts === 1 ? w.reshape(product, [co, k * ci]) : w.reduceSum(product, [0], false);
   return k === 1 ? w.reshape(taps, kernelShape) : w.reshape(w.transpose(w.reshape(taps, [co, k, ci]), [0, 2, 1]), kernelShape);
 }
 
@@ -330,7 +330,12 @@ const batchNorm: Rule = (c) => {
       const a = w.bin('Mul', gamma, s.rstd);
       const kx = w.bin('Mul', w.bin('Mul', a, w.bin('Mul', s.rstd, s.rstd)), w.bin('Mul', sumDyXc, w.scalar(-1 / s.count)));
       const shift = w.bin('Mul', a, w.bin('Mul', sumDy, w.scalar(-1 / s.count)));
-      out[0] = w.bin('Add', w.bin('Add', w.bin('Mul', dy, a), w.bin('Mul', s.xc, kx)), shift);
+      // kx·xc + shift as one BatchNormalization (mean 0, variance 1, ε 0: exactly that affine
+      // map) rather than a Mul and an Add: one pass over xc fewer.
+      const zero = w.constant('float32', [cdim], new Array<number>(cdim).fill(0));
+      const one = w.constant('float32', [cdim], new Array<number>(cdim).fill(1));
+      const affine = w.op('BatchNormalization', [s.xc, w.reshape(kx, [cdim]), w.reshape(shift, [cdim]), zero, one], xs, { epsilon: attr.float(0) });
+      out[0] = w.bin('Add', w.bin('Mul', dy, a), affine);
     }
     return out;
   }
@@ -442,7 +447,11 @@ const pow: Rule = (c) => {
   return out;
 };
 
-const relu: Rule = (c) => [mask(c, boolOp(c, 'Greater', y0(c), c.w.scalar(0)))];
+// Mul by the mask as 0/1 floats, not Where(y > 0, dY, 0): onnxruntime's Where makes three passes
+// (each branch, then a merge) on one thread, Cast and Mul one each on every thread (ORT profile,
+// 2 threads: Where 4.2–4.9 ms → Cast 1.0–1.4 ms and 1–1.5 ms more Mul). Unlike Where, an
+// infinite dY where y = 0 gives NaN, not 0; a step with an infinite gradient is lost either way.
+const relu: Rule = (c) => chain(c, c.w.op('Cast', [boolOp(c, 'Greater', y0(c), c.w.scalar(0))], c.w.shape(y0(c)), { to: attr.int(ONNX_DATA_TYPE.float32) }));
 
 const leakyRelu: Rule = (c) => {
   const alpha = attrFloat(c.n, 'alpha', 0.01);
