@@ -330,12 +330,7 @@ const batchNorm: Rule = (c) => {
       const a = w.bin('Mul', gamma, s.rstd);
       const kx = w.bin('Mul', w.bin('Mul', a, w.bin('Mul', s.rstd, s.rstd)), w.bin('Mul', sumDyXc, w.scalar(-1 / s.count)));
       const shift = w.bin('Mul', a, w.bin('Mul', sumDy, w.scalar(-1 / s.count)));
-      // kx·xc + shift as one BatchNormalization (mean 0, variance 1, ε 0: exactly that affine
-      // map) rather than a Mul and an Add: one pass over xc fewer.
-      const zero = w.constant('float32', [cdim], new Array<number>(cdim).fill(0));
-      const one = w.constant('float32', [cdim], new Array<number>(cdim).fill(1));
-      const affine = w.op('BatchNormalization', [s.xc, w.reshape(kx, [cdim]), w.reshape(shift, [cdim]), zero, one], xs, { epsilon: attr.float(0) });
-      out[0] = w.bin('Add', w.bin('Mul', dy, a), affine);
+      out[0] = w.bin('Add', w.bin('Add', w.bin('Mul', dy, a), w.bin('Mul', s.xc, kx)), shift);
     }
     return out;
   }
