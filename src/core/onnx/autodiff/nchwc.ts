@@ -17,7 +17,7 @@
  * when it is one block of channels, a ReorderOutput to channels-last otherwise) instead of a
  * Transpose: the CNN's step, ORT profile at 2 threads, 9.7 → 4.3 ms of Transpose for 1.5 ms
  * more of ReorderOutput. Everything else stays NCHW (the weight gradients too: as one
- * NCHWc convolution of the batch they measured no faster than their per-tap GEMMs), so the
+ * NCHWc convolution of the batch they measured no faster than their GEMMs), so the
  * rewrite is local and exact up to float summation order. Measured (bench/RESULTS.md,
  * 2 December): one 3×3 convolution of batch 128 at 16×16×14×14 / 32×32×7×7 / 64×64×4×4 takes
  * 1.4–3.4× less time this way on one thread, 2.2–2.7× on two, reorders included.
@@ -242,7 +242,7 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
       rewritten++;
       continue;
     }
-    // x in NHWC (a weight gradient's taps are sliced from it) where x is already blocked for a
+    // x in NHWC (a weight gradient's im2col is gathered from it) where x is already blocked for a
     // convolution: the blocked tensor is NHWC when x is one block of channels, and reorders to
     // it otherwise. Both beat Transpose's gather of C-float columns (1.3 ms of 14×14×16 × 128).
     const xs = shape(n.inputs[0] ?? '');

@@ -119,7 +119,8 @@ function convInputGrad(w: GraphWriter, dy: string, weight: string, xShape: Shape
  * window reads, an index past the image's pixels reading a zero pixel joined to X for the
  * padding. onnxruntime's Gather copies those Ci-float blocks on every intra-op thread, where
  * the k strided Slices it replaced ran on one and a Pad copied X once more (the CNN's step at 2
- * threads, ORT profile: Slice + Pad ≈ 17 ms → Gather + Concat ≈ 8–9 ms). The product is a
+ * threads, ORT profile, two alternate runs: Slice + Pad 13.0–13.7 ms → Gather 7.3–7.4 ms, the
+ * zero pixels' Concats within the noise of the Concats before). The product is a
  * MatMul over four parts of the batch summed after: MLAS does not split a small Co × k·Ci
  * product's long K over threads, but does a batch (10.2 ms at 2 parts → 9.0 at 4; one per
  * image 11 ms and 5.5 ms of ReduceSum).
