@@ -122,8 +122,9 @@ function convInputGrad(w: GraphWriter, dy: string, weight: string, xShape: Shape
  * threads, ORT profile, two alternate runs: Slice + Pad 13.0–13.7 ms → Gather 7.3–7.4 ms, the
  * zero pixels' Concats within the noise of the Concats before). The product is a
  * MatMul over four parts of the batch summed after: MLAS does not split a small Co × k·Ci
- * product's long K over threads, but does a batch (10.2 ms at 2 parts → 9.0 at 4; one per
- * image 11 ms and 5.5 ms of ReduceSum).
+ * product's long K over threads, but does a batch (three alternate runs: 9.5–13.7 ms at 2
+ * parts → 8.9–9.5 at 4; 8 and 16 no better; one per image 10.9–11.8 ms and 5.3–5.7 ms of
+ * ReduceSum).
  */
 function convWeightGrad(w: GraphWriter, x: string, dy: string, win: Window, kernelShape: Shape): string {
   if (win.kernel.length !== 2) return convWeightGradByConv(w, x, dy, win, kernelShape);
@@ -445,7 +446,7 @@ const pow: Rule = (c) => {
 
 // Mul by the mask as 0/1 floats, not Where(y > 0, dY, 0): onnxruntime's Where makes three passes
 // (each branch, then a merge) on one thread, Cast and Mul one each on every thread (ORT profile,
-// 2 threads: Where 4.2–4.9 ms → Cast 1.0–1.4 ms and 1–1.5 ms more Mul). Unlike Where, an
+// 2 threads: Where 4.2–4.9 ms → Cast 1.0–1.4 ms and 0.1–1.5 ms more Mul). Unlike Where, an
 // infinite dY where y = 0 gives NaN, not 0; a step with an infinite gradient is lost either way.
 const relu: Rule = (c) => chain(c, c.w.op('Cast', [boolOp(c, 'Greater', y0(c), c.w.scalar(0))], c.w.shape(y0(c)), { to: attr.int(ONNX_DATA_TYPE.float32) }));
 
