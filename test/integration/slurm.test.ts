@@ -65,9 +65,13 @@ function nmlab(...args: string[]): { code: number | null; stdout: string; stderr
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function startRun(specFile: string, id: string): { child: ChildProcess; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [...cliArgs, 'run', specFile, '--project', project, '--id', id, '--executor', 'slurm', '--profile', 'test'], { cwd: tmp, env: env(), stdio: 'ignore' });
-  return { child, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+/** `nmlab run` on Slurm in the background; `output()` is what it printed so far (for failure messages). */
+function startRun(specFile: string, id: string): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
+  const child = spawn(process.execPath, [...cliArgs, 'run', specFile, '--project', project, '--id', id, '--executor', 'slurm', '--profile', 'test'], { cwd: tmp, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let printed = '';
+  child.stdout?.on('data', (d: Buffer) => (printed += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (printed += d.toString()));
+  return { child, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))), output: () => printed };
 }
 
 async function readJson<T>(file: string, schema: { parse: (x: unknown) => T }): Promise<T> {
@@ -176,7 +180,7 @@ const TUNE_JOBS = 4;
 
   it('requeues a task that gets SIGTERM (as before a time limit) and finishes the next attempt', async () => {
     const id = 'sigterm';
-    const { exited } = startRun(join(tmp, 'one.yaml'), id);
+    const { exited, output } = startRun(join(tmp, 'one.yaml'), id);
     const state = await until('the submission', async () => {
       const s = await slurmState(id);
       return Object.keys(s.jobs).length === 2 ? s : null;
@@ -194,7 +198,7 @@ const TUNE_JOBS = 4;
       const r = spawnSync('scontrol', ['-o', 'show', 'job', state.jobs[key].slurmId], { encoding: 'utf8' });
       return /Restarts=1/.test(r.stdout);
     });
-    expect(await exited).toBe(0);
+    expect(await exited, `nmlab run printed:\n${output()}`).toBe(0);
     const q = await queue(id);
     const e = q.entries.find((x) => x.key === key)!;
     expect(e.state).toBe('succeeded');

@@ -260,6 +260,9 @@ function depsSucceeded(s: Session, key: string): boolean {
   return (s.graph.get(key)?.deps ?? []).every((d) => byKey.get(d)?.state === 'succeeded');
 }
 
+/** Job states in which Slurm still holds a job (`scontrol show job`'s JobState). */
+const LIVE_STATES = new Set(['PENDING', 'RUNNING', 'SUSPENDED', 'COMPLETING', 'CONFIGURING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'STOPPED']);
+
 /**
  * Look at Slurm, then at the run files (in that order: a task Slurm no longer lists has
  * written all it will), and settle every `running` entry that ended. Returns whether
@@ -272,8 +275,12 @@ async function reconcile(s: Session): Promise<boolean> {
   let changed = false;
   for (const e of running) {
     const rec = s.state.jobs[e.key];
-    const seen = rec ? alive.get(rec.slurmId) : undefined;
+    let seen = rec ? alive.get(rec.slurmId) : undefined;
     const st = e.runId ? await readRunStatus(s.projectDir, e.runId).catch(() => null) : null;
+    // squeue can miss a job for a moment (one being requeued, under load): Slurm's own record of
+    // it decides before the job is taken for lost.
+    const record = !seen && rec ? await s.slurm.finalState(rec.slurmId) : null;
+    if (record && LIVE_STATES.has(record)) seen = { state: record, reason: null };
     if (st?.status === 'succeeded' || st?.status === 'failed' || st?.status === 'cancelled') {
       settle(e, st.status, st.status === 'succeeded' ? null : (st.error ?? st.status));
       // Without accounting Slurm's final word is not kept; the run says how it ended.
@@ -297,7 +304,7 @@ async function reconcile(s: Session): Promise<boolean> {
       continue;
     }
     // Slurm no longer has it and the run never finished: lost (or never started).
-    const final = rec ? ((await s.slurm.finalState(rec.slurmId)) ?? 'GONE') : 'never submitted';
+    const final = rec ? (record ?? 'GONE') : 'never submitted';
     if (rec) {
       rec.state = final;
       rec.reason = null;
