@@ -9,8 +9,9 @@
  *   - a task whose run says succeeded/failed/cancelled is settled from the run;
  *   - a task Slurm still lists is running (or waiting) there, whoever submitted it — a new
  *     NMLab re-attaches to it after the submitting one was killed;
- *   - a task Slurm no longer lists whose run never finished was lost: its run is marked
- *     interrupted, and `resume` submits it again (only it);
+ *   - a task Slurm no longer holds (neither `squeue` lists it nor `scontrol` records it in a
+ *     live state) whose run never finished was lost: its run is marked interrupted, and
+ *     `resume` submits it again (only it);
  *   - a task whose run was interrupted by SIGTERM while Slurm requeued it goes on as the
  *     next attempt (./task.ts requeues it).
  * Cancel marks the runs cancelled first and then calls scancel, so a task that gets the
