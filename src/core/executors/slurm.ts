@@ -278,10 +278,6 @@ async function reconcile(s: Session): Promise<boolean> {
     const rec = s.state.jobs[e.key];
     let seen = rec ? alive.get(rec.slurmId) : undefined;
     const st = e.runId ? await readRunStatus(s.projectDir, e.runId).catch(() => null) : null;
-    // squeue can miss a job for a moment (one being requeued, under load): Slurm's own record of
-    // it decides before the job is taken for lost.
-    const record = !seen && rec ? await s.slurm.finalState(rec.slurmId) : null;
-    if (record && LIVE_STATES.has(record)) seen = { state: record, reason: null };
     if (st?.status === 'succeeded' || st?.status === 'failed' || st?.status === 'cancelled') {
       settle(e, st.status, st.status === 'succeeded' ? null : (st.error ?? st.status));
       // Without accounting Slurm's final word is not kept; the run says how it ended.
@@ -289,6 +285,10 @@ async function reconcile(s: Session): Promise<boolean> {
       changed = true;
       continue;
     }
+    // squeue can miss a job for a moment (one being requeued, under load): Slurm's own record of
+    // it decides before the job is taken for lost.
+    const record = !seen && rec ? await s.slurm.finalState(rec.slurmId) : null;
+    if (record && LIVE_STATES.has(record)) seen = { state: record, reason: null };
     if (seen && rec) {
       if (st?.status === 'interrupted') {
         // SIGTERM, and the task requeued itself: its next run is the next attempt.
