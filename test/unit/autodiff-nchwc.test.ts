@@ -65,9 +65,10 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     const transposes = ops(graph.model).filter((o) => o === 'ConvTranspose').length;
     const rewritten = nchwcTrainingModel(graph, b)!;
     const after = ops(rewritten);
-    // Every forward Conv (stem, 2 × 2 block convs, shortcut) is an NCHWc Conv now; of the
-    // ConvTransposes (input gradients; the stem's input needs none) the strided ones stay.
-    expect(plainConvs).toBe(6);
+    // Every Conv (forward: stem, 2 × 2 block convs, shortcut; the stem's weight gradient's
+    // one-hot im2col) is an NCHWc Conv now; of the ConvTransposes (input gradients; the stem's
+    // input needs none) the strided ones stay.
+    expect(plainConvs).toBe(7);
     expect(after.filter((o) => o === 'Conv')).toHaveLength(0);
     expect(after.filter((o) => o === 'ConvTranspose')).toHaveLength(2);
     expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes - 2);
@@ -106,15 +107,16 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     const b = block as number;
     // All but the stem read whole blocks: 5 forward convolutions and 3 stride-1 input gradients,
     // 7 values (stage 2's conv1 and shortcut read the same), and the weight gradients' 4 NHWC
-    // copies of them (the same two share one) come from the blocked tensors.
-    await rewriteMatches([b, 2 * b], 7, 4);
+    // copies of them (the same two share one) come from the blocked tensors, as does the stem's
+    // im2col (the one-hot convolution's output).
+    await rewriteMatches([b, 2 * b], 7, 5);
   });
 
   it('pads channel counts that are not whole blocks with zero filters and channels, and computes the same', async () => {
     const b = block as number;
     // Half a block in stage 1 (inputs stay NCHW, filters padded), a block and a half in stage 2
     // (inputs padded by ReorderInput, filters padded): only stage 2's second convolution and
-    // its input gradient read 3b/2 channels.
-    await rewriteMatches([b / 2, b + b / 2], 2, 1);
+    // its input gradient read 3b/2 channels (and the stem's im2col comes blocked, as above).
+    await rewriteMatches([b / 2, b + b / 2], 2, 2);
   });
 });

@@ -188,6 +188,8 @@ class Emitter {
     const xb = inChannels < b ? x : this.blockedInput(x);
     const y = this.node('Conv', bias ? [xb, blockedW, bias] : [xb, blockedW], convAttrs, NCHWC, undefined, name);
     this.node('ReorderOutput', [y], { channels: attr.int(outChannels) }, NCHWC, out);
+    // y is `out` blocked: its extra channels are zero filters' (and zero biases') outputs.
+    this.blocked.set(out, y);
   }
 }
 
@@ -277,7 +279,19 @@ export function nchwcTrainingModel(g: TrainingGraph, block: number): ModelSpec |
     nodes.push(n);
   }
   if (rewritten === 0) return null;
-  const graph = { ...g.model.graph, nodes, initializers: [...(g.model.graph.initializers ?? []), ...e.initializers] };
+  const graph = { ...g.model.graph, nodes: live(nodes, g.model.graph.outputs.map((o) => o.name)), initializers: [...(g.model.graph.initializers ?? []), ...e.initializers] };
   const extraOpsets = [...(g.model.extraOpsets ?? []).filter((o) => o.domain !== NCHWC), { domain: NCHWC, version: 1 }];
   return { ...g.model, graph, extraOpsets };
+}
+
+/** The nodes some output depends on (a ReorderOutput whose NCHW value nothing reads is dropped). */
+function live(nodes: NodeSpec[], outputs: string[]): NodeSpec[] {
+  const used = new Set(outputs);
+  const keep: boolean[] = new Array<boolean>(nodes.length).fill(false);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    if (!nodes[i].outputs.some((o) => used.has(o))) continue;
+    keep[i] = true;
+    for (const v of nodes[i].inputs) used.add(v);
+  }
+  return nodes.filter((_, i) => keep[i]);
 }
