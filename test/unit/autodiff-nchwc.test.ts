@@ -6,9 +6,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/core/onnx/autodiff';
-import type { ModelSpec } from '../../src/core/onnx/builder';
+import { attr, encodeModel, valueInfo, type ModelSpec } from '../../src/core/onnx/builder';
 import { attrInts } from '../../src/core/onnx/autodiff/shapes';
-import { nchwcBlockProved, nchwcBlockSize, nchwcTrainingModel } from '../../src/core/onnx/autodiff/nchwc';
+import { nchwcBlockProved, nchwcBlockSize, nchwcModel, nchwcTrainingModel } from '../../src/core/onnx/autodiff/nchwc';
 import { OnnxTrainer } from '../../src/core/onnx/autodiff/trainer';
 import { CnnModel } from '../../src/core/pretrain/cnn';
 import { cnnModelSpec, cnnOnnxWeights } from '../../src/core/pretrain/onnx';
@@ -66,12 +66,13 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     const rewritten = nchwcTrainingModel(graph, b)!;
     const after = ops(rewritten);
     // Every Conv (forward: stem, 2 × 2 block convs, shortcut; the stem's weight gradient's
-    // one-hot im2col) is an NCHWc Conv now; of the ConvTransposes (input gradients; the stem's
-    // input needs none) the strided ones stay.
+    // one-hot im2col) is an NCHWc Conv now, and so is every ConvTranspose (input gradients; the
+    // stem's input needs none) but the strided 1×1 shortcut's; stage 2's conv1's by phases.
     expect(plainConvs).toBe(7);
+    expect(transposes).toBe(5);
     expect(after.filter((o) => o === 'Conv')).toHaveLength(0);
-    expect(after.filter((o) => o === 'ConvTranspose')).toHaveLength(2);
-    expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes - 2);
+    expect(after.filter((o) => o === 'ConvTranspose')).toHaveLength(1);
+    expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes - 1);
     // Inputs of fewer channels than a block stay NCHW (the stem's, and any narrower layer's).
     expect(after.filter((o) => o === 'com.microsoft.nchwc.ReorderInput')).toHaveLength(reorderInputs);
     // The weight gradients' NHWC copies of inputs already blocked come from the blocked tensor.
@@ -103,20 +104,69 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     }
   }
 
-  it('rewrites forward convolutions and stride-1 input gradients, and the steps compute what the graph as built computes', async () => {
+  it('rewrites forward convolutions and input gradients, and the steps compute what the graph as built computes', async () => {
     const b = block as number;
-    // All but the stem read whole blocks: 5 forward convolutions and 3 stride-1 input gradients,
-    // 7 values (stage 2's conv1 and shortcut read the same), and the weight gradients' 4 NHWC
+    // All but the stem read whole blocks: 5 forward convolutions and 4 input gradients, 8 values
+    // (stage 2's conv1 and shortcut read the same), and the weight gradients' 4 NHWC
     // copies of them (the same two share one) come from the blocked tensors, as does the stem's
     // im2col (the one-hot convolution's output).
-    await rewriteMatches([b, 2 * b], 7, 5);
+    await rewriteMatches([b, 2 * b], 8, 5);
+  });
+
+  it('computes strided input gradients by phases as ConvTranspose does, and leaves those with phases of no taps or too long rows', async () => {
+    const b = block as number;
+    // [Co, Ci, kh, kw], strides, pads, dY's spatial size, output_padding
+    const cases: { w: number[]; s: number[]; p: number[]; dy: number[]; op: number[]; phases: boolean }[] = [
+      { w: [2 * b, b, 3, 3], s: [2, 2], p: [1, 1, 1, 1], dy: [7, 7], op: [1, 1], phases: true }, // 7 → 14
+      { w: [4 * b, 2 * b, 3, 3], s: [2, 2], p: [1, 1, 1, 1], dy: [4, 4], op: [0, 0], phases: true }, // 4 → 7
+      { w: [2 * b, b, 1, 1], s: [2, 2], p: [0, 0, 0, 0], dy: [7, 7], op: [1, 1], phases: false }, // 1×1: phases without taps
+      { w: [6, 9, 2, 3], s: [1, 2], p: [0, 1, 1, 1], dy: [6, 3], op: [0, 0], phases: true }, // odd channels, asymmetric
+      { w: [5, 3, 5, 5], s: [3, 3], p: [2, 2, 1, 1], dy: [3, 3], op: [2, 1], phases: true }, // stride 3, 5×5
+      { w: [b, 3, 4, 4], s: [4, 4], p: [0, 0, 0, 0], dy: [3, 3], op: [0, 0], phases: true }, // a patch embedding
+      { w: [b, b, 3, 3], s: [2, 2], p: [1, 1, 1, 1], dy: [14, 14], op: [1, 1], phases: false }, // 14 → 28: rows of 392
+    ];
+    for (const [k, c] of cases.entries()) {
+      const [co, ci, kh, kw] = c.w;
+      const out = [0, 1].map((i) => (c.dy[i] - 1) * c.s[i] - c.p[i] - c.p[i + 2] + c.w[2 + i] + c.op[i]);
+      const dyShape = [3, co, ...c.dy];
+      const dxShape = [3, ci, ...out];
+      const model: ModelSpec = {
+        opsetVersion: 17,
+        graph: {
+          name: `ct${k}`,
+          nodes: [{ opType: 'ConvTranspose', inputs: ['dy', 'w'], outputs: ['dx'], attributes: { strides: attr.ints(c.s), pads: attr.ints(c.p), kernel_shape: attr.ints([kh, kw]), output_padding: attr.ints(c.op) } }],
+          inputs: [valueInfo('dy', 'float32', dyShape), valueInfo('w', 'float32', c.w)],
+          outputs: [valueInfo('dx', 'float32', dxShape)],
+        },
+      };
+      const rewritten = nchwcModel(model, new Map([['dy', dyShape], ['w', c.w], ['dx', dxShape]]), b);
+      expect(rewritten === null, `case ${k}: left as ConvTranspose`).toBe(!c.phases);
+      if (!rewritten) continue;
+      expect(ops(rewritten), `case ${k}`).not.toContain('ConvTranspose');
+      const feeds = {
+        dy: new ort.Tensor('float32', Float32Array.from({ length: dyShape.reduce((a, v) => a * v, 1) }, (_, i) => Math.sin(0.71 * i + k)), dyShape),
+        w: new ort.Tensor('float32', Float32Array.from({ length: c.w.reduce((a, v) => a * v, 1) }, (_, i) => Math.cos(1.3 * i - k)), c.w),
+      };
+      const run = async (m: ModelSpec): Promise<Float32Array> => {
+        const session = await ort.InferenceSession.create(encodeModel(m), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+        try {
+          return (await session.run(feeds)).dx.data as Float32Array;
+        } finally {
+          await session.release();
+        }
+      };
+      const [want, got] = [await run(model), await run(rewritten)];
+      expect(got.length, `case ${k}`).toBe(want.length);
+      expect(relNorm(want, got), `case ${k}`).toBeLessThan(1e-6);
+    }
   });
 
   it('pads channel counts that are not whole blocks with zero filters and channels, and computes the same', async () => {
     const b = block as number;
     // Half a block in stage 1 (inputs stay NCHW, filters padded), a block and a half in stage 2
-    // (inputs padded by ReorderInput, filters padded): only stage 2's second convolution and
-    // its input gradient read 3b/2 channels (and the stem's im2col comes blocked, as above).
-    await rewriteMatches([b / 2, b + b / 2], 2, 2);
+    // (inputs padded by ReorderInput, filters padded): stage 2's second convolution and the
+    // input gradients of its two 3×3 convolutions read 3b/2 channels (and the stem's im2col
+    // comes blocked, as above).
+    await rewriteMatches([b / 2, b + b / 2], 3, 2);
   });
 });
