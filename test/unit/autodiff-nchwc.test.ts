@@ -45,6 +45,16 @@ const relNorm = (a: Float32Array, b: Float32Array): number => {
   return Math.sqrt(d / Math.max(s, 1e-30));
 };
 
+/** Output dx of a model on the CPU provider. */
+async function runDx(m: ModelSpec, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(encodeModel(m), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  try {
+    return (await session.run(feeds)).dx.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
 afterAll(() => {
   delete process.env.NMLAB_NCHWC;
 });
@@ -67,12 +77,14 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     const after = ops(rewritten);
     // Every Conv (forward: stem, 2 × 2 block convs, shortcut; the stem's weight gradient's
     // one-hot im2col) is an NCHWc Conv now, and so is every ConvTranspose (input gradients; the
-    // stem's input needs none) but the strided 1×1 shortcut's; stage 2's conv1's by phases.
+    // stem's input needs none): stage 2's conv1's and its strided 1×1 shortcut's by phases, the
+    // shortcut's added in by the first one's Sum input.
     expect(plainConvs).toBe(7);
     expect(transposes).toBe(5);
     expect(after.filter((o) => o === 'Conv')).toHaveLength(0);
-    expect(after.filter((o) => o === 'ConvTranspose')).toHaveLength(1);
-    expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes - 1);
+    expect(after.filter((o) => o === 'ConvTranspose')).toHaveLength(0);
+    expect(after.filter((o) => o === 'com.microsoft.nchwc.Conv')).toHaveLength(plainConvs + transposes);
+    expect(rewritten.graph.nodes.filter((n) => n.opType === 'Conv' && n.inputs.length === 4)).toHaveLength(1);
     // Inputs of fewer channels than a block stay NCHW (the stem's, and any narrower layer's).
     expect(after.filter((o) => o === 'com.microsoft.nchwc.ReorderInput')).toHaveLength(reorderInputs);
     // The weight gradients' NHWC copies of inputs already blocked come from the blocked tensor.
@@ -106,11 +118,11 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
 
   it('rewrites forward convolutions and input gradients, and the steps compute what the graph as built computes', async () => {
     const b = block as number;
-    // All but the stem read whole blocks: 5 forward convolutions and 4 input gradients, 8 values
+    // All but the stem read whole blocks: 5 forward convolutions and 5 input gradients, 9 values
     // (stage 2's conv1 and shortcut read the same), and the weight gradients' 4 NHWC
     // copies of them (the same two share one) come from the blocked tensors, as does the stem's
     // im2col (the one-hot convolution's output).
-    await rewriteMatches([b, 2 * b], 8, 5);
+    await rewriteMatches([b, 2 * b], 9, 5);
   });
 
   it('computes strided input gradients by phases as ConvTranspose does, and leaves those with phases of no taps or too long rows', async () => {
@@ -147,17 +159,35 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
         dy: new ort.Tensor('float32', Float32Array.from({ length: dyShape.reduce((a, v) => a * v, 1) }, (_, i) => Math.sin(0.71 * i + k)), dyShape),
         w: new ort.Tensor('float32', Float32Array.from({ length: c.w.reduce((a, v) => a * v, 1) }, (_, i) => Math.cos(1.3 * i - k)), c.w),
       };
-      const run = async (m: ModelSpec): Promise<Float32Array> => {
-        const session = await ort.InferenceSession.create(encodeModel(m), { executionProviders: ['cpu'], logSeverityLevel: 3 });
-        try {
-          return (await session.run(feeds)).dx.data as Float32Array;
-        } finally {
-          await session.release();
-        }
-      };
-      const [want, got] = [await run(model), await run(rewritten)];
+      const [want, got] = [await runDx(model, feeds), await runDx(rewritten, feeds)];
       expect(got.length, `case ${k}`).toBe(want.length);
       expect(relNorm(want, got), `case ${k}`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('adds a strided 1×1 shortcut\'s input gradient into its neighbour\'s phases, as ConvTranspose + Add compute it', async () => {
+    const b = block as number;
+    for (const [k, [co, ci, ho, h]] of [[2 * b, b, 7, 14], [4 * b, 2 * b, 4, 7], [5, 3, 4, 8]].entries()) {
+      const op = h - (ho - 1) * 2 + 2 - 3; // the 3×3 / pad 1 one's output padding
+      const dyShape = [3, co, ho, ho];
+      const dxShape = [3, ci, h, h];
+      const ct = (dy: string, w: string, out: string, kernel: number, pad: number, outPad: number) => ({ opType: 'ConvTranspose', inputs: [dy, w], outputs: [out], attributes: { strides: attr.ints([2, 2]), pads: attr.ints([pad, pad, pad, pad]), kernel_shape: attr.ints([kernel, kernel]), output_padding: attr.ints([outPad, outPad]) } });
+      const model: ModelSpec = {
+        opsetVersion: 17,
+        graph: {
+          name: `pair${k}`,
+          // The Add's operands in the order autodiff happens to write them: the shortcut's first here.
+          nodes: [ct('dy2', 'w2', 'g2', 1, 0, h - (ho - 1) * 2 - 1), ct('dy1', 'w1', 'g1', 3, 1, op), { opType: 'Add', inputs: ['g2', 'g1'], outputs: ['dx'] }],
+          inputs: [valueInfo('dy1', 'float32', dyShape), valueInfo('w1', 'float32', [co, ci, 3, 3]), valueInfo('dy2', 'float32', dyShape), valueInfo('w2', 'float32', [co, ci, 1, 1])],
+          outputs: [valueInfo('dx', 'float32', dxShape)],
+        },
+      };
+      const shapes = new Map([['dy1', dyShape], ['dy2', dyShape], ['w1', [co, ci, 3, 3]], ['w2', [co, ci, 1, 1]], ['g1', dxShape], ['g2', dxShape], ['dx', dxShape]]);
+      const rewritten = nchwcModel(model, shapes, b);
+      expect(rewritten && ops(rewritten).filter((o) => o === 'ConvTranspose' || o === 'Add'), `case ${k}`).toEqual([]);
+      const fill = (shape: number[], f: (i: number) => number) => new ort.Tensor('float32', Float32Array.from({ length: shape.reduce((a, v) => a * v, 1) }, (_, i) => f(i)), shape);
+      const feeds = { dy1: fill(dyShape, (i) => Math.sin(0.3 * i)), dy2: fill(dyShape, (i) => Math.cos(0.7 * i)), w1: fill([co, ci, 3, 3], (i) => Math.sin(1.1 * i + 1)), w2: fill([co, ci, 1, 1], (i) => Math.cos(0.9 * i)) };
+      expect(relNorm(await runDx(model, feeds), await runDx(rewritten as ModelSpec, feeds)), `case ${k}`).toBeLessThan(1e-6);
     }
   });
 
@@ -165,8 +195,8 @@ describe.skipIf(block === null)(`NCHWc convolutions in training graphs (block ${
     const b = block as number;
     // Half a block in stage 1 (inputs stay NCHW, filters padded), a block and a half in stage 2
     // (inputs padded by ReorderInput, filters padded): stage 2's second convolution and the
-    // input gradients of its two 3×3 convolutions read 3b/2 channels (and the stem's im2col
-    // comes blocked, as above).
-    await rewriteMatches([b / 2, b + b / 2], 3, 2);
+    // input gradients of its three convolutions read 3b/2 channels (and the stem's im2col comes
+    // blocked, as above).
+    await rewriteMatches([b / 2, b + b / 2], 4, 2);
   });
 });

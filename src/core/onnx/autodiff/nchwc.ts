@@ -237,10 +237,25 @@ export function nchwcModel(model: ModelSpec, shapes: ReadonlyMap<string, readonl
   const nodes: NodeSpec[] = [];
   const e = new Emitter(nodes);
   let rewritten = 0;
+  const stridedPhases = (n: NodeSpec): Phases | null => {
+    const ws = shape(n.inputs[1] ?? '');
+    const [dy, dx] = [shape(n.inputs[0]), shape(n.outputs[0])];
+    const strided = (attrInts(n, 'strides') ?? [1, 1]).some((v) => v !== 1);
+    return plain2d(n, ws) && dy && dx && strided && !n.inputs[2] && !n.attributes?.output_shape && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1) ? phasesOf(n, ws, dy, dx) : null;
+  };
+  const pairs = phasePairs(model.graph.nodes, model.graph.outputs.map((o) => o.name), stridedPhases);
+  const fused = new Set([...pairs.values()].flatMap(([p, q]) => [p.n, q.n]));
   for (const n of model.graph.nodes) {
     const domain = n.domain ?? '';
     if (domain !== '' && domain !== 'ai.onnx') {
       nodes.push(n);
+      continue;
+    }
+    if (fused.has(n)) continue; // emitted at their Add
+    const pair = pairs.get(n);
+    if (pair) {
+      polyphaseInputGrad(e, pair[0], block, n.outputs[0], pair[1]);
+      rewritten++;
       continue;
     }
     const ws = shape(n.inputs[1] ?? '');
@@ -288,7 +303,9 @@ export function nchwcModel(model: ModelSpec, shapes: ReadonlyMap<string, readonl
           continue;
         }
       }
-      if (dy && dx && !stride1 && polyphaseInputGrad(e, n, ws, dy, dx, block)) {
+      const ph = stridedPhases(n);
+      if (ph && fits(ph)) {
+        polyphaseInputGrad(e, ph, block, n.outputs[0]);
         rewritten++;
         continue;
       }
@@ -304,6 +321,86 @@ export function nchwcModel(model: ModelSpec, shapes: ReadonlyMap<string, readonl
 /** Largest row of the phase-interleaving MatMul (its K): beyond it the product costs more than it saves. */
 const MAX_INTERLEAVE = 128;
 
+/** One spatial axis of a strided input gradient split into output phases. */
+interface PhaseAxis {
+  /** Each tap k with its phase a ≡ k − p (mod s) and the dY offset d = (k − a − p)/s it reads. */
+  taps: { a: number; k: number; d: number }[];
+  /** The phase kernel holds tap k at u = dMax − d; dMax zeros of padding go before dY. */
+  dMax: number;
+  kp: number;
+  /** Output rows per phase, ⌈dX length / s⌉. */
+  phaseLen: number;
+  /** The correlation's output length when it pads dY at the end only as far as phaseLen needs. */
+  convLen: number;
+}
+
+/** A ConvTranspose(dY, W) as output phases (see {@link polyphaseInputGrad}). */
+interface Phases {
+  n: NodeSpec;
+  co: number;
+  ci: number;
+  kernel: [number, number];
+  strides: [number, number];
+  batch: number;
+  /** dY's and dX's spatial sizes. */
+  dyHW: [number, number];
+  dxHW: [number, number];
+  y: PhaseAxis;
+  x: PhaseAxis;
+}
+
+function phaseAxis(k: number, stride: number, pad: number, inLen: number, outLen: number): PhaseAxis {
+  const taps: PhaseAxis['taps'] = [];
+  for (let a = 0; a < stride; a++) for (let t = 0; t < k; t++) if ((t - a - pad) % stride === 0) taps.push({ a, k: t, d: (t - a - pad) / stride });
+  const dMax = Math.max(...taps.map((t) => t.d));
+  const kp = dMax - Math.min(...taps.map((t) => t.d)) + 1;
+  const phaseLen = Math.ceil(outLen / stride);
+  const padEnd = Math.max(0, phaseLen - inLen - dMax + kp - 1);
+  return { taps, dMax, kp, phaseLen, convLen: inLen + dMax + padEnd - kp + 1 };
+}
+
+/** The phases of a strided 2-D ConvTranspose node, or null where they do not fit the form. */
+function phasesOf(n: NodeSpec, ws: readonly number[], dyShape: readonly number[], dxShape: readonly number[]): Phases | null {
+  const s = attrInts(n, 'strides') ?? [1, 1];
+  const p = attrInts(n, 'pads') ?? [0, 0, 0, 0];
+  if (s.length !== 2 || p.length !== 4 || dyShape.length !== 4 || dxShape.length !== 4) return null;
+  const [co, ci, kh, kw] = ws;
+  const y = phaseAxis(kh, s[0], p[0], dyShape[2], dxShape[2]);
+  const x = phaseAxis(kw, s[1], p[1], dyShape[3], dxShape[3]);
+  if (y.dMax < 0 || x.dMax < 0) return null;
+  return { n, co, ci, kernel: [kh, kw], strides: [s[0], s[1]], batch: dyShape[0], dyHW: [dyShape[2], dyShape[3]], dxHW: [dxShape[2], dxShape[3]], y, x };
+}
+
+/** Whether each phase has a tap (not so for a kernel narrower than its stride: a strided 1×1 shortcut). */
+function everyPhase(ph: Phases): boolean {
+  return new Set(ph.y.taps.map((t) => t.a)).size === ph.strides[0] && new Set(ph.x.taps.map((t) => t.a)).size === ph.strides[1];
+}
+
+/** The phases' correlation on a grid of `grid` outputs per phase axis ({@link fits}): its blocked filters and its attributes. */
+function phaseConv(e: Emitter, ph: Phases, grid: [number, number], block: number): { w: string; attrs: NonNullable<NodeSpec['attributes']> } {
+  const { co, ci, strides: s } = ph;
+  const [kh, kw] = ph.kernel;
+  const padEnd = phasePadEnd(ph, grid);
+  // Filters [s²·Ci, Co, kp_h, kp_w], output channel (ci, a, b), gathered from W (flattened, one
+  // zero appended) straight into MLAS's blocked layout.
+  const to = blockedChannels(s[0] * s[1] * ci, co, block);
+  const logical = new Int32Array(to.o * to.i * ph.y.kp * ph.x.kp).fill(co * ci * kh * kw);
+  for (let c = 0; c < ci; c++) {
+    for (const ty of ph.y.taps) {
+      for (const tx of ph.x.taps) {
+        const o = (c * s[0] + ty.a) * s[1] + tx.a;
+        const u = ph.y.dMax - ty.d;
+        const v = ph.x.dMax - tx.d;
+        for (let i = 0; i < co; i++) logical[((o * to.i + i) * ph.y.kp + u) * ph.x.kp + v] = ((i * ci + c) * kh + ty.k) * kw + tx.k;
+      }
+    }
+  }
+  const index = blockedOrder(logical, [to.o, to.i, ph.y.kp, ph.x.kp], block);
+  const flat = e.node('Concat', [e.reshape(ph.n.inputs[1], [co * ci * kh * kw]), e.floats('zero', [1], new Float32Array(1))], { axis: attr.int(0) });
+  const w = e.reshape(e.node('Gather', [flat, e.int64s(Array.from(index))], { axis: attr.int(0) }), [to.o, to.i, ph.y.kp, ph.x.kp]);
+  return { w, attrs: { kernel_shape: attr.ints([ph.y.kp, ph.x.kp]), pads: attr.ints([ph.y.dMax, ph.x.dMax, padEnd[0], padEnd[1]]), strides: attr.ints([1, 1]) } };
+}
+
 /**
  * A strided input gradient dX = ConvTranspose(dY, W) (W [Co, Ci, kh, kw], strides s, pads p) by
  * phases: the output pixels y = s·i + a, x = s·j + b of one phase (a, b) read dY through the
@@ -313,79 +410,91 @@ const MAX_INTERLEAVE = 128;
  * The phases are then interleaved by a MatMul with a 0/1 matrix along each row (b, i, j) →
  * (i, s·j + b) and a Gather of whole rows (a, i) → s·i + a; ORT's DepthToSpace (one thread)
  * cost what the convolution saved. ORT profile, batch 128, 2 threads: 32→16 channels at
- * 7→14 px ConvTranspose 3.0 ms → 0.8 + 0.9 ms; 64→32 at 4→7 px 2.6 → 1.1 + 0.3 ms.
- * Exact up to summation order (the 0/1 product adds zeros). False, leaving the ConvTranspose,
- * where a phase's row is longer than {@link MAX_INTERLEAVE} (large images) or the pads do not
- * fit the form.
+ * 7→14 px ConvTranspose 3.5 → 2.0 ms; 64→32 at 4→7 px 3.15 → 1.9 ms.
+ *
+ * `side`, a second strided input gradient of the same stride and dX shape whose sum with this
+ * one is all that is used (a residual block's strided 1×1 shortcut beside its first
+ * convolution), is computed on the same phase grid into the blocked layout and added by the
+ * NCHWc convolution's Sum input: no interleave and no Add of its own (alone it would keep its
+ * ConvTranspose: phases without taps are zeros interleaved).
+ *
+ * Exact up to summation order (the 0/1 product adds zeros). Only where it {@link fits}: a
+ * phase without taps, a phase's row longer than {@link MAX_INTERLEAVE} (large images) or a
+ * side that would need dY cropped keep their ConvTranspose.
  */
-function polyphaseInputGrad(e: Emitter, n: NodeSpec, ws: readonly number[], dyShape: readonly number[], dxShape: readonly number[], block: number): boolean {
-  const [co, ci, kh, kw] = ws;
-  const [batch, , ho, wo] = dyShape;
-  const [, , h, wd] = dxShape;
-  const s = attrInts(n, 'strides') ?? [1, 1];
-  const p = attrInts(n, 'pads') ?? [0, 0, 0, 0];
-  // Per axis: each phase's taps k ≡ a + p (mod s) read dY at i − d, d = (k − a − p)/s; the
-  // phase kernel holds tap k at u = dMax − d (dMax leading zeros of padding).
-  const axis = (k: number, stride: number, pad: number, inLen: number, outLen: number) => {
-    const taps: { a: number; k: number; d: number }[] = [];
-    for (let a = 0; a < stride; a++) for (let t = 0; t < k; t++) if ((t - a - pad) % stride === 0) taps.push({ a, k: t, d: (t - a - pad) / stride });
-    const dMax = Math.max(...taps.map((t) => t.d));
-    const kp = dMax - Math.min(...taps.map((t) => t.d)) + 1;
-    const phaseLen = Math.ceil(outLen / stride);
-    // The correlation's length: dY with dMax zeros before and enough after for phaseLen outputs.
-    const padEnd = Math.max(0, phaseLen - inLen - dMax + kp - 1);
-    return { taps, dMax, kp, phaseLen, padEnd, convLen: inLen + dMax + padEnd - kp + 1 };
-  };
-  if (s.length !== 2 || p.length !== 4) return false;
-  const ay = axis(kh, s[0], p[0], ho, h);
-  const ax = axis(kw, s[1], p[1], wo, wd);
-  const rowLen = s[1] * ay.convLen * ax.convLen;
-  // A phase without taps (a kernel narrower than the stride: a strided 1×1 shortcut) would be
-  // zero filters and zeros interleaved: ConvTranspose does that one faster (0.55–0.6 ms against
-  // 0.8–1.4 ms in the profile above).
-  const everyPhase = (t: { a: number }[], stride: number): boolean => new Set(t.map((v) => v.a)).size === stride;
-  if (ay.dMax < 0 || ax.dMax < 0 || !everyPhase(ay.taps, s[0]) || !everyPhase(ax.taps, s[1]) || rowLen > MAX_INTERLEAVE) return false;
-
-  // The phases' filters [s²·Ci, Co, kp_h, kp_w], output channel (ci, a, b), gathered from W
-  // (flattened, one zero appended) straight into MLAS's blocked layout.
-  const outC = s[0] * s[1] * ci;
-  const to = blockedChannels(outC, co, block);
-  const logical = new Int32Array(to.o * to.i * ay.kp * ax.kp).fill(co * ci * kh * kw);
-  for (let c = 0; c < ci; c++) {
-    for (const ty of ay.taps) {
-      for (const tx of ax.taps) {
-        const o = (c * s[0] + ty.a) * s[1] + tx.a;
-        const u = ay.dMax - ty.d;
-        const v = ax.dMax - tx.d;
-        for (let i = 0; i < co; i++) logical[((o * to.i + i) * ay.kp + u) * ax.kp + v] = ((i * ci + c) * kh + ty.k) * kw + tx.k;
-      }
-    }
+function polyphaseInputGrad(e: Emitter, ph: Phases, block: number, out: string, side?: Phases): void {
+  const { ci, batch, strides: s } = ph;
+  const [h, wd] = ph.dxHW;
+  const grid = phaseGrid(ph);
+  const rowLen = s[1] * grid[0] * grid[1];
+  const blockedDy = (v: Phases): string => (v.co < block ? v.n.inputs[0] : e.blockedInput(v.n.inputs[0]));
+  const sum: string[] = [];
+  if (side) {
+    const c = phaseConv(e, side, grid, block);
+    sum.push(e.node('Conv', [blockedDy(side), c.w], c.attrs, NCHWC, undefined, side.n.name));
   }
-  const index = blockedOrder(logical, [to.o, to.i, ay.kp, ax.kp], block);
-  const flat = e.node('Concat', [e.reshape(n.inputs[1], [co * ci * kh * kw]), e.floats('zero', [1], new Float32Array(1))], { axis: attr.int(0) });
-  const filters = e.reshape(e.node('Gather', [flat, e.int64s(Array.from(index))], { axis: attr.int(0) }), [to.o, to.i, ay.kp, ax.kp]);
-  const phases = e.fresh('phases');
-  e.sandwich(n.inputs[0], co, filters, undefined, outC, {
-    kernel_shape: attr.ints([ay.kp, ax.kp]),
-    pads: attr.ints([ay.dMax, ax.dMax, ay.padEnd, ax.padEnd]),
-    strides: attr.ints([1, 1]),
-  }, block, phases, n.name);
+  const main = phaseConv(e, ph, grid, block);
+  const y = e.node('Conv', [blockedDy(ph), main.w, ...(sum.length ? ['', sum[0]] : [])], main.attrs, NCHWC, undefined, ph.n.name);
+  const outC = s[0] * s[1] * ci;
+  const phases = e.node('ReorderOutput', [y], { channels: attr.int(outC) }, NCHWC);
 
   // Rows (n, ci, a) of columns (b, i, j) → (i, x = s·j + b), then rows (a, i) → y = s·i + a.
-  const across = new Float32Array(rowLen * ay.phaseLen * wd);
+  const phaseLen = ph.y.phaseLen;
+  const across = new Float32Array(rowLen * phaseLen * wd);
   for (let b = 0; b < s[1]; b++) {
-    for (let i = 0; i < Math.min(ay.convLen, ay.phaseLen); i++) {
-      for (let j = 0; j < ax.convLen; j++) {
+    for (let i = 0; i < Math.min(grid[0], phaseLen); i++) {
+      for (let j = 0; j < grid[1]; j++) {
         const x = s[1] * j + b;
-        if (x < wd) across[((b * ay.convLen + i) * ax.convLen + j) * ay.phaseLen * wd + i * wd + x] = 1;
+        if (x < wd) across[((b * grid[0] + i) * grid[1] + j) * phaseLen * wd + i * wd + x] = 1;
       }
     }
   }
-  const rows = e.node('MatMul', [e.reshape(phases, [batch * ci * s[0], rowLen]), e.floats('interleave', [rowLen, ay.phaseLen * wd], across)]);
-  const down = Array.from({ length: h }, (_, y) => (y % s[0]) * ay.phaseLen + Math.floor(y / s[0]));
-  const picked = e.node('Gather', [e.reshape(rows, [batch * ci, s[0] * ay.phaseLen, wd]), e.int64s(down)], { axis: attr.int(1) });
-  e.node('Reshape', [picked, e.int64s([batch, ci, h, wd])], undefined, undefined, n.outputs[0]);
-  return true;
+  const rows = e.node('MatMul', [e.reshape(phases, [batch * ci * s[0], rowLen]), e.floats('interleave', [rowLen, phaseLen * wd], across)]);
+  const down = Array.from({ length: h }, (_, r) => (r % s[0]) * phaseLen + Math.floor(r / s[0]));
+  const picked = e.node('Gather', [e.reshape(rows, [batch * ci, s[0] * phaseLen, wd]), e.int64s(down)], { axis: attr.int(1) });
+  e.node('Reshape', [picked, e.int64s([batch, ci, h, wd])], undefined, undefined, out);
+}
+
+/** The phase grid: outputs per phase axis of the correlation. */
+function phaseGrid(ph: Phases): [number, number] {
+  return [ph.y.convLen, ph.x.convLen];
+}
+
+/** The end pads a correlation of `ph` needs for `grid` outputs per phase axis (negative: dY would need cropping). */
+function phasePadEnd(ph: Phases, grid: [number, number]): [number, number] {
+  return [grid[0] - ph.dyHW[0] - ph.y.dMax + ph.y.kp - 1, grid[1] - ph.dyHW[1] - ph.x.dMax + ph.x.kp - 1];
+}
+
+/** Whether {@link polyphaseInputGrad} takes `ph` (with `side` added): every phase has a tap, rows fit, no cropping. */
+function fits(ph: Phases, side?: Phases): boolean {
+  const grid = phaseGrid(ph);
+  const rowLen = ph.strides[1] * grid[0] * grid[1];
+  return everyPhase(ph) && rowLen <= MAX_INTERLEAVE && (!side || phasePadEnd(side, grid).every((v) => v >= 0));
+}
+
+/**
+ * Pairs of strided input gradients summed by one Add and used nowhere else, by the Add: the
+ * one with a tap in every phase (the larger kernel if both) first; same strides and dX shape,
+ * and {@link fits}.
+ */
+function phasePairs(nodes: readonly NodeSpec[], graphOutputs: readonly string[], phasesFor: (n: NodeSpec) => Phases | null): Map<NodeSpec, [Phases, Phases]> {
+  const producer = new Map<string, NodeSpec>();
+  const uses = new Map<string, number>();
+  for (const n of nodes) {
+    for (const o of n.outputs) producer.set(o, n);
+    for (const v of n.inputs) uses.set(v, (uses.get(v) ?? 0) + 1);
+  }
+  for (const o of graphOutputs) uses.set(o, (uses.get(o) ?? 0) + 1);
+  const pairs = new Map<NodeSpec, [Phases, Phases]>();
+  for (const add of nodes) {
+    if (add.opType !== 'Add' || (add.domain ?? '') !== '' || add.inputs.length !== 2 || add.inputs.some((v) => uses.get(v) !== 1)) continue;
+    const [p, q] = add.inputs.map((v) => producer.get(v)).map((n) => (n?.opType === 'ConvTranspose' && (n.domain ?? '') === '' ? phasesFor(n) : null));
+    if (!p || !q || p.strides.join() !== q.strides.join() || p.dxHW.join() !== q.dxHW.join() || p.ci !== q.ci || p.batch !== q.batch) continue;
+    const size = (v: Phases): number => (everyPhase(v) ? 1e9 : 0) + v.kernel[0] * v.kernel[1];
+    const [main, side] = size(p) >= size(q) ? [p, q] : [q, p];
+    if (fits(main, side)) pairs.set(add, [main, side]);
+  }
+  return pairs;
 }
 
 /** Flat indices of a filter [O, I, kh, kw] (C order) listed in {@link Emitter.blockFilter}'s layout. */
