@@ -18,7 +18,7 @@ import { NmlabError } from '../../../shared/errors';
 import { attr, encodeModel, valueInfo, type GraphSpec, type ModelSpec, type NodeSpec, type TensorSpec, type ValueInfoSpec } from '../builder';
 import { decodeModel } from '../decode';
 import { NO_GRADIENT, RULES, type NormSaved } from './rules';
-import { attrFloat, attrInt, inferShapes, type ConstValues } from './shapes';
+import { attrFloat, attrInt, inferShapes, upstreamValues, type ConstValues } from './shapes';
 import { GraphWriter, size, type Shape } from './writer';
 
 export type NamePredicate = readonly string[] | ((name: string) => boolean);
@@ -242,10 +242,7 @@ export function buildTrainingGraph(model: Uint8Array | ModelSpec, opts: Training
   // Values that depend on a trainable parameter.
   const requires = new Set<string>(trainable);
   // Values the loss depends on (for the "cannot differentiate" check).
-  const reaches = new Set<string>(opts.extraLoss ? [logits, opts.extraLoss] : [logits]);
-  for (let i = nodes.length - 1; i >= 0; i--) {
-    if (nodes[i].outputs.some((o) => reaches.has(o))) for (const inp of nodes[i].inputs) if (inp) reaches.add(inp);
-  }
+  const reaches = upstreamValues(nodes, opts.extraLoss ? [logits, opts.extraLoss] : [logits]);
   for (const n of nodes) {
     const r = RULES[n.opType];
     const live = n.inputs.some((inp, i) => requires.has(inp) && (!r || r.slots.includes(i)));

@@ -29,7 +29,7 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { attr, encodeModel, valueInfo, type GraphSpec, type ModelSpec, type NodeSpec, type TensorSpec } from '../builder';
 import type { TrainingGraph } from './index';
-import { attrInt, attrInts, attrString } from './shapes';
+import { attrInt, attrInts, attrString, upstreamValues } from './shapes';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -191,8 +191,13 @@ class Emitter {
    * ReorderInput (unless the input stays NCHW), nchwc.Conv, ReorderOutput into `out`; the
    * convolution keeps the replaced node's name (profiles, ORT's messages).
    */
+  /** x as an nchwc.Conv reads it: NCHW when fewer channels than a block, else blocked. */
+  convInput(x: string, channels: number, b: number): string {
+    return channels < b ? x : this.blockedInput(x);
+  }
+
   sandwich(x: string, inChannels: number, blockedW: string, bias: string | undefined, outChannels: number, convAttrs: NonNullable<NodeSpec['attributes']>, b: number, out: string, name?: string): void {
-    const xb = inChannels < b ? x : this.blockedInput(x);
+    const xb = this.convInput(x, inChannels, b);
     const y = this.node('Conv', bias ? [xb, blockedW, bias] : [xb, blockedW], convAttrs, NCHWC, undefined, name);
     this.node('ReorderOutput', [y], { channels: attr.int(outChannels) }, NCHWC, out);
     // y is `out` blocked: its extra channels are zero filters' (and zero biases') outputs.
@@ -221,6 +226,15 @@ function plain2d(n: NodeSpec, wShape: readonly number[] | undefined): wShape is 
 }
 
 /**
+ * Whether a node is a ConvTranspose the rewrite takes: 2-D, ungrouped, undilated, without bias
+ * (an input gradient) or an `output_shape` attribute (which would imply pads other than the
+ * attribute's).
+ */
+function plainTranspose(n: NodeSpec, wShape: readonly number[] | undefined): wShape is readonly number[] {
+  return n.opType === 'ConvTranspose' && (n.domain ?? '') === '' && plain2d(n, wShape) && !n.inputs[2] && !n.attributes?.output_shape && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1);
+}
+
+/**
  * The training graph with its convolutions and input gradients on NCHWc kernels (see the module
  * comment), or null when no node qualifies (every 2-D ungrouped Conv does, and every stride-1
  * input gradient). Channel counts that are not whole blocks get zero filters and zero input
@@ -241,7 +255,7 @@ export function nchwcModel(model: ModelSpec, shapes: ReadonlyMap<string, readonl
     const ws = shape(n.inputs[1] ?? '');
     const [dy, dx] = [shape(n.inputs[0]), shape(n.outputs[0])];
     const strided = (attrInts(n, 'strides') ?? [1, 1]).some((v) => v !== 1);
-    return plain2d(n, ws) && dy && dx && strided && !n.inputs[2] && !n.attributes?.output_shape && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1) ? phasesOf(n, ws, dy, dx) : null;
+    return plainTranspose(n, ws) && dy && dx && strided ? phasesOf(n, ws, dy, dx) : null;
   };
   const pairs = phasePairs(model.graph.nodes, model.graph.outputs.map((o) => o.name), stridedPhases);
   const fused = new Set([...pairs.values()].flatMap(([p, q]) => [p.n, q.n]));
@@ -281,8 +295,7 @@ export function nchwcModel(model: ModelSpec, shapes: ReadonlyMap<string, readonl
       else e.node('ReorderOutput', [xb], { channels: attr.int(xs[1]), channels_last: attr.int(1) }, NCHWC, n.outputs[0]);
       continue;
     }
-    // (An `output_shape` attribute would imply pads other than the attribute's: left alone.)
-    if (n.opType === 'ConvTranspose' && plain2d(n, ws) && !n.inputs[2] && !n.attributes?.output_shape && (attrInts(n, 'dilations') ?? [1, 1]).every((d) => d === 1)) {
+    if (plainTranspose(n, ws)) {
       // dX = ConvTranspose(dY, W), W [Co, Ci, kh, kw] of the forward conv: a correlation of dY
       // with W transposed to [Ci, Co] and flipped in space; strided ones by phases
       // ({@link polyphaseInputGrad}): the correlation over a zero-upsampled dY does stride² the
@@ -432,14 +445,13 @@ function polyphaseInputGrad(e: Emitter, ph: Phases, block: number, out: string, 
   const [h, wd] = ph.dxHW;
   const grid = phaseGrid(ph);
   const rowLen = s[1] * grid[0] * grid[1];
-  const blockedDy = (v: Phases): string => (v.co < block ? v.n.inputs[0] : e.blockedInput(v.n.inputs[0]));
   const sum: string[] = [];
   if (side) {
     const c = phaseConv(e, side, grid, block);
-    sum.push(e.node('Conv', [blockedDy(side), c.w], c.attrs, NCHWC, undefined, side.n.name));
+    sum.push(e.node('Conv', [e.convInput(side.n.inputs[0], side.co, block), c.w], c.attrs, NCHWC, undefined, side.n.name));
   }
   const main = phaseConv(e, ph, grid, block);
-  const y = e.node('Conv', [blockedDy(ph), main.w, ...(sum.length ? ['', sum[0]] : [])], main.attrs, NCHWC, undefined, ph.n.name);
+  const y = e.node('Conv', [e.convInput(ph.n.inputs[0], ph.co, block), main.w, ...(sum.length ? ['', sum[0]] : [])], main.attrs, NCHWC, undefined, ph.n.name);
   const outC = s[0] * s[1] * ci;
   const phases = e.node('ReorderOutput', [y], { channels: attr.int(outC) }, NCHWC);
 
@@ -493,7 +505,7 @@ function phasePairs(nodes: readonly NodeSpec[], graphOutputs: readonly string[],
   const pairs = new Map<NodeSpec, [Phases, Phases]>();
   for (const add of nodes) {
     if (add.opType !== 'Add' || (add.domain ?? '') !== '' || add.inputs.length !== 2 || add.inputs.some((v) => uses.get(v) !== 1)) continue;
-    const [p, q] = add.inputs.map((v) => producer.get(v)).map((n) => (n?.opType === 'ConvTranspose' && (n.domain ?? '') === '' ? phasesFor(n) : null));
+    const [p, q] = add.inputs.map((v) => producer.get(v)).map((n) => (n ? phasesFor(n) : null));
     if (!p || !q || p.strides.join() !== q.strides.join() || p.dxHW.join() !== q.dxHW.join() || p.ci !== q.ci || p.batch !== q.batch) continue;
     const size = (v: Phases): number => (everyPhase(v) ? 1e9 : 0) + v.kernel[0] * v.kernel[1];
     const [main, side] = size(p) >= size(q) ? [p, q] : [q, p];
@@ -518,12 +530,6 @@ function blockedOrder(logical: Int32Array, [o, i, kh, kw]: readonly number[], b:
 
 /** The nodes some output depends on (a ReorderOutput whose NCHW value nothing reads is dropped). */
 function live(nodes: NodeSpec[], outputs: string[]): NodeSpec[] {
-  const used = new Set(outputs);
-  const keep: boolean[] = new Array<boolean>(nodes.length).fill(false);
-  for (let i = nodes.length - 1; i >= 0; i--) {
-    if (!nodes[i].outputs.some((o) => used.has(o))) continue;
-    keep[i] = true;
-    for (const v of nodes[i].inputs) used.add(v);
-  }
-  return nodes.filter((_, i) => keep[i]);
+  const used = upstreamValues(nodes, outputs);
+  return nodes.filter((n) => n.outputs.some((o) => used.has(o)));
 }

@@ -2,8 +2,9 @@
  * Reverse-mode rules: for one forward node, the gradients of its inputs from the gradients
  * of its outputs, written as ONNX nodes onnxruntime's CPU kernels (MLAS) run well:
  *   Conv        dX = ConvTranspose(dY, W) (output_padding from the shapes);
- *               dW = one GEMM of dY and X's im2col matrix (one Gather of X in NHWC), per
- *               group for grouped convolutions, by k×k strided slices for depthwise ones
+ *               dW = one GEMM of dY and X's im2col matrix (one Gather of X in NHWC; for one
+ *               input channel a convolution with one-hot filters), per group for grouped
+ *               convolutions, by k×k strided slices for depthwise ones
  *   MaxPool     dX = ScatterElements(0, Indices, dY, reduction add) (overlapping windows add up)
  *   AveragePool dX = depthwise ConvTranspose(dY / window count, ones)
  *   BatchNorm   training mode: the closed form of Ioffe & Szegedy (2015) §3, three reductions;

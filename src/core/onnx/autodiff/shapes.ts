@@ -11,6 +11,15 @@ import { broadcastShapes, size, type GraphWriter, type Shape } from './writer';
 /** Known small constant values (int64 or float), C order. */
 export type ConstValues = Map<string, { dims: Shape; values: number[] }>;
 
+/** The values `targets` depend on, themselves included: `nodes` (in topological order) walked backwards. */
+export function upstreamValues(nodes: readonly NodeSpec[], targets: Iterable<string>): Set<string> {
+  const reached = new Set(targets);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    if (nodes[i].outputs.some((o) => reached.has(o))) for (const inp of nodes[i].inputs) if (inp) reached.add(inp);
+  }
+  return reached;
+}
+
 export function attrInt(n: NodeSpec, name: string, dflt: number): number {
   const a = n.attributes?.[name];
   return a && a.type === 'int' ? Number(a.value) : dflt;
